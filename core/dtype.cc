@@ -1,0 +1,2 @@
+#include "core/dtype.h"
+// STUB: replaced by the core implementation.

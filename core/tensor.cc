@@ -1,0 +1,2 @@
+#include "core/tensor.h"
+// STUB: replaced by the core implementation.

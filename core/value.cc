@@ -1,0 +1,2 @@
+#include "core/value.h"
+// STUB: replaced by the core implementation.

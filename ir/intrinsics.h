@@ -1,0 +1,33 @@
+// The intrinsics fedexec knows: their uris and type signatures.
+//
+// Thread-safety: the table is immutable after static initialisation.
+#ifndef FEDEXEC_IR_INTRINSICS_H_
+#define FEDEXEC_IR_INTRINSICS_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ir/type.h"
+
+namespace fedexec::ir {
+
+// Whether `uri` names a known intrinsic.
+bool IsIntrinsic(absl::string_view uri);
+// Every known intrinsic uri, sorted.
+const std::vector<std::string>& IntrinsicUris();
+
+// The concrete function type of intrinsic `uri` applied to an argument of
+// type `argument` (nullptr: no argument), or INVALID_ARGUMENT saying what
+// the intrinsic expects and what it found. For example federated_sum with
+// {float32[3]}@CLIENTS gives ({float32[3]}@CLIENTS -> float32[3]@SERVER).
+absl::StatusOr<Type> InferIntrinsicType(absl::string_view uri,
+                                        const Type* argument);
+
+// The declared signature in the notation of ir/type.h with abstract types,
+// for help texts and error messages: "({T}@CLIENTS -> T@SERVER)".
+std::string IntrinsicSignature(absl::string_view uri);
+
+}  // namespace fedexec::ir
+
+#endif  // FEDEXEC_IR_INTRINSICS_H_

@@ -1,0 +1,46 @@
+// fedexec's text syntax for computations (`.fed` files), for people who
+// write computations by hand. docs/syntax.md is the full description.
+//
+//   # FedAvg-shaped round: broadcast, local work, weighted mean.
+//   (state: <w=float32[10], n=int32>@SERVER) ->
+//     let
+//       w = federated_broadcast(state.w),
+//       ...
+//     in federated_weighted_mean(updates, weights)
+//
+// PrintComputation gives the canonical text: ParseComputation(Print(x)) is
+// the same tree, and printing is a fixed point: Print(Parse(Print(x))) ==
+// Print(x). Comments are kept.
+//
+// Thread-safety: stateless functions.
+#ifndef FEDEXEC_IR_TEXT_SYNTAX_H_
+#define FEDEXEC_IR_TEXT_SYNTAX_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ir/ast.h"
+
+namespace fedexec::ir {
+
+// Parses one computation. Identifiers resolve at parse time: a bound name
+// (lambda parameter or block local, innermost first) is a reference, else a
+// known intrinsic name is an intrinsic, else an "unknown reference" error.
+// Errors are INVALID_ARGUMENT and start with "LINE:COLUMN: ". Nesting deeper
+// than kMaxNestingDepth is an error, not a stack overflow.
+absl::StatusOr<NodePtr> ParseComputation(absl::string_view text);
+
+// The canonical text of a computation (ends with a newline). Types the
+// checker inferred are not printed, except where the syntax needs them
+// (lambda parameters, native leaves, intrinsics outside call position).
+std::string PrintComputation(const NodePtr& root);
+
+// Prints a tensor as a literal of the text syntax: 1.5, 3, true, "s",
+// [[1, 2], [3, 4]] with default dtypes (float32, int32), else with the dtype:
+// int64([1, 2]), float32[0,3]([]).
+std::string PrintTensorLiteral(const Tensor& tensor);
+
+}  // namespace fedexec::ir
+
+#endif  // FEDEXEC_IR_TEXT_SYNTAX_H_

@@ -1,0 +1,2 @@
+#include "ir/type.h"
+// STUB: replaced by the type implementation.

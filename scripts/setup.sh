@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# fedexec's one set-up script: installs the Debian 12 packages the build
+# needs (skipping what is installed), configures and builds.
+#
+#   scripts/setup.sh          install, configure and build build/ (fedexec)
+#   scripts/setup.sh test     the same, then the whole test suite: unit tests,
+#                             the same under ASan+UBSan, and bounded runs of
+#                             the libFuzzer targets
+#   scripts/setup.sh deps     only install the packages
+#
+# Environment: FEDEXEC_JOBS (parallel jobs, default: all cores),
+# FEDEXEC_FUZZ_SECONDS (per fuzz target in `test`, default 30).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-build}
+jobs=${FEDEXEC_JOBS:-$(nproc)}
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ccache mold
+  clang lld libclang-rt-14-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libabsl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libgoogle-glog-dev zlib1g-dev
+)
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return
+  fi
+  echo "setup: installing ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then
+      sudo=(sudo)
+    else
+      echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build DIR [cmake args...]
+configure_and_build() {
+  local dir=$1
+  shift
+  if [ ! -f "$root/$dir/build.ninja" ]; then
+    cmake -S "$root" -B "$root/$dir" -G Ninja "$@"
+  fi
+  cmake --build "$root/$dir" -j "$jobs"
+}
+
+run_tests() {
+  local dir=$1
+  ctest --test-dir "$root/$dir" -j "$jobs" --output-on-failure
+}
+
+install_packages
+[ "$mode" = deps ] && exit 0
+
+# One compiler cache for the normal, sanitizer and fuzz builds.
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/fedexec-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+
+configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+case "$mode" in
+  build) ;;
+  test)
+    echo "== unit tests"
+    run_tests build
+    echo "== unit tests under ASan + UBSan"
+    configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug \
+      -DFEDEXEC_SANITIZE=address,undefined
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      run_tests build-asan
+    echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-30} s each)"
+    CC=clang CXX=clang++ configure_and_build build-fuzz \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_TESTS=OFF -DFEDEXEC_FUZZ=ON \
+      -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-30}"
+    run_tests build-fuzz
+    ;;
+  *)
+    echo "setup: unknown mode '$mode' (build, test or deps)" >&2
+    exit 2
+    ;;
+esac
