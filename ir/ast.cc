@@ -46,17 +46,19 @@ Node::~Node() {
 
 NodePtr Node::WithType(std::optional<Type> type) const {
   return std::make_shared<Node>(payload_, std::move(type), location_,
-                                comments_);
+                                comments_, trailing_comments_);
 }
 
 NodePtr Node::WithPayload(NodePayload payload) const {
   return std::make_shared<Node>(std::move(payload), type_, location_,
-                                comments_);
+                                comments_, trailing_comments_);
 }
 
-NodePtr Node::WithComments(std::vector<std::string> comments) const {
+NodePtr Node::WithComments(std::vector<std::string> comments,
+                           std::vector<std::string> trailing_comments) const {
   return std::make_shared<Node>(payload_, type_, location_,
-                                std::move(comments));
+                                std::move(comments),
+                                std::move(trailing_comments));
 }
 
 NodePtr MakeNode(NodePayload payload, std::optional<Type> type) {

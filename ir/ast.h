@@ -121,11 +121,13 @@ using NodePayload =
 class Node {
  public:
   Node(NodePayload payload, std::optional<Type> type = std::nullopt,
-       SourceLocation location = {}, std::vector<std::string> comments = {})
+       SourceLocation location = {}, std::vector<std::string> comments = {},
+       std::vector<std::string> trailing_comments = {})
       : payload_(std::move(payload)),
         type_(std::move(type)),
         location_(location),
-        comments_(std::move(comments)) {}
+        comments_(std::move(comments)),
+        trailing_comments_(std::move(trailing_comments)) {}
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -146,18 +148,25 @@ class Node {
   const SourceLocation& location() const { return location_; }
   // Comment lines written just before this node in text (without '#').
   const std::vector<std::string>& comments() const { return comments_; }
+  // Comment lines written after this node and before whatever follows it
+  // (a closing bracket, `in`, the end of the file), without '#'.
+  const std::vector<std::string>& trailing_comments() const {
+    return trailing_comments_;
+  }
 
   // A copy of this node with another payload, type or comments (children
   // are shared, not copied).
   NodePtr WithType(std::optional<Type> type) const;
   NodePtr WithPayload(NodePayload payload) const;
-  NodePtr WithComments(std::vector<std::string> comments) const;
+  NodePtr WithComments(std::vector<std::string> comments,
+                       std::vector<std::string> trailing_comments) const;
 
  private:
   NodePayload payload_;
   std::optional<Type> type_;
   SourceLocation location_;
   std::vector<std::string> comments_;
+  std::vector<std::string> trailing_comments_;
 };
 
 // Shorthands for building trees in code and tests.
