@@ -53,6 +53,50 @@ int HexValue(char c) {
 
 }  // namespace
 
+bool IsPlainIdentifier(absl::string_view name) {
+  if (name.empty() || !IsIdentStart(name[0])) return false;
+  for (char c : name) {
+    if (!IsIdentChar(c)) return false;
+  }
+  return true;
+}
+
+namespace {
+
+std::string Quote(absl::string_view value, char quote) {
+  std::string out(1, quote);
+  for (size_t i = 0; i < value.size();) {
+    unsigned char c = value[i];
+    int n = Utf8Length(value, i);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == static_cast<unsigned char>(quote)) {
+      out += '\\';
+      out += quote;
+    } else if (c < 0x20 || c == 0x7F || n == 0) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.append(value.data() + i, n);
+      i += n;
+      continue;
+    }
+    ++i;
+  }
+  out += quote;
+  return out;
+}
+
+}  // namespace
+
+std::string QuoteIdentifier(absl::string_view name) { return Quote(name, '`'); }
+std::string QuoteString(absl::string_view value) { return Quote(value, '"'); }
+
 std::string Where(const Token& token) {
   return absl::StrCat(token.line, ":", token.column);
 }
@@ -148,15 +192,17 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
       }
       token.kind = is_float ? TokenKind::kFloat : TokenKind::kInteger;
       token.text = std::string(text.substr(start, i - start));
-    } else if (c == '"') {
+    } else if (c == '"' || c == '`') {
+      const char quote = c;
       size_t start = i++;
       std::string value;
       while (true) {
         if (i >= text.size() || text[i] == '\n') {
-          return error(start, "unterminated string");
+          return error(start, quote == '"' ? "unterminated string"
+                                           : "unterminated quoted name");
         }
         char d = text[i++];
-        if (d == '"') break;
+        if (d == quote) break;
         if (d != '\\') {
           value.push_back(d);
           continue;
@@ -169,6 +215,7 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
           case 'r': value.push_back('\r'); break;
           case '\\': value.push_back('\\'); break;
           case '"': value.push_back('"'); break;
+          case '`': value.push_back('`'); break;
           case 'x': {
             int hi = i < text.size() ? HexValue(text[i]) : -1;
             int lo = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
@@ -184,7 +231,13 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
                                              text.substr(i - 1, 1), "'"));
         }
       }
-      token.kind = TokenKind::kString;
+      if (quote == '`') {
+        if (value.empty()) return error(start, "empty quoted name");
+        token.kind = TokenKind::kIdentifier;
+        token.quoted = true;
+      } else {
+        token.kind = TokenKind::kString;
+      }
       token.text = std::move(value);
     } else if (c == '-' && i + 1 < text.size() && text[i + 1] == '>') {
       token.kind = TokenKind::kPunct;

@@ -17,7 +17,9 @@ namespace fedexec::ir {
 
 enum class TokenKind {
   kEnd,
-  kIdentifier,  // [A-Za-z_][A-Za-z0-9_]*
+  kIdentifier,  // [A-Za-z_][A-Za-z0-9_]*, or any name in backquotes:
+                // `my name`, with the escapes of strings (quoted = true).
+                // A quoted identifier is never a keyword.
   kInteger,     // 123
   kFloat,       // 1.5, 2e-3, 1.0e9
   kString,      // "..." with \n \t \r \\ \" \xNN escapes; text is unescaped
@@ -27,6 +29,7 @@ enum class TokenKind {
 struct Token {
   TokenKind kind = TokenKind::kEnd;
   std::string text;
+  bool quoted = false;  // a `backquoted` identifier
   int line = 1;
   int column = 1;
   // Comment lines just before this token, without the leading '#'.
@@ -35,8 +38,9 @@ struct Token {
   bool Is(absl::string_view punct) const {
     return kind == TokenKind::kPunct && text == punct;
   }
+  // An unquoted identifier spelled `word` (keywords are never quoted).
   bool IsWord(absl::string_view word) const {
-    return kind == TokenKind::kIdentifier && text == word;
+    return kind == TokenKind::kIdentifier && !quoted && text == word;
   }
 };
 
@@ -45,7 +49,16 @@ struct Token {
 // string, a stray character) name the line and column.
 absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text);
 
-// "line 3, column 7" style location used in messages.
+// Whether `name` can be written as a plain identifier (else it needs
+// backquotes). Does not know about keywords: callers check those.
+bool IsPlainIdentifier(absl::string_view name);
+// `name` as a backquoted identifier with escapes: `a b` or `x\x01`.
+std::string QuoteIdentifier(absl::string_view name);
+// "abc" with \n \t \r \\ \" and \xNN escapes (for bytes below 0x20, 0x7F,
+// and bytes that are not valid UTF-8).
+std::string QuoteString(absl::string_view value);
+
+// "3:7" (line:column) location used in messages.
 std::string Where(const Token& token);
 
 // A cursor over tokens for recursive-descent parsers.

@@ -14,6 +14,23 @@
 //   placement           the type of a placement literal
 //   T, U, Acc           abstract types (intrinsic signatures only)
 //
+// Details of the notation:
+// - Dims are non-negative integers or `?`; `[*]` alone is unknown rank; a
+//   scalar has no brackets (`float32[]` is an error).
+// - Postfix `*` and `@P` apply left to right to the preceding primary:
+//   `float32*@CLIENTS` is a sequence placed at the clients. A federated
+//   type is never followed by a postfix: write `(float32@SERVER)*` and
+//   `(float32@CLIENTS)@SERVER` (both ill-formed but representable).
+//   Parentheses group; `{M}@P` needs its `@P`.
+// - Any identifier other than a dtype name and `placement` is an abstract
+//   type, but an abstract type takes no dims: `float33[2]` is an error.
+// - Struct names and abstract labels that are not plain identifiers (or
+//   labels spelled like a dtype or `placement`) print backquoted:
+//   <`a b`=int32>, `float32`.
+// - Printing is canonical: no blanks except " -> " in functions.
+//   ParseType(t.ToString()) == t for every type whose dtypes are valid,
+//   dims >= -1 and abstract labels non-empty, up to kMaxNestingDepth levels.
+//
 // Thread-safety: a Type is immutable and cheap to copy (a shared pointer);
 // safe to share between threads.
 #ifndef FEDEXEC_IR_TYPE_H_
@@ -58,7 +75,8 @@ struct StructElementType;
 
 class Type {
  public:
-  // A float32 scalar; prefer the named constructors.
+  // A float32 scalar; prefer the named constructors. A moved-from Type may
+  // only be assigned to or destroyed.
   Type();
 
   static Type Tensor(DType dtype, std::vector<int64_t> dims = {});
@@ -99,6 +117,10 @@ class Type {
   // Structural equality (names included).
   friend bool operator==(const Type& a, const Type& b);
   friend bool operator!=(const Type& a, const Type& b) { return !(a == b); }
+  friend bool ContainsAbstract(const Type& type);  // O(1): cached
+
+  // Node layout and lifetime are private to type.cc; the destructor of a
+  // node is iterative, so a type of any depth is freed in constant stack.
 
   struct Node;
 
@@ -122,18 +144,26 @@ bool IsAssignableFrom(const Type& target, const Type& source);
 
 // Checks the rules every type obeys: no federated type inside a federated
 // member; sequence elements contain no sequence, federated or function type;
-// dtype is valid; dims are -1 or >= 0; struct names are unique; nesting at
-// most kMaxNestingDepth. The message names what is wrong.
+// dtype is valid; dims are -1 or >= 0; struct names are unique; abstract
+// labels are non-empty; nesting at most kMaxNestingDepth. The message names
+// the offending type, e.g. "federated type {float32@SERVER}@CLIENTS has a
+// federated member".
 absl::Status CheckWellFormed(const Type& type);
 
-// Parses the text notation; the error names the line and column.
+// Parses the text notation; the error names the line and column. Types are
+// not checked for well-formedness (use CheckWellFormed); nesting deeper than
+// kMaxNestingDepth and trailing input are errors.
 absl::StatusOr<Type> ParseType(absl::string_view text);
 // Parses one type at the cursor and leaves it after the type: for parsers
 // that embed types (the computation syntax).
 absl::StatusOr<Type> ParseTypeAt(TokenCursor& cursor);
 
 // Proto conversion. Decoding checks well-formedness and depth; a federated
-// placement may be given by uri (value) or by label ("server"/"clients").
+// placement may be given by uri (value) or by label ("server"/"clients");
+// TypeToProto writes the uri. Errors name the path inside the message, e.g.
+// "type.struct.element[1].value: no type kind set"; well-formedness errors
+// are "type: " and the CheckWellFormed message. TypeToProto works at any
+// depth.
 absl::StatusOr<Type> TypeFromProto(const federated_language::Type& proto);
 void TypeToProto(const Type& type, federated_language::Type* proto);
 
