@@ -4,8 +4,10 @@
 #ifndef FEDEXEC_IR_INTRINSICS_H_
 #define FEDEXEC_IR_INTRINSICS_H_
 
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ir/type.h"
@@ -26,7 +28,14 @@ absl::StatusOr<Type> InferIntrinsicType(absl::string_view uri,
 
 // The declared signature in the notation of ir/type.h with abstract types,
 // for help texts and error messages: "({T}@CLIENTS -> T@SERVER)".
+// "" for an unknown uri. generic_zero, which is a value and not a function,
+// has the signature "T".
 std::string IntrinsicSignature(absl::string_view uri);
+
+// generic_zero has no argument to infer from, so its type is always
+// declared: OK when it is numeric tensors (or structs of them), possibly as
+// one federated value; else INVALID_ARGUMENT saying what was found.
+absl::Status CheckGenericZeroType(const Type& type);
 
 }  // namespace fedexec::ir
 
