@@ -41,6 +41,12 @@ std::string PrintComputation(const NodePtr& root);
 // int64([1, 2]), float32[0,3]([]).
 std::string PrintTensorLiteral(const Tensor& tensor);
 
+// Whether `word` is reserved in the text syntax (let, in, true, false, nan,
+// inf, SERVER, CLIENTS, native, data, torchscript, placement and every dtype
+// name): it cannot be bound, and names spelled like it are printed in
+// backquotes.
+bool IsReservedWord(absl::string_view word);
+
 }  // namespace fedexec::ir
 
 #endif  // FEDEXEC_IR_TEXT_SYNTAX_H_
