@@ -88,7 +88,8 @@ int TreeDepth(const NodePtr& root) {
   int deepest = 0;
   std::vector<std::pair<const Node*, int>> stack = {{root.get(), 1}};
   while (!stack.empty()) {
-    auto [node, depth] = stack.back();
+    const Node* node = stack.back().first;
+    const int depth = stack.back().second;
     stack.pop_back();
     deepest = std::max(deepest, depth);
     ForEachChild(*node, [&](const NodePtr& c) {
