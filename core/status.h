@@ -12,21 +12,21 @@
 #define FEDEXEC_STATUS_CONCAT_(a, b) FEDEXEC_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` is not OK.
-#define FEDEXEC_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    ::absl::Status fedexec_status_ = (expr);          \
+#define FEDEXEC_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status fedexec_status_ = (expr);           \
     if (!fedexec_status_.ok()) return fedexec_status_; \
   } while (0)
 
 // `lhs = value of rexpr`, or returns its status if it is an error.
 // lhs may declare a variable: FEDEXEC_ASSIGN_OR_RETURN(auto x, F());
-#define FEDEXEC_ASSIGN_OR_RETURN(lhs, rexpr)                                  \
-  FEDEXEC_ASSIGN_OR_RETURN_IMPL_(                                             \
+#define FEDEXEC_ASSIGN_OR_RETURN(lhs, rexpr) \
+  FEDEXEC_ASSIGN_OR_RETURN_IMPL_(            \
       FEDEXEC_STATUS_CONCAT_(fedexec_statusor_, __LINE__), lhs, rexpr)
 
 #define FEDEXEC_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                    \
-  if (!statusor.ok()) return std::move(statusor).status();    \
+  auto statusor = (rexpr);                                   \
+  if (!statusor.ok()) return std::move(statusor).status();   \
   lhs = std::move(statusor).value()
 
 #endif  // FEDEXEC_CORE_STATUS_H_

@@ -19,6 +19,7 @@
 #include "federated_language/array.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/test_files.h"
 #include "tensorflow_federated/v0/executor.pb.h"
 
 namespace fedexec {
@@ -840,13 +841,8 @@ TEST(ArrayErrorTest, WidenedValuesMustFit) {
 // ---------------------------------------------------------- compat vectors
 
 std::string ReadCompatFile(const std::string& name) {
-  const char* src = std::getenv("FEDEXEC_SOURCE_DIR");
-  const std::filesystem::path path = std::filesystem::path(src ? src : ".") /
-                                     "testdata" / "compat" / "protocol" / name;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return fedexec::test_util::ReadFile(fedexec::test_util::SourceDir() / "testdata" /
+                                    "compat" / "protocol" / name);
 }
 
 TEST(CompatTest, CreateValueRequestWithContent) {

@@ -45,19 +45,18 @@ Node::~Node() {
 }
 
 NodePtr Node::WithType(std::optional<Type> type) const {
-  return std::make_shared<Node>(payload_, std::move(type), location_,
-                                comments_, trailing_comments_);
+  return std::make_shared<Node>(payload_, std::move(type), location_, comments_,
+                                trailing_comments_);
 }
 
 NodePtr Node::WithPayload(NodePayload payload) const {
-  return std::make_shared<Node>(std::move(payload), type_, location_,
-                                comments_, trailing_comments_);
+  return std::make_shared<Node>(std::move(payload), type_, location_, comments_,
+                                trailing_comments_);
 }
 
 NodePtr Node::WithComments(std::vector<std::string> comments,
                            std::vector<std::string> trailing_comments) const {
-  return std::make_shared<Node>(payload_, type_, location_,
-                                std::move(comments),
+  return std::make_shared<Node>(payload_, type_, location_, std::move(comments),
                                 std::move(trailing_comments));
 }
 
@@ -67,18 +66,30 @@ NodePtr MakeNode(NodePayload payload, std::optional<Type> type) {
 
 const char* NodeKindName(NodeKind kind) {
   switch (kind) {
-    case NodeKind::kLiteral: return "literal";
-    case NodeKind::kData: return "data";
-    case NodeKind::kReference: return "reference";
-    case NodeKind::kLambda: return "lambda";
-    case NodeKind::kBlock: return "block";
-    case NodeKind::kCall: return "call";
-    case NodeKind::kStruct: return "struct";
-    case NodeKind::kSelection: return "selection";
-    case NodeKind::kIntrinsic: return "intrinsic";
-    case NodeKind::kPlacement: return "placement";
-    case NodeKind::kNative: return "native";
-    case NodeKind::kTorchScript: return "torchscript";
+    case NodeKind::kLiteral:
+      return "literal";
+    case NodeKind::kData:
+      return "data";
+    case NodeKind::kReference:
+      return "reference";
+    case NodeKind::kLambda:
+      return "lambda";
+    case NodeKind::kBlock:
+      return "block";
+    case NodeKind::kCall:
+      return "call";
+    case NodeKind::kStruct:
+      return "struct";
+    case NodeKind::kSelection:
+      return "selection";
+    case NodeKind::kIntrinsic:
+      return "intrinsic";
+    case NodeKind::kPlacement:
+      return "placement";
+    case NodeKind::kNative:
+      return "native";
+    case NodeKind::kTorchScript:
+      return "torchscript";
   }
   return "unknown";
 }

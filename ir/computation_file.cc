@@ -20,16 +20,18 @@ absl::StatusOr<ComputationFormat> FormatFromPath(absl::string_view path) {
   if (absl::EndsWith(path, ".pb")) return ComputationFormat::kBinaryProto;
   if (absl::EndsWith(path, ".textproto")) return ComputationFormat::kTextProto;
   return absl::InvalidArgumentError(
-      absl::StrCat(path, ": unknown file extension (expected .fed, .pb or "
-                         ".textproto)"));
+      absl::StrCat(path,
+                   ": unknown file extension (expected .fed, .pb or "
+                   ".textproto)"));
 }
 
 absl::StatusOr<ComputationFormat> FormatFromName(absl::string_view name) {
   if (name == "fed") return ComputationFormat::kText;
   if (name == "pb") return ComputationFormat::kBinaryProto;
   if (name == "textproto") return ComputationFormat::kTextProto;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown computation format '", name, "' (expected fed, pb or textproto)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown computation format '", name,
+                   "' (expected fed, pb or textproto)"));
 }
 
 absl::StatusOr<NodePtr> ParseComputationAs(absl::string_view contents,
@@ -69,8 +71,8 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::Status WithPath(const std::string& path, const absl::Status& status) {
   absl::string_view message = status.message();
   bool located = !message.empty() && message[0] >= '0' && message[0] <= '9';
-  return absl::Status(status.code(), absl::StrCat(path, located ? ":" : ": ",
-                                                  message));
+  return absl::Status(status.code(),
+                      absl::StrCat(path, located ? ":" : ": ", message));
 }
 
 }  // namespace

@@ -124,10 +124,9 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
           bad_start = j + 1;
         }
       }
-      return absl::InvalidArgumentError(
-          absl::StrCat(bad_line, ":", k - bad_start + 1,
-                       ": invalid UTF-8 byte 0x",
-                       absl::Hex(static_cast<unsigned char>(text[k]))));
+      return absl::InvalidArgumentError(absl::StrCat(
+          bad_line, ":", k - bad_start + 1, ": invalid UTF-8 byte 0x",
+          absl::Hex(static_cast<unsigned char>(text[k]))));
     }
     k += n;
   }
@@ -210,12 +209,24 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
         if (i >= text.size()) return error(start, "unterminated string");
         char e = text[i++];
         switch (e) {
-          case 'n': value.push_back('\n'); break;
-          case 't': value.push_back('\t'); break;
-          case 'r': value.push_back('\r'); break;
-          case '\\': value.push_back('\\'); break;
-          case '"': value.push_back('"'); break;
-          case '`': value.push_back('`'); break;
+          case 'n':
+            value.push_back('\n');
+            break;
+          case 't':
+            value.push_back('\t');
+            break;
+          case 'r':
+            value.push_back('\r');
+            break;
+          case '\\':
+            value.push_back('\\');
+            break;
+          case '"':
+            value.push_back('"');
+            break;
+          case '`':
+            value.push_back('`');
+            break;
           case 'x': {
             int hi = i < text.size() ? HexValue(text[i]) : -1;
             int lo = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
@@ -250,8 +261,8 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view text) {
       ++i;
     } else {
       int n = Utf8Length(text, i);
-      return error(i, absl::StrCat("unexpected character '",
-                                   text.substr(i, n), "'"));
+      return error(
+          i, absl::StrCat("unexpected character '", text.substr(i, n), "'"));
     }
     tokens.push_back(std::move(token));
   }

@@ -64,7 +64,8 @@ std::string Where(const Token& token);
 // A cursor over tokens for recursive-descent parsers.
 class TokenCursor {
  public:
-  explicit TokenCursor(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+  explicit TokenCursor(std::vector<Token> tokens)
+      : tokens_(std::move(tokens)) {}
 
   const Token& Peek(int ahead = 0) const {
     size_t i = pos_ + ahead;

@@ -22,6 +22,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "testing/test_files.h"
 
 namespace fedexec::ir {
 namespace {
@@ -35,16 +36,11 @@ using ::testing::StartsWith;
 
 // ------------------------------------------------------------------ helpers
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using ::fedexec::test_util::ReadFile;
 
 fs::path ComputationVectorDir() {
-  const char* src = std::getenv("FEDEXEC_SOURCE_DIR");
-  return fs::path(src ? src : ".") / "testdata" / "compat" / "computations";
+  return ::fedexec::test_util::SourceDir() / "testdata" / "compat" /
+         "computations";
 }
 
 std::vector<fs::path> ComputationVectors() {

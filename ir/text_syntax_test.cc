@@ -22,6 +22,7 @@
 #include "core/limits.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/test_files.h"
 
 namespace fedexec::ir {
 namespace {
@@ -823,10 +824,8 @@ TEST(NestingTest, PrintingAVeryDeepTreeDoesNotRecurse) {
 
 // ---------------------------------------------------------------- examples
 
-std::filesystem::path SourceDir() {
-  const char* dir = std::getenv("FEDEXEC_SOURCE_DIR");
-  return dir ? std::filesystem::path(dir) : std::filesystem::current_path();
-}
+using ::fedexec::test_util::ReadFile;
+using ::fedexec::test_util::SourceDir;
 
 TEST(ExampleFilesTest, ParseAreCanonicalAndKeepComments) {
   int count = 0;

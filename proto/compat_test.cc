@@ -11,22 +11,17 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "tensorflow_federated/v0/executor.pb.h"
+#include "testing/test_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace v0 = tensorflow_federated::v0;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using ::fedexec::test_util::ReadFile;
 
 fs::path CompatDir() {
-  const char* src = std::getenv("FEDEXEC_SOURCE_DIR");
-  return fs::path(src ? src : ".") / "testdata" / "compat";
+  return ::fedexec::test_util::SourceDir() / "testdata" / "compat";
 }
 
 // Maps a protocol vector's file stem to its message.
@@ -34,11 +29,13 @@ std::unique_ptr<google::protobuf::Message> ProtocolMessage(
     const std::string& stem) {
   if (stem == "get_executor_request")
     return std::make_unique<v0::GetExecutorRequest>();
-  if (stem == "create_value_request" || stem == "create_value_federated_request")
+  if (stem == "create_value_request" ||
+      stem == "create_value_federated_request")
     return std::make_unique<v0::CreateValueRequest>();
   if (stem == "create_call_request")
     return std::make_unique<v0::CreateCallRequest>();
-  if (stem == "compute_response") return std::make_unique<v0::ComputeResponse>();
+  if (stem == "compute_response")
+    return std::make_unique<v0::ComputeResponse>();
   return nullptr;
 }
 
@@ -54,7 +51,8 @@ void CheckVector(const fs::path& pb_path,
   std::unique_ptr<google::protobuf::Message> decoded(prototype->New());
   ASSERT_TRUE(decoded->ParseFromString(bytes));
   std::unique_ptr<google::protobuf::Message> from_text(prototype->New());
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, from_text.get()));
+  ASSERT_TRUE(
+      google::protobuf::TextFormat::ParseFromString(text, from_text.get()));
 
   // No field may be unknown to our schema.
   EXPECT_EQ(decoded->GetReflection()->GetUnknownFields(*decoded).field_count(),
@@ -71,9 +69,11 @@ void CheckVector(const fs::path& pb_path,
 
 TEST(CompatTest, ComputationVectorsRoundTrip) {
   int count = 0;
-  for (const auto& entry : fs::directory_iterator(CompatDir() / "computations")) {
+  for (const auto& entry :
+       fs::directory_iterator(CompatDir() / "computations")) {
     if (entry.path().extension() != ".pb") continue;
-    CheckVector(entry.path(), std::make_unique<federated_language::Computation>());
+    CheckVector(entry.path(),
+                std::make_unique<federated_language::Computation>());
     ++count;
   }
   EXPECT_EQ(count, 4);

@@ -148,9 +148,10 @@ int Main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand(
       "check", "Type check computations and print each one's type signature");
   std::vector<std::string> check_files;
-  check->add_option("files", check_files,
-                    "Computation files: .fed (text), .pb (binary proto) or "
-                    ".textproto (proto text)")
+  check
+      ->add_option("files", check_files,
+                   "Computation files: .fed (text), .pb (binary proto) or "
+                   ".textproto (proto text)")
       ->required();
 
   CLI::App* fmt = app.add_subcommand(

@@ -1,0 +1,33 @@
+// Helpers for tests that read files of the source tree (examples, compat
+// vectors, golden files). Tests only.
+//
+// Thread-safety: stateless.
+#ifndef FEDEXEC_TESTING_TEST_FILES_H_
+#define FEDEXEC_TESTING_TEST_FILES_H_
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace fedexec::test_util {
+
+// The source tree: $FEDEXEC_SOURCE_DIR (ctest sets it), else the current
+// directory (ctest runs tests there too).
+inline std::filesystem::path SourceDir() {
+  const char* dir = std::getenv("FEDEXEC_SOURCE_DIR");
+  return dir ? std::filesystem::path(dir) : std::filesystem::current_path();
+}
+
+// The whole file as bytes; empty if it cannot be read.
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+}  // namespace fedexec::test_util
+
+#endif  // FEDEXEC_TESTING_TEST_FILES_H_
