@@ -12,7 +12,6 @@
 // the caller's stack is never at risk.
 #include "ir/proto_codec.h"
 
-#include <pthread.h>
 
 #include <algorithm>
 #include <climits>
@@ -27,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/limits.h"
+#include "core/large_stack.h"
 #include "core/status.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -361,35 +361,8 @@ class WireChecker {
 constexpr int kShallowMessageDepth = 256;
 
 // Protobuf's text parser needs 8 to 12 MB at kMaxProtoRecursion nested
-// messages (measured, with and without sanitizers); this leaves a wide
-// margin. Only the pages actually touched are committed.
-constexpr size_t kLargeStackBytes = size_t{64} << 20;
-
-void* RunFunction(void* function) {
-  (*static_cast<std::function<void()>*>(function))();
-  return nullptr;
-}
-
-// Runs `body` on a new thread with a kLargeStackBytes stack and waits for
-// it.
-absl::Status RunOnLargeStack(std::function<void()> body) {
-  pthread_attr_t attributes;
-  if (pthread_attr_init(&attributes) != 0) {
-    return absl::ResourceExhaustedError("cannot start a parser thread");
-  }
-  pthread_t thread;
-  int error = pthread_attr_setstacksize(&attributes, kLargeStackBytes);
-  if (error == 0) {
-    error = pthread_create(&thread, &attributes, &RunFunction, &body);
-  }
-  pthread_attr_destroy(&attributes);
-  if (error != 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start a parser thread (error ", error, ")"));
-  }
-  pthread_join(thread, nullptr);
-  return absl::OkStatus();
-}
+// messages (measured, with and without sanitizers): more than a default
+// stack, well within RunOnLargeStack's.
 
 // Records the first error of the text parser as "LINE:COL: message", both
 // 1-based (protobuf counts from 0).
