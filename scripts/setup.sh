@@ -4,8 +4,9 @@
 #
 #   scripts/setup.sh          install, configure and build build/ (fedexec)
 #   scripts/setup.sh test     the same, then the whole test suite: unit tests,
-#                             the same under ASan+UBSan, and bounded runs of
-#                             the libFuzzer targets
+#                             the same under ASan+UBSan, the concurrency tests
+#                             under TSan, and bounded runs of the libFuzzer
+#                             targets
 #   scripts/setup.sh deps     only install the packages
 #
 # Environment: FEDEXEC_JOBS (parallel jobs, default: all cores),
@@ -49,14 +50,22 @@ install_packages() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# configure_and_build DIR [cmake args...]
-configure_and_build() {
+# configure DIR [cmake args...]: configures DIR once (later runs reuse it).
+configure() {
   local dir=$1
   shift
   if [ ! -f "$root/$dir/build.ninja" ]; then
     cmake -S "$root" -B "$root/$dir" -G Ninja "$@"
   fi
-  cmake --build "$root/$dir" -j "$jobs"
+}
+
+# build DIR [TARGET...]: builds everything, or the given targets.
+build() {
+  local dir=$1
+  shift
+  local targets=()
+  [ $# -gt 0 ] && targets=(--target "$@")
+  cmake --build "$root/$dir" -j "$jobs" "${targets[@]}"
 }
 
 run_tests() {
@@ -71,7 +80,8 @@ install_packages
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/fedexec-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 
-configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build build
 
 case "$mode" in
   build) ;;
@@ -79,14 +89,24 @@ case "$mode" in
     echo "== unit tests"
     run_tests build
     echo "== unit tests under ASan + UBSan"
-    configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug \
+    configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DFEDEXEC_SANITIZE=address,undefined
+    build build-asan
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       run_tests build-asan
+    echo "== concurrency tests under TSan"
+    # The code that shares state between threads, built with ThreadSanitizer.
+    # It synchronises with std:: primitives, which TSan sees (Debian's Abseil
+    # is not instrumented).
+    configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DFEDEXEC_SANITIZE=thread
+    build build-tsan core_tests
+    TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/core/core_tests" \
+      --gtest_filter='*ThreadPool*:*ParallelFor*:*Cancellation*:*TreeReduce*'
     echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-30} s each)"
-    CC=clang CXX=clang++ configure_and_build build-fuzz \
+    CC=clang CXX=clang++ configure build-fuzz \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_TESTS=OFF -DFEDEXEC_FUZZ=ON \
       -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-30}"
+    build build-fuzz
     run_tests build-fuzz
     ;;
   *)
