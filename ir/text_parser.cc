@@ -9,6 +9,10 @@
 // are trailing comments of the innermost node that ends there. Any other
 // comment (inside a type, a lambda header, a literal, a selection) becomes
 // a leading comment of the innermost node being parsed around it.
+//
+// Tensor literals are read by LiteralParser, which works on a bare
+// TokenCursor (ParseTensorLiteralAt) so that the value syntax
+// (value_syntax.cc) reads exactly the same literals.
 #include <charconv>
 #include <cmath>
 #include <complex>
@@ -231,9 +235,16 @@ F MakeNaN(bool negative, uint64_t payload) {
   return f;
 }
 
-// Converts one item to a float or double.
+std::string InexactMessage(const Item& item, absl::string_view dtype) {
+  return absl::StrCat(ItemText(item), " is not exactly representable in ",
+                      dtype, " (write ", ItemText(item), ".0 to round it)");
+}
+
+// Converts one item to a float or double. `exact`: an integer item must
+// convert without rounding.
 template <typename F>
-absl::StatusOr<F> ItemToFloat(const Item& item, absl::string_view dtype) {
+absl::StatusOr<F> ItemToFloat(const Item& item, absl::string_view dtype,
+                              bool exact = false) {
   if (item.kind != Item::kInteger && item.kind != Item::kFloat) {
     return ErrorAt(item.token, absl::StrCat("expected a number for ", dtype,
                                             ", found ", KindWord(item.kind)));
@@ -250,11 +261,26 @@ absl::StatusOr<F> ItemToFloat(const Item& item, absl::string_view dtype) {
     return ErrorAt(item.token,
                    absl::StrCat(text, " is out of range for ", dtype));
   }
+  if (exact && item.kind == Item::kInteger &&
+      CompareDecimal(item.text, std::fabs(static_cast<double>(value))) != 0) {
+    return ErrorAt(item.token, InexactMessage(item, dtype));
+  }
   return value;
 }
 
-// Converts one item to a 16-bit float pattern.
-absl::StatusOr<uint16_t> ItemToSmallFloat(const Item& item, DType dtype) {
+// The value of a 16-bit float pattern that is finite.
+double SmallFloatValue(uint16_t bits, int ebits, int mbits) {
+  const int exp = (bits >> mbits) & ((1 << ebits) - 1);
+  const uint32_t fraction = bits & ((1u << mbits) - 1);
+  const int bias = (1 << (ebits - 1)) - 1;
+  return exp == 0 ? std::ldexp(static_cast<double>(fraction), 1 - bias - mbits)
+                  : std::ldexp(static_cast<double>(fraction | (1u << mbits)),
+                               exp - bias - mbits);
+}
+
+// Converts one item to a 16-bit float pattern (`exact`: as ItemToFloat).
+absl::StatusOr<uint16_t> ItemToSmallFloat(const Item& item, DType dtype,
+                                          bool exact = false) {
   const bool half = dtype == DType::kFloat16;
   const int ebits = half ? 5 : 8;
   const int mbits = half ? 10 : 7;
@@ -284,6 +310,11 @@ absl::StatusOr<uint16_t> ItemToSmallFloat(const Item& item, DType dtype) {
       (magnitude == exp_all || (magnitude == 0 && value != 0))) {
     return ErrorAt(item.token,
                    absl::StrCat(ItemText(item), " is out of range for ", name));
+  }
+  if (exact && item.kind == Item::kInteger &&
+      CompareDecimal(item.text, SmallFloatValue(magnitude, ebits, mbits)) !=
+          0) {
+    return ErrorAt(item.token, InexactMessage(item, name));
   }
   return bits;
 }
@@ -327,7 +358,7 @@ absl::StatusOr<T> ItemToInteger(const Item& item, absl::string_view dtype) {
 
 // Converts one item to an element of C++ type T (the element type of dtype).
 template <typename T>
-absl::StatusOr<T> ItemTo(const Item& item, DType dtype) {
+absl::StatusOr<T> ItemTo(const Item& item, DType dtype, bool exact) {
   absl::string_view name = DName(dtype);
   if constexpr (std::is_same_v<T, bool>) {
     if (item.kind != Item::kBool) {
@@ -338,23 +369,35 @@ absl::StatusOr<T> ItemTo(const Item& item, DType dtype) {
     }
     return item.boolean;
   } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    return ItemToFloat<T>(item, name);
+    return ItemToFloat<T>(item, name, exact);
   } else if constexpr (std::is_same_v<T, Float16>) {
-    FEDEXEC_ASSIGN_OR_RETURN(uint16_t bits, ItemToSmallFloat(item, dtype));
+    FEDEXEC_ASSIGN_OR_RETURN(uint16_t bits,
+                             ItemToSmallFloat(item, dtype, exact));
     return Float16{bits};
   } else if constexpr (std::is_same_v<T, BFloat16>) {
-    FEDEXEC_ASSIGN_OR_RETURN(uint16_t bits, ItemToSmallFloat(item, dtype));
+    FEDEXEC_ASSIGN_OR_RETURN(uint16_t bits,
+                             ItemToSmallFloat(item, dtype, exact));
     return BFloat16{bits};
   } else {
     return ItemToInteger<T>(item, name);
   }
 }
 
+// How items become elements. The computation syntax uses the defaults; a
+// literal whose dtype comes from an expected type converts integers only
+// when exact and reads complex elements from one real item each.
+struct Conversion {
+  bool exact = false;
+  bool real_complex = false;
+};
+
 // Builds the tensor of `dtype` and `shape` from items (two per element for
-// complex dtypes). REQUIRES: the count matches.
+// complex dtypes, unless conversion.real_complex). REQUIRES: the count
+// matches.
 absl::StatusOr<Tensor> BuildTensorOrError(DType dtype,
                                           std::vector<int64_t> shape,
-                                          const std::vector<Item>& items) {
+                                          const std::vector<Item>& items,
+                                          Conversion conversion) {
   if (dtype == DType::kString) {
     std::vector<std::string> values;
     values.reserve(items.size());
@@ -375,9 +418,16 @@ absl::StatusOr<Tensor> BuildTensorOrError(DType dtype,
     } else if constexpr (std::is_same_v<T, std::complex<float>> ||
                          std::is_same_v<T, std::complex<double>>) {
       using F = typename T::value_type;
-      const size_t n = items.size() / 2;
+      const size_t n =
+          conversion.real_complex ? items.size() : items.size() / 2;
       auto values = std::make_unique<T[]>(n);
       for (size_t i = 0; i < n; ++i) {
+        if (conversion.real_complex) {
+          FEDEXEC_ASSIGN_OR_RETURN(
+              F re, ItemToFloat<F>(items[i], DName(dtype), conversion.exact));
+          values[i] = T(re, F{0});
+          continue;
+        }
         FEDEXEC_ASSIGN_OR_RETURN(F re,
                                  ItemToFloat<F>(items[2 * i], DName(dtype)));
         FEDEXEC_ASSIGN_OR_RETURN(
@@ -390,7 +440,8 @@ absl::StatusOr<Tensor> BuildTensorOrError(DType dtype,
       const size_t n = items.size();
       auto values = std::make_unique<T[]>(n);
       for (size_t i = 0; i < n; ++i) {
-        FEDEXEC_ASSIGN_OR_RETURN(values[i], ItemTo<T>(items[i], dtype));
+        FEDEXEC_ASSIGN_OR_RETURN(values[i],
+                                 ItemTo<T>(items[i], dtype, conversion.exact));
       }
       return Tensor::FromSpan<T>(absl::MakeConstSpan(values.get(), n),
                                  std::move(shape));
@@ -401,9 +452,10 @@ absl::StatusOr<Tensor> BuildTensorOrError(DType dtype,
 // As above; errors that do not name an element are located at `start`.
 absl::StatusOr<Tensor> BuildTensor(DType dtype, std::vector<int64_t> shape,
                                    const std::vector<Item>& items,
-                                   const Token& start) {
+                                   const Token& start,
+                                   Conversion conversion = {}) {
   absl::StatusOr<Tensor> tensor =
-      BuildTensorOrError(dtype, std::move(shape), items);
+      BuildTensorOrError(dtype, std::move(shape), items, conversion);
   if (tensor.ok() || absl::IsInvalidArgument(tensor.status())) return tensor;
   return ErrorAt(start, tensor.status().message());
 }
@@ -411,6 +463,331 @@ absl::StatusOr<Tensor> BuildTensor(DType dtype, std::vector<int64_t> shape,
 std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }
+
+// ------------------------------------------------------------ literal parser
+
+// Reads one tensor literal at a cursor. Shared by the computation syntax
+// (through Parser::ParseLiteral) and the value syntax (ir/value_syntax.cc),
+// so both accept exactly the same literals.
+class LiteralParser {
+ public:
+  LiteralParser(TokenCursor& cursor, const TensorLiteralOptions& options)
+      : cursor_(cursor), options_(options), recursion_(options.depth) {}
+
+  absl::StatusOr<Tensor> Parse() {
+    const Token start = Peek();
+    std::optional<DType> dtype;
+    std::optional<std::vector<int64_t>> dims;
+    std::vector<Item> items;
+    std::vector<int64_t> shape;
+    if (start.kind == TokenKind::kIdentifier && !start.quoted &&
+        DTypeFromName(start.text).has_value()) {
+      dtype = DTypeFromName(start.text);
+      Advance();
+      if (PeekPunct("[")) {
+        FEDEXEC_ASSIGN_OR_RETURN(dims, ParseDims());
+      }
+      FEDEXEC_RETURN_IF_ERROR(Expect(
+          "(", absl::StrCat("after '", start.text, "' (a literal is written ",
+                            start.text, "(value))")));
+      FEDEXEC_ASSIGN_OR_RETURN(shape, ParseList(items));
+      FEDEXEC_RETURN_IF_ERROR(Expect(")", "after the literal's value"));
+    } else {
+      FEDEXEC_ASSIGN_OR_RETURN(shape, ParseList(items));
+    }
+    if (!dtype.has_value() && options_.expected.has_value()) {
+      return BuildExpected(start, std::move(shape), items);
+    }
+    if (!dtype.has_value()) {
+      if (items.empty()) {
+        return ErrorAt(start,
+                       "an empty list needs a dtype and dims, like "
+                       "float32[0]([])");
+      }
+      FEDEXEC_RETURN_IF_ERROR(CheckOneKind(items));
+      dtype = NaturalDType(items);
+    }
+    const int per_element = IsComplex(*dtype) ? 2 : 1;
+    if (dims.has_value()) {
+      absl::StatusOr<int64_t> count = CheckedNumElements(*dims);
+      if (!count.ok()) return ErrorAt(start, count.status().message());
+      if (static_cast<uint64_t>(*count) * per_element != items.size()) {
+        return ErrorAt(start, absl::StrCat(start.text, ShapeText(*dims),
+                                           " needs ", *count * per_element,
+                                           " values, found ", items.size()));
+      }
+      shape = *dims;
+    } else if (per_element == 2) {
+      if (items.size() != 2) {
+        return ErrorAt(
+            start,
+            absl::StrCat(start.text,
+                         " without dims is a scalar written as "
+                         "[real, imaginary]; found ",
+                         items.size(), " values (give dims for more, like ",
+                         start.text, "[2]([re0, im0, re1, im1]))"));
+      }
+      shape.clear();
+    }
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor tensor,
+                             BuildTensor(*dtype, shape, items, start));
+    if (options_.expected.has_value() &&
+        !Matches(*options_.expected, tensor.dtype(), tensor.shape())) {
+      return Mismatch(start, tensor.TypeString());
+    }
+    return tensor;
+  }
+
+ private:
+  const Token& Peek() const { return cursor_.Peek(); }
+  bool PeekPunct(absl::string_view p) const { return Peek().Is(p); }
+  const Token& Advance() { return cursor_.Next(); }
+  absl::Status Expect(absl::string_view punct, absl::string_view context) {
+    if (!PeekPunct(punct)) {
+      return cursor_.ErrorHere(
+          absl::StrCat("expected '", punct, "' ", context));
+    }
+    Advance();
+    return absl::OkStatus();
+  }
+
+  // Numbers, bools and strings do not mix in one list.
+  static absl::Status CheckOneKind(const std::vector<Item>& items) {
+    for (const Item& item : items) {
+      const bool number =
+          item.kind == Item::kInteger || item.kind == Item::kFloat;
+      const bool first_number =
+          items[0].kind == Item::kInteger || items[0].kind == Item::kFloat;
+      if (number != first_number || (!number && item.kind != items[0].kind)) {
+        return ErrorAt(item.token, absl::StrCat("mixed kinds in a list: ",
+                                                KindWord(item.kind), " after ",
+                                                KindWord(items[0].kind)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The dtype of a literal written without one. REQUIRES: items of one kind.
+  static DType NaturalDType(const std::vector<Item>& items) {
+    switch (items[0].kind) {
+      case Item::kBool:
+        return DType::kBool;
+      case Item::kString:
+        return DType::kString;
+      default:
+        break;
+    }
+    for (const Item& item : items) {
+      if (item.kind == Item::kFloat) return DType::kFloat32;
+    }
+    return DType::kInt32;
+  }
+
+  // Whether a tensor of `dtype` and `shape` has the tensor type `expected`
+  // (unknown dims and unknown rank match anything).
+  static bool Matches(const Type& expected, DType dtype,
+                      const std::vector<int64_t>& shape) {
+    if (expected.kind() != TypeKind::kTensor || expected.dtype() != dtype) {
+      return false;
+    }
+    if (expected.unknown_rank()) return true;
+    const std::vector<int64_t>& dims = expected.dims();
+    if (dims.size() != shape.size()) return false;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] != kUnknownDim && dims[i] != shape[i]) return false;
+    }
+    return true;
+  }
+
+  absl::Status Mismatch(const Token& start, absl::string_view found) const {
+    return ErrorAt(start,
+                   absl::StrCat("expected ", options_.expected->ToString(),
+                                ", found ", found));
+  }
+
+  // A literal without a dtype of its own where a tensor type is expected:
+  // it takes the expected dtype when its values allow (integers for any
+  // numeric dtype, exactly; floats for floating and complex dtypes; bools
+  // and strings for their own), and `[]` takes the expected dims when they
+  // are known and hold no element.
+  absl::StatusOr<Tensor> BuildExpected(const Token& start,
+                                       std::vector<int64_t> shape,
+                                       const std::vector<Item>& items) {
+    const Type& expected = *options_.expected;
+    if (expected.kind() != TypeKind::kTensor) {
+      return Mismatch(start, "a tensor");
+    }
+    const DType want = expected.dtype();
+    if (items.empty()) {
+      if (want == DType::kInvalid) return Mismatch(start, "[]");
+      if (!expected.unknown_rank()) {
+        const std::vector<int64_t>& dims = expected.dims();
+        bool known = true;
+        int64_t count = 1;
+        for (int64_t d : dims) {
+          known = known && d != kUnknownDim;
+          count = d == 0 ? 0 : count;
+        }
+        if (known && count == 0 && !dims.empty()) shape = dims;
+      }
+      if (!Matches(expected, want, shape)) {
+        return Mismatch(start,
+                        absl::StrCat("[] (shape ", ShapeText(shape), ")"));
+      }
+      return Tensor::Zeros(want, std::move(shape));
+    }
+    FEDEXEC_RETURN_IF_ERROR(CheckOneKind(items));
+    const DType natural = NaturalDType(items);
+    bool fits;
+    switch (natural) {
+      case DType::kBool:
+      case DType::kString:
+        fits = want == natural;
+        break;
+      case DType::kInt32:
+        fits = IsNumeric(want);
+        break;
+      default:
+        fits = IsFloating(want) || IsComplex(want);
+    }
+    const auto found = [&] {
+      return absl::StrCat(DName(natural),
+                          shape.empty() ? "" : ShapeText(shape));
+    };
+    if (!fits || !Matches(expected, want, shape)) {
+      return Mismatch(start, found());
+    }
+    Conversion conversion;
+    conversion.exact = true;
+    conversion.real_complex = IsComplex(want);
+    return BuildTensor(want, std::move(shape), items, start, conversion);
+  }
+
+  // `[2, 3]` after a dtype name.
+  absl::StatusOr<std::vector<int64_t>> ParseDims() {
+    Advance();  // [
+    std::vector<int64_t> dims;
+    while (true) {
+      int64_t d;
+      if (Peek().kind != TokenKind::kInteger ||
+          !absl::SimpleAtoi(Peek().text, &d)) {
+        return cursor_.ErrorHere(
+            "expected a dimension (a non-negative integer)");
+      }
+      if (d > kMaxTensorElements) {
+        return cursor_.ErrorHere(
+            absl::StrCat("dimension larger than ", kMaxTensorElements));
+      }
+      dims.push_back(d);
+      Advance();
+      if (PeekPunct("]")) {
+        Advance();
+        return dims;
+      }
+      FEDEXEC_RETURN_IF_ERROR(Expect(",", "or ']' after a dimension"));
+    }
+  }
+
+  // A scalar or a (nested) list; appends its scalars to `items` and
+  // returns its shape.
+  absl::StatusOr<std::vector<int64_t>> ParseList(std::vector<Item>& items) {
+    if (PeekPunct("[")) {
+      Depth guard(recursion_);
+      if (guard.exceeded()) return cursor_.ErrorHere(DepthMessage());
+      Advance();
+      std::vector<int64_t> shape = {0};
+      if (PeekPunct("]")) {
+        Advance();
+        return shape;
+      }
+      std::vector<int64_t> first;
+      while (true) {
+        const Token at = Peek();
+        FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> inner, ParseList(items));
+        if (shape[0] == 0) {
+          first = std::move(inner);
+        } else if (inner != first) {
+          return ErrorAt(at, absl::StrCat("ragged list: this element has "
+                                          "shape ",
+                                          ShapeText(inner), ", the first one ",
+                                          ShapeText(first)));
+        }
+        ++shape[0];
+        if (PeekPunct(",")) {
+          Advance();
+          continue;
+        }
+        FEDEXEC_RETURN_IF_ERROR(Expect("]", "or ',' in a list"));
+        break;
+      }
+      shape.insert(shape.end(), first.begin(), first.end());
+      return shape;
+    }
+    Item item;
+    item.token = Peek();
+    item.token.comments.clear();
+    if (PeekPunct("-")) {
+      item.negative = true;
+      Advance();
+    }
+    const Token& t = Peek();
+    if (t.kind == TokenKind::kInteger || t.kind == TokenKind::kFloat) {
+      item.kind = t.kind == TokenKind::kInteger ? Item::kInteger : Item::kFloat;
+      item.text = t.text;
+      Advance();
+    } else if (t.IsWord("inf")) {
+      item.kind = Item::kFloat;
+      item.is_inf = true;
+      Advance();
+    } else if (t.IsWord("nan")) {
+      item.kind = Item::kFloat;
+      item.is_nan = true;
+      Advance();
+      if (PeekPunct("(")) {
+        Advance();
+        uint64_t payload = 0;
+        if (Peek().kind != TokenKind::kInteger ||
+            !absl::SimpleAtoi(Peek().text, &payload) || payload == 0) {
+          return cursor_.ErrorHere(
+              "expected a NaN payload (a positive integer) after 'nan('");
+        }
+        item.nan_payload = payload;
+        Advance();
+        FEDEXEC_RETURN_IF_ERROR(Expect(")", "after the NaN payload"));
+      }
+    } else if (item.negative) {
+      return cursor_.ErrorHere("expected a number after '-'");
+    } else if (t.kind == TokenKind::kString) {
+      item.kind = Item::kString;
+      item.text = t.text;
+      Advance();
+    } else if (t.IsWord("true") || t.IsWord("false")) {
+      item.kind = Item::kBool;
+      item.boolean = t.IsWord("true");
+      Advance();
+    } else {
+      return cursor_.ErrorHere(
+          "expected a value (a number, true, false, a string or a list)");
+    }
+    items.push_back(std::move(item));
+    return std::vector<int64_t>{};
+  }
+
+  // Counts the list nesting (on top of options.depth).
+  class Depth {
+   public:
+    explicit Depth(int& depth) : depth_(depth) { ++depth_; }
+    ~Depth() { --depth_; }
+    bool exceeded() const { return depth_ > kMaxNestingDepth; }
+
+   private:
+    int& depth_;
+  };
+
+  TokenCursor& cursor_;
+  const TensorLiteralOptions& options_;
+  int recursion_;
+};
 
 // ------------------------------------------------------------ parser
 
@@ -520,14 +897,19 @@ class Parser {
   absl::StatusOr<Type> ParseTypeHere() {
     size_t start = Index();
     absl::StatusOr<Type> type = ParseTypeAt(cursor_);
-    size_t end = Index();
+    ClaimTokenComments(start, Index());
+    return type;
+  }
+
+  // The unclaimed comments of tokens [start, end), consumed by a parser
+  // that does not track comments, become loose in token order.
+  void ClaimTokenComments(size_t start, size_t end) {
     for (size_t i = start; i < end; ++i) {
       if (used_[i]) continue;
       used_[i] = true;
       loose_.insert(loose_.end(), base_[i].comments.begin(),
                     base_[i].comments.end());
     }
-    return type;
   }
 
   // The name at the cursor (not consumed). `binding`: it is bound (lambda
@@ -972,194 +1354,17 @@ class Parser {
 
   // ---------------------------------------------------------- literals
 
+  // A literal at the cursor, read by the literal parser the value syntax
+  // shares; the comments inside it are loose, as they were consumed.
   absl::StatusOr<Parsed> ParseLiteral() {
     Start s = Begin();
-    const Token start = Peek();
-    std::optional<DType> dtype;
-    std::optional<std::vector<int64_t>> dims;
-    std::vector<Item> items;
-    std::vector<int64_t> shape;
-    if (start.kind == TokenKind::kIdentifier && !start.quoted &&
-        DTypeFromName(start.text).has_value()) {
-      dtype = DTypeFromName(start.text);
-      Advance();
-      if (PeekPunct("[")) {
-        FEDEXEC_ASSIGN_OR_RETURN(dims, ParseDims());
-      }
-      FEDEXEC_RETURN_IF_ERROR(Expect(
-          "(", absl::StrCat("after '", start.text, "' (a literal is written ",
-                            start.text, "(value))")));
-      FEDEXEC_ASSIGN_OR_RETURN(shape, ParseValue(items));
-      FEDEXEC_RETURN_IF_ERROR(Expect(")", "after the literal's value"));
-    } else {
-      FEDEXEC_ASSIGN_OR_RETURN(shape, ParseValue(items));
-    }
-    if (!dtype.has_value()) {
-      if (items.empty()) {
-        return ErrorAt(start,
-                       "an empty list needs a dtype and dims, like "
-                       "float32[0]([])");
-      }
-      bool any_float = false;
-      for (const Item& item : items) {
-        const bool number =
-            item.kind == Item::kInteger || item.kind == Item::kFloat;
-        const bool first_number =
-            items[0].kind == Item::kInteger || items[0].kind == Item::kFloat;
-        if (number != first_number || (!number && item.kind != items[0].kind)) {
-          return ErrorAt(
-              item.token,
-              absl::StrCat("mixed kinds in a list: ", KindWord(item.kind),
-                           " after ", KindWord(items[0].kind)));
-        }
-        any_float = any_float || item.kind == Item::kFloat;
-      }
-      switch (items[0].kind) {
-        case Item::kBool:
-          dtype = DType::kBool;
-          break;
-        case Item::kString:
-          dtype = DType::kString;
-          break;
-        default:
-          dtype = any_float ? DType::kFloat32 : DType::kInt32;
-      }
-    }
-    const int per_element = IsComplex(*dtype) ? 2 : 1;
-    if (dims.has_value()) {
-      absl::StatusOr<int64_t> count = CheckedNumElements(*dims);
-      if (!count.ok()) return ErrorAt(start, count.status().message());
-      if (static_cast<uint64_t>(*count) * per_element != items.size()) {
-        return ErrorAt(start, absl::StrCat(start.text, ShapeText(*dims),
-                                           " needs ", *count * per_element,
-                                           " values, found ", items.size()));
-      }
-      shape = *dims;
-    } else if (per_element == 2) {
-      if (items.size() != 2) {
-        return ErrorAt(
-            start,
-            absl::StrCat(start.text,
-                         " without dims is a scalar written as "
-                         "[real, imaginary]; found ",
-                         items.size(), " values (give dims for more, like ",
-                         start.text, "[2]([re0, im0, re1, im1]))"));
-      }
-      shape.clear();
-    }
-    FEDEXEC_ASSIGN_OR_RETURN(Tensor tensor,
-                             BuildTensor(*dtype, shape, items, start));
-    return Parsed{Finish(s, LiteralNode{std::move(tensor)})};
-  }
-
-  // `[2, 3]` after a dtype name.
-  absl::StatusOr<std::vector<int64_t>> ParseDims() {
-    Advance();  // [
-    std::vector<int64_t> dims;
-    while (true) {
-      int64_t d;
-      if (Peek().kind != TokenKind::kInteger ||
-          !absl::SimpleAtoi(Peek().text, &d)) {
-        return cursor_.ErrorHere(
-            "expected a dimension (a non-negative integer)");
-      }
-      if (d > kMaxTensorElements) {
-        return cursor_.ErrorHere(
-            absl::StrCat("dimension larger than ", kMaxTensorElements));
-      }
-      dims.push_back(d);
-      Advance();
-      if (PeekPunct("]")) {
-        Advance();
-        return dims;
-      }
-      FEDEXEC_RETURN_IF_ERROR(Expect(",", "or ']' after a dimension"));
-    }
-  }
-
-  // A scalar or a (nested) list; appends its scalars to `items` and
-  // returns its shape.
-  absl::StatusOr<std::vector<int64_t>> ParseValue(std::vector<Item>& items) {
-    if (PeekPunct("[")) {
-      RecursionGuard guard(recursion_);
-      if (guard.exceeded()) return cursor_.ErrorHere(DepthMessage());
-      Advance();
-      std::vector<int64_t> shape = {0};
-      if (PeekPunct("]")) {
-        Advance();
-        return shape;
-      }
-      std::vector<int64_t> first;
-      while (true) {
-        const Token at = Peek();
-        FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> inner, ParseValue(items));
-        if (shape[0] == 0) {
-          first = std::move(inner);
-        } else if (inner != first) {
-          return ErrorAt(at, absl::StrCat("ragged list: this element has "
-                                          "shape ",
-                                          ShapeText(inner), ", the first one ",
-                                          ShapeText(first)));
-        }
-        ++shape[0];
-        if (PeekPunct(",")) {
-          Advance();
-          continue;
-        }
-        FEDEXEC_RETURN_IF_ERROR(Expect("]", "or ',' in a list"));
-        break;
-      }
-      shape.insert(shape.end(), first.begin(), first.end());
-      return shape;
-    }
-    Item item;
-    item.token = Peek();
-    item.token.comments.clear();
-    if (PeekPunct("-")) {
-      item.negative = true;
-      Advance();
-    }
-    const Token& t = Peek();
-    if (t.kind == TokenKind::kInteger || t.kind == TokenKind::kFloat) {
-      item.kind = t.kind == TokenKind::kInteger ? Item::kInteger : Item::kFloat;
-      item.text = t.text;
-      Advance();
-    } else if (t.IsWord("inf")) {
-      item.kind = Item::kFloat;
-      item.is_inf = true;
-      Advance();
-    } else if (t.IsWord("nan")) {
-      item.kind = Item::kFloat;
-      item.is_nan = true;
-      Advance();
-      if (PeekPunct("(")) {
-        Advance();
-        uint64_t payload = 0;
-        if (Peek().kind != TokenKind::kInteger ||
-            !absl::SimpleAtoi(Peek().text, &payload) || payload == 0) {
-          return cursor_.ErrorHere(
-              "expected a NaN payload (a positive integer) after 'nan('");
-        }
-        item.nan_payload = payload;
-        Advance();
-        FEDEXEC_RETURN_IF_ERROR(Expect(")", "after the NaN payload"));
-      }
-    } else if (item.negative) {
-      return cursor_.ErrorHere("expected a number after '-'");
-    } else if (t.kind == TokenKind::kString) {
-      item.kind = Item::kString;
-      item.text = t.text;
-      Advance();
-    } else if (t.IsWord("true") || t.IsWord("false")) {
-      item.kind = Item::kBool;
-      item.boolean = t.IsWord("true");
-      Advance();
-    } else {
-      return cursor_.ErrorHere(
-          "expected a value (a number, true, false, a string or a list)");
-    }
-    items.push_back(std::move(item));
-    return std::vector<int64_t>{};
+    const size_t start = Index();
+    TensorLiteralOptions options;
+    options.depth = recursion_;
+    absl::StatusOr<Tensor> tensor = ParseTensorLiteralAt(cursor_, options);
+    if (!tensor.ok()) return tensor.status();
+    ClaimTokenComments(start, Index());
+    return Parsed{Finish(s, LiteralNode{*std::move(tensor)})};
   }
 
   std::vector<bool> used_;  // per token: its comments are claimed
@@ -1171,6 +1376,11 @@ class Parser {
 };
 
 }  // namespace
+
+absl::StatusOr<Tensor> ParseTensorLiteralAt(
+    TokenCursor& cursor, const TensorLiteralOptions& options) {
+  return LiteralParser(cursor, options).Parse();
+}
 
 absl::StatusOr<NodePtr> ParseComputation(absl::string_view text) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(text));

@@ -16,11 +16,14 @@
 #ifndef FEDEXEC_IR_TEXT_SYNTAX_H_
 #define FEDEXEC_IR_TEXT_SYNTAX_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ir/ast.h"
+#include "ir/lexer.h"
+#include "ir/type.h"
 
 namespace fedexec::ir {
 
@@ -35,6 +38,31 @@ absl::StatusOr<NodePtr> ParseComputation(absl::string_view text);
 // checker inferred are not printed, except where the syntax needs them
 // (lambda parameters, native leaves, intrinsics outside call position).
 std::string PrintComputation(const NodePtr& root);
+
+// How ParseTensorLiteralAt reads a literal.
+struct TensorLiteralOptions {
+  // Nesting levels the caller has already used: the literal's lists count
+  // on from there toward kMaxNestingDepth.
+  int depth = 0;
+  // When set, the type the literal must have (unknown dims and unknown rank
+  // accept any size). A literal written without a dtype takes the expected
+  // one when its values allow: integers for any numeric dtype if exactly
+  // representable, floats for floating and complex dtypes (a real number is
+  // a complex number with a zero imaginary part), bools and strings only
+  // for their own dtype; `[]` takes the expected dims when they are all
+  // known and hold no element. A literal with its own dtype must name the
+  // expected one. A mismatch is "LINE:COL: expected float32[3], found
+  // int32[2]" (found: the literal's type as written). A non-tensor expected
+  // type is a mismatch with "a tensor".
+  std::optional<Type> expected;
+};
+
+// Parses one tensor literal (the "Tensor literals" of docs/syntax.md) at the
+// cursor and leaves the cursor after it. The computation syntax reads its
+// literals with it; so does the value syntax (ir/value_syntax.h). Errors as
+// ParseComputation's. Comments inside the literal are skipped.
+absl::StatusOr<Tensor> ParseTensorLiteralAt(
+    TokenCursor& cursor, const TensorLiteralOptions& options = {});
 
 // Prints a tensor as a literal of the text syntax: 1.5, 3, true, "s",
 // [[1, 2], [3, 4]] with default dtypes (float32, int32), else with the dtype:
