@@ -15,6 +15,7 @@
 #define FEDEXEC_CORE_LARGE_STACK_H_
 
 #include <cstddef>
+#include <optional>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -26,6 +27,23 @@ inline constexpr size_t kLargeStackBytes = size_t{64} << 20;
 // Runs `task` to completion on a thread with a kLargeStackBytes stack.
 // RESOURCE_EXHAUSTED if the thread cannot be started.
 absl::Status RunOnLargeStack(absl::FunctionRef<void()> task);
+
+// Input whose nesting cannot exceed this many levels is parsed inline: a
+// recursive-descent parser needs at most a few kilobytes per level even with
+// sanitizers, so this stays far below any thread's stack.
+inline constexpr size_t kInlineNestingBound = 256;
+
+// Calls `task` (returning absl::StatusOr<T> or absl::Status) inline when the
+// input's nesting is bounded by `nesting_bound` <= kInlineNestingBound (for
+// example its number of tokens), else on a large stack.
+template <typename F>
+auto CallWithStackFor(size_t nesting_bound, F&& task) -> decltype(task()) {
+  if (nesting_bound <= kInlineNestingBound) return task();
+  std::optional<decltype(task())> result;
+  absl::Status started = RunOnLargeStack([&] { result.emplace(task()); });
+  if (!started.ok()) return started;
+  return *std::move(result);
+}
 
 }  // namespace fedexec
 

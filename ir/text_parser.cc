@@ -31,6 +31,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/large_stack.h"
 #include "core/limits.h"
 #include "core/status.h"
 #include "ir/intrinsics.h"
@@ -1384,8 +1385,13 @@ absl::StatusOr<Tensor> ParseTensorLiteralAt(
 
 absl::StatusOr<NodePtr> ParseComputation(absl::string_view text) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(text));
-  Parser parser(std::move(tokens));
-  return parser.ParseFile();
+  // The parser recurses once per nesting level, and nesting is bounded by
+  // the number of tokens.
+  const size_t bound = tokens.size();
+  return CallWithStackFor(bound, [&]() -> absl::StatusOr<NodePtr> {
+    Parser parser(std::move(tokens));
+    return parser.ParseFile();
+  });
 }
 
 }  // namespace fedexec::ir

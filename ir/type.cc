@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/large_stack.h"
 #include "core/limits.h"
 #include "core/status.h"
 #include "federated_language/computation.pb.h"
@@ -728,8 +729,10 @@ absl::StatusOr<Type> ParseTypeAt(TokenCursor& cursor) {
   return TypeParser(cursor).ParseType(/*calls=*/1, /*enclosing=*/0);
 }
 
-absl::StatusOr<Type> ParseType(absl::string_view text) {
-  FEDEXEC_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(text));
+namespace {
+
+// Parses a whole token stream as one type.
+absl::StatusOr<Type> ParseTokens(std::vector<Token> tokens) {
   TokenCursor cursor(std::move(tokens));
   FEDEXEC_ASSIGN_OR_RETURN(Type type, ParseTypeAt(cursor));
   if (!cursor.AtEnd()) {
@@ -742,6 +745,17 @@ absl::StatusOr<Type> ParseType(absl::string_view text) {
   }
   return type;
 }
+
+}  // namespace
+
+absl::StatusOr<Type> ParseType(absl::string_view text) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(text));
+  // Nesting is bounded by the number of tokens; deep input is parsed on a
+  // stack of its own.
+  const size_t bound = tokens.size();
+  return CallWithStackFor(bound, [&] { return ParseTokens(std::move(tokens)); });
+}
+
 
 // ---------------------------------------------------------------- proto
 

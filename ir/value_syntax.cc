@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/large_stack.h"
 #include "core/limits.h"
 #include "core/npy.h"
 #include "core/status.h"
@@ -582,8 +583,13 @@ absl::StatusOr<Value> Parse(absl::string_view text, const Type* expected,
   PathTable paths;
   const std::string hidden = HidePaths(text, paths);
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(hidden));
-  ValueParser parser(std::move(tokens), std::move(paths), options);
-  return parser.ParseAll(expected);
+  // Nesting is bounded by the number of tokens; deep input is parsed on a
+  // stack of its own.
+  const size_t bound = tokens.size();
+  return CallWithStackFor(bound, [&]() -> absl::StatusOr<Value> {
+    ValueParser parser(std::move(tokens), std::move(paths), options);
+    return parser.ParseAll(expected);
+  });
 }
 
 // ------------------------------------------------------------ printer
