@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/concurrency.h"
 
 namespace fedexec {
 namespace {
@@ -33,40 +34,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-void RunWithDeadline(const std::string& what, std::function<void()> body,
-                     std::chrono::seconds limit = std::chrono::seconds(180)) {
-  std::future<void> done = std::async(std::launch::async, std::move(body));
-  if (done.wait_for(limit) != std::future_status::ready) {
-    std::fprintf(stderr,
-                 "DEADLOCK: '%s' did not finish within %lld s; aborting.\n",
-                 what.c_str(), static_cast<long long>(limit.count()));
-    std::fflush(stderr);
-    std::abort();
-  }
-  done.get();
-}
-
-// Occupies every worker of `pool` until destroyed: a reduction on it is then
-// run by its calling thread alone, block after block in index order.
-class OccupiedPool {
- public:
-  explicit OccupiedPool(ThreadPool& pool)
-      : release_(release_promise_.get_future().share()) {
-    for (int i = 0; i < pool.num_threads(); ++i) {
-      pool.Schedule([this, release = release_] {
-        started_.fetch_add(1);
-        release.wait();
-      });
-    }
-    while (started_.load() < pool.num_threads()) std::this_thread::yield();
-  }
-  ~OccupiedPool() { release_promise_.set_value(); }
-
- private:
-  std::promise<void> release_promise_;
-  std::shared_future<void> release_;
-  std::atomic<int> started_{0};
-};
+using ::fedexec::test_util::OccupiedPool;
+using ::fedexec::test_util::RunWithDeadline;
 
 uint32_t Bits(float f) {
   uint32_t u;

@@ -9,6 +9,7 @@
 #include "core/limits.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/types.h"
 
 namespace fedexec::ir {
 namespace {
@@ -16,11 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-Type T(absl::string_view text) {
-  absl::StatusOr<Type> type = ParseType(text);
-  EXPECT_TRUE(type.ok()) << text << ": " << type.status();
-  return type.ok() ? *type : Type();
-}
+using ::fedexec::test_util::T;
 
 // The inferred function type as text, or "error: <message>".
 std::string Infer(absl::string_view uri, absl::string_view argument) {

@@ -12,6 +12,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "ir/lexer.h"
+#include "testing/types.h"
 
 namespace fedexec::ir {
 namespace {
@@ -20,12 +21,7 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 namespace pb = ::federated_language;
 
-// Parses `text`, failing the test on an error.
-Type T(absl::string_view text) {
-  absl::StatusOr<Type> t = ParseType(text);
-  EXPECT_TRUE(t.ok()) << text << ": " << t.status();
-  return t.ok() ? *t : Type();
-}
+using ::fedexec::test_util::T;
 
 std::string ParseError(absl::string_view text) {
   absl::StatusOr<Type> t = ParseType(text);

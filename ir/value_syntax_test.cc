@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/text_syntax.h"
+#include "testing/types.h"
 
 namespace fedexec::ir {
 namespace {
@@ -31,11 +32,7 @@ Value P(absl::string_view text, const ValueSyntaxOptions& options = {}) {
   return v.ok() ? *v : Value();
 }
 
-Type T(absl::string_view text) {
-  absl::StatusOr<Type> t = ParseType(text);
-  EXPECT_TRUE(t.ok()) << text << "\n" << t.status();
-  return t.ok() ? *t : Type();
-}
+using ::fedexec::test_util::T;
 
 Value PAs(absl::string_view text, absl::string_view type) {
   absl::StatusOr<Value> v = ParseValueAs(text, T(type));

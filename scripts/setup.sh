@@ -79,6 +79,8 @@ install_packages
 # One compiler cache for the normal, sanitizer and fuzz builds.
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/fedexec-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Paths relative to the checkout, so that clones in other folders hit too.
+export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
 
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 build build

@@ -10,17 +10,14 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/types.h"
 
 namespace fedexec::native {
 namespace {
 
 using ::testing::HasSubstr;
 
-ir::Type T(const std::string& text) {
-  absl::StatusOr<ir::Type> type = ir::ParseType(text);
-  EXPECT_TRUE(type.ok()) << text << ": " << type.status();
-  return type.ok() ? *type : ir::Type();
-}
+using ::fedexec::test_util::T;
 
 void ExpectInvalid(const absl::Status& status, const std::string& substr) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
