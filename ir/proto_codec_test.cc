@@ -375,6 +375,9 @@ std::vector<RoundTripCase> RoundTripCases() {
   };
 }
 
+// Cases print as their names, not as bytes.
+void PrintTo(const RoundTripCase& c, std::ostream* os) { *os << c.name; }
+
 class ProtoCodecRoundTripTest : public testing::TestWithParam<RoundTripCase> {};
 
 TEST_P(ProtoCodecRoundTripTest, DecodesAndEncodesToAnEqualMessage) {
@@ -665,6 +668,8 @@ std::vector<BadTreeCase> BadTreeCases() {
        "root: data content has an empty type_url"},
   };
 }
+
+void PrintTo(const BadTreeCase& c, std::ostream* os) { *os << c.name; }
 
 class ComputationFromProtoErrorTest
     : public testing::TestWithParam<BadTreeCase> {};
@@ -990,6 +995,8 @@ std::vector<BadBytesCase> BadBytesCases() {
        prefix + "nesting too deep"},
   };
 }
+
+void PrintTo(const BadBytesCase& c, std::ostream* os) { *os << c.name; }
 
 class ParseComputationProtoErrorTest
     : public testing::TestWithParam<BadBytesCase> {};
