@@ -332,12 +332,23 @@ absl::StatusOr<Checked> Checker::BuildLeaf(const Node& node) {
     case NodeKind::kIntrinsic:
       return BuildIntrinsic(node);
     case NodeKind::kData: {
-      const std::string& uri = node.As<DataNode>().uri;
-      needs_type = uri.empty() ? std::string("data leaf")
-                               : absl::StrCat("data leaf '", uri, "'");
+      // The same rules as the proto codec's, so a checked tree encodes.
+      const DataNode& data = node.As<DataNode>();
+      if (data.uri.empty() && data.content_type_url.empty()) {
+        return Error(&node, "data leaf has neither a uri nor content");
+      }
+      if (data.content_type_url.empty() && !data.content_value.empty()) {
+        return Error(&node, "data leaf content has a value but no type url");
+      }
+      needs_type = data.uri.empty()
+                       ? std::string("data leaf")
+                       : absl::StrCat("data leaf '", data.uri, "'");
       break;
     }
     case NodeKind::kNative:
+      if (node.As<NativeNode>().name.empty()) {
+        return Error(&node, "native leaf has an empty name");
+      }
       needs_type =
           absl::StrCat("native leaf '", node.As<NativeNode>().name, "'");
       break;
