@@ -52,6 +52,20 @@ bool IsReservedWord(absl::string_view word) {
 
 namespace {
 
+// Counts one level of a parser's recursion for as long as it lives;
+// exceeded() once the count passes kMaxNestingDepth.
+class NestingGuard {
+ public:
+  explicit NestingGuard(int& depth) : depth_(depth) { ++depth_; }
+  ~NestingGuard() { --depth_; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+  bool exceeded() const { return depth_ > kMaxNestingDepth; }
+
+ private:
+  int& depth_;
+};
+
 std::string DepthMessage() {
   return absl::StrCat("nesting deeper than ", kMaxNestingDepth, " levels");
 }
@@ -693,7 +707,7 @@ class LiteralParser {
   // returns its shape.
   absl::StatusOr<std::vector<int64_t>> ParseList(std::vector<Item>& items) {
     if (PeekPunct("[")) {
-      Depth guard(recursion_);
+      NestingGuard guard(recursion_);  // list nesting, on top of options.depth
       if (guard.exceeded()) return cursor_.ErrorHere(DepthMessage());
       Advance();
       std::vector<int64_t> shape = {0};
@@ -774,17 +788,6 @@ class LiteralParser {
     return std::vector<int64_t>{};
   }
 
-  // Counts the list nesting (on top of options.depth).
-  class Depth {
-   public:
-    explicit Depth(int& depth) : depth_(depth) { ++depth_; }
-    ~Depth() { --depth_; }
-    bool exceeded() const { return depth_ > kMaxNestingDepth; }
-
-   private:
-    int& depth_;
-  };
-
   TokenCursor& cursor_;
   const TensorLiteralOptions& options_;
   int recursion_;
@@ -819,17 +822,6 @@ class Parser {
     SourceLocation location;
     std::vector<std::string> comments;
     size_t mark = 0;
-  };
-
-  // Counts the parser's own recursion.
-  class RecursionGuard {
-   public:
-    explicit RecursionGuard(int& depth) : depth_(depth) { ++depth_; }
-    ~RecursionGuard() { --depth_; }
-    bool exceeded() const { return depth_ > kMaxNestingDepth; }
-
-   private:
-    int& depth_;
   };
 
   const Token& Peek(int ahead = 0) const { return cursor_.Peek(ahead); }
@@ -933,7 +925,7 @@ class Parser {
   // ---------------------------------------------------------- expressions
 
   absl::StatusOr<Parsed> ParseExpression() {
-    RecursionGuard guard(recursion_);
+    NestingGuard guard(recursion_);
     if (guard.exceeded()) return cursor_.ErrorHere(DepthMessage());
     if (Peek().IsWord("let")) return ParseBlock();
     return ParsePostfix();
