@@ -1,7 +1,9 @@
-// Specification of Value: the four kinds, their accessors, sharing on copy,
-// and structural equality.
+// Specification of Value: the kinds, their accessors, sharing on copy,
+// structural equality, and the lazy forms executors use.
 #include "core/value.h"
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -155,6 +157,124 @@ TEST(ValueEqualsTest, DeepValuesCompare) {
   }
   EXPECT_EQ(a, b);
   EXPECT_NE(a, Value::Struct({{"n", a}}));
+}
+
+
+// Elements 0..n-1 as float32 scalars, counting how often they are produced.
+class CountingElements : public LazyElements {
+ public:
+  explicit CountingElements(int n) : n_(n) {}
+  absl::Status ForEach(
+      absl::FunctionRef<absl::Status(const Value&)> fn) const override {
+    for (int i = 0; i < n_; ++i) {
+      produced.fetch_add(1);
+      absl::Status s = fn(F(static_cast<float>(i)));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  mutable std::atomic<int> produced{0};
+
+ private:
+  int n_;
+};
+
+class SquareMembers : public LazyMembers {
+ public:
+  explicit SquareMembers(int64_t n) : n_(n) {}
+  int64_t size() const override { return n_; }
+  absl::StatusOr<Value> Get(int64_t i) const override {
+    gets.fetch_add(1);
+    if (i == 13) return absl::InvalidArgumentError("unlucky");
+    return F(static_cast<float>(i * i));
+  }
+  mutable std::atomic<int> gets{0};
+
+ private:
+  int64_t n_;
+};
+
+class NamedFunction : public FunctionValue {
+ public:
+  std::string Describe() const override { return "(float32 -> float32) f"; }
+};
+
+TEST(LazyValueTest, LazySequenceProducesElementsOnEachTraversal) {
+  auto elements = std::make_shared<CountingElements>(3);
+  Value v = Value::LazySequence(elements);
+  ASSERT_TRUE(v.is_sequence());
+  EXPECT_TRUE(v.sequence().elements.empty());
+  EXPECT_FALSE(v.IsConcrete());
+  std::vector<float> seen;
+  for (int pass = 0; pass < 2; ++pass) {
+    ASSERT_TRUE(v.sequence()
+                    .ForEach([&](const Value& e) {
+                      seen.push_back(e.tensor().data<float>()[0]);
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  EXPECT_THAT(seen, ::testing::ElementsAre(0, 1, 2, 0, 1, 2));
+  EXPECT_EQ(elements->produced.load(), 6);
+}
+
+TEST(LazyValueTest, ForEachStopsAtTheFirstError) {
+  Value concrete = Value::Sequence({F(1), F(2), F(3)});
+  int calls = 0;
+  absl::Status s = concrete.sequence().ForEach([&](const Value&) {
+    return ++calls == 2 ? absl::InvalidArgumentError("stop")
+                        : absl::OkStatus();
+  });
+  EXPECT_EQ(s.message(), "stop");
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(concrete.IsConcrete());
+}
+
+TEST(LazyValueTest, LazyMembersAreProducedOnDemand) {
+  auto members = std::make_shared<SquareMembers>(20);
+  Value v = Value::LazyFederated(Placement::kClients, members);
+  const FederatedValue& f = v.federated();
+  EXPECT_FALSE(f.all_equal);
+  EXPECT_EQ(f.size(), 20);
+  EXPECT_EQ(members->gets.load(), 0);
+  absl::StatusOr<Value> m = f.Member(4);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(*m, F(16));
+  EXPECT_EQ(f.Member(13).status().message(), "unlucky");
+  EXPECT_EQ(members->gets.load(), 2);
+  EXPECT_FALSE(v.IsConcrete());
+  // A struct holding a lazy value is not concrete either.
+  EXPECT_FALSE(Value::Struct({{"x", v}}).IsConcrete());
+}
+
+TEST(LazyValueTest, ConcreteMembersThroughTheSameAccessors) {
+  Value v = Value::Federated(Placement::kClients, false, {F(1), F(2)});
+  EXPECT_EQ(v.federated().size(), 2);
+  EXPECT_EQ(*v.federated().Member(1), F(2));
+  EXPECT_TRUE(v.IsConcrete());
+}
+
+TEST(LazyValueTest, LazyFormsCompareByIdentity) {
+  auto members = std::make_shared<SquareMembers>(2);
+  Value a = Value::LazyFederated(Placement::kClients, members);
+  Value b = Value::LazyFederated(Placement::kClients, members);
+  Value c = Value::LazyFederated(Placement::kClients,
+                                 std::make_shared<SquareMembers>(2));
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a, Value::Federated(Placement::kClients, false, {F(0), F(1)}));
+}
+
+TEST(FunctionValueTest, FunctionsAreOpaqueAndCompareByIdentity) {
+  auto fn = std::make_shared<NamedFunction>();
+  Value a = Value::Function(fn);
+  EXPECT_EQ(a.kind(), Value::Kind::kFunction);
+  EXPECT_TRUE(a.is_function());
+  EXPECT_EQ(a.function()->Describe(), "(float32 -> float32) f");
+  EXPECT_TRUE(a.IsConcrete());
+  EXPECT_EQ(a, Value::Function(fn));
+  EXPECT_NE(a, Value::Function(std::make_shared<NamedFunction>()));
+  EXPECT_NE(a, F(1));
 }
 
 }  // namespace

@@ -127,6 +127,8 @@ std::string KindText(const Value& value) {
       return "a sequence";
     case Value::Kind::kFederated:
       return "a federated value";
+    case Value::Kind::kFunction:
+      return "a function";
   }
   return "a value";
 }
@@ -223,6 +225,10 @@ absl::StatusOr<Type> TypeOf(const Value& value, int depth) {
     }
     case Value::Kind::kSequence: {
       const auto& elements = value.sequence().elements;
+      if (value.sequence().lazy != nullptr) {
+        return absl::InvalidArgumentError(
+            "a lazy sequence has no type until it is materialized");
+      }
       if (elements.empty()) {
         return absl::InvalidArgumentError(
             "an empty sequence has no element type (parse it with "
@@ -235,6 +241,10 @@ absl::StatusOr<Type> TypeOf(const Value& value, int depth) {
     case Value::Kind::kFederated: {
       const FederatedValue& f = value.federated();
       const absl::string_view p = PName(f.placement);
+      if (f.lazy != nullptr) {
+        return absl::InvalidArgumentError(
+            "lazy members have no type until they are materialized");
+      }
       if (f.all_equal && f.members.size() != 1) {
         return absl::InvalidArgumentError(
             absl::StrCat("an all-equal value at ", p, " has ", f.members.size(),
@@ -250,6 +260,9 @@ absl::StatusOr<Type> TypeOf(const Value& value, int depth) {
                                JoinedType(f.members, "member", depth + 1));
       return Type::Federated(std::move(member), f.placement, f.all_equal);
     }
+    case Value::Kind::kFunction:
+      return absl::InvalidArgumentError(
+          "a function value has no type in the value syntax");
   }
   return absl::InternalError("unknown value kind");
 }
@@ -676,6 +689,10 @@ std::string PrintValue(const Value& value) {
         }
         break;
       }
+      case Value::Kind::kFunction:
+        // Not part of the value syntax: executors never hand functions out.
+        out += "function";
+        break;
     }
   }
   return out;

@@ -613,6 +613,8 @@ std::string StructShape(const Value& v) {
       return "a sequence";
     case Value::Kind::kFederated:
       return "a federated value";
+    case Value::Kind::kFunction:
+      return "a function";
   }
   return "?";
 }

@@ -76,6 +76,7 @@ absl::Status MatchAt(const Value& value, const ir::Type& type,
     }
     case ir::TypeKind::kSequence: {
       if (!value.is_sequence()) return MismatchAt(path, type, value);
+      // A lazy sequence's elements are checked by whoever traverses it.
       const auto& elements = value.sequence().elements;
       for (size_t i = 0; i < elements.size(); ++i) {
         FEDEXEC_RETURN_IF_ERROR(MatchAt(elements[i], type.element(),
@@ -126,18 +127,24 @@ std::string DescribeValue(const Value& value) {
     }
     case Value::Kind::kSequence: {
       const auto& elements = value.sequence().elements;
+      if (value.sequence().lazy != nullptr) return "<lazy>*";
       if (elements.empty()) return "<empty>*";
       return DescribeValue(elements[0]) + "*";
     }
     case Value::Kind::kFederated: {
       const FederatedValue& f = value.federated();
       const std::string member =
-          f.members.empty() ? "<none>" : DescribeValue(f.members[0]);
+          f.lazy != nullptr ? "<lazy>"
+          : f.members.empty() ? "<none>"
+                              : DescribeValue(f.members[0]);
       const std::string placement =
           f.placement == Placement::kServer ? "SERVER" : "CLIENTS";
       if (f.all_equal) return absl::StrCat(member, "@", placement);
       return absl::StrCat("{", member, "}@", placement);
     }
+    case Value::Kind::kFunction:
+      return value.function() != nullptr ? value.function()->Describe()
+                                         : "<function>";
   }
   return "<unknown>";
 }

@@ -1,0 +1,171 @@
+// Executor: the abstract interface that executes a computation's AST.
+//
+// An executor holds values identified by ValueIds. Its operations mirror the
+// executor protocol of wire-format.md:
+//   CreateValue      an in-memory Value, or an IR node (a computation)
+//   CreateCall       a function value applied to an argument value
+//   CreateStruct     a struct of values
+//   CreateSelection  an element of a struct value
+//   Materialize      wait for a value and return it as a concrete Value
+//   Dispose          forget a value
+// plus Cancel, which stops everything the executor is running.
+//
+// Asynchrony. Every Create returns at once with the id of a value that may
+// still be being computed; the work runs on the executor's thread pool.
+// Materialize is the only operation that waits. A Create fails at once
+// (INVALID_ARGUMENT) only when its request itself is malformed (an unknown
+// id, a selection index below 0); an error that arises while computing a
+// value (a type mismatch, a kernel error, cancellation) is that value's
+// result instead: it reaches every value computed from it and is returned
+// by Materialize, as a Status whose message says where it arose
+// ("fedavg.fed:12:5: federated_mean: ...").
+//
+// Ownership. Create returns an OwnedValue: a move-only handle that disposes
+// of its value when destroyed (Release() gives up that duty, for holders
+// such as the executor service that keep ids in their own tables). Values
+// that other values are computed from stay alive inside the executor until
+// those computations are done, whatever happens to their handles. An
+// executor must outlive the handles it gave out.
+//
+// In-process values are never serialized: tensors pass by shared reference
+// in and out of an in-process executor.
+//
+// Thread-safety: every method may be called concurrently from any thread,
+// except that Materialize must not be called from a thread of the pool the
+// executor runs on (it blocks).
+#ifndef FEDEXEC_EXECUTORS_EXECUTOR_H_
+#define FEDEXEC_EXECUTORS_EXECUTOR_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/value.h"
+#include "ir/ast.h"
+
+namespace fedexec {
+
+using ValueId = uint64_t;
+
+class Executor;
+
+// A value held by an executor, disposed of when the handle is destroyed.
+class OwnedValue {
+ public:
+  OwnedValue() = default;
+  OwnedValue(Executor* executor, ValueId id) : executor_(executor), id_(id) {}
+  OwnedValue(OwnedValue&& other) noexcept
+      : executor_(std::exchange(other.executor_, nullptr)), id_(other.id_) {}
+  OwnedValue& operator=(OwnedValue&& other) noexcept;
+  OwnedValue(const OwnedValue&) = delete;
+  OwnedValue& operator=(const OwnedValue&) = delete;
+  ~OwnedValue() { Reset(); }
+
+  ValueId id() const { return id_; }
+  Executor* executor() const { return executor_; }
+  bool valid() const { return executor_ != nullptr; }
+
+  // Disposes of the value now (no-op for an empty handle).
+  void Reset();
+  // Gives up ownership: the caller disposes of id() itself.
+  ValueId Release() {
+    executor_ = nullptr;
+    return id_;
+  }
+
+ private:
+  Executor* executor_ = nullptr;
+  ValueId id_ = 0;
+};
+
+// One element of CreateStruct: an optional name and a value.
+struct StructElementId {
+  std::string name;
+  ValueId value = 0;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // A value from memory: tensors are shared, not copied. A federated value
+  // must fit the executor (for example, a CLIENTS value that is not
+  // all-equal needs one member per client); INVALID_ARGUMENT otherwise.
+  virtual absl::StatusOr<OwnedValue> CreateValue(const Value& value) = 0;
+
+  // A value from an IR node: usually a whole computation (a lambda). The
+  // tree should be type-checked (ir/type_checker.h); an untyped tree is
+  // checked first. Its free references are errors.
+  virtual absl::StatusOr<OwnedValue> CreateValue(
+      const ir::NodePtr& computation) = 0;
+
+  // function(argument); argument is nullopt for a function without
+  // parameter.
+  virtual absl::StatusOr<OwnedValue> CreateCall(
+      ValueId function, std::optional<ValueId> argument) = 0;
+
+  virtual absl::StatusOr<OwnedValue> CreateStruct(
+      const std::vector<StructElementId>& elements) = 0;
+
+  // Element `index` (from 0) of a struct value.
+  virtual absl::StatusOr<OwnedValue> CreateSelection(ValueId source,
+                                                     int index) = 0;
+
+  // Waits for the value and returns it, concrete (lazy sequences and
+  // members produced). A value that is or contains a function cannot be
+  // materialized (INVALID_ARGUMENT).
+  virtual absl::StatusOr<Value> Materialize(ValueId value) = 0;
+
+  // Forgets the value. INVALID_ARGUMENT for an unknown id.
+  virtual absl::Status Dispose(ValueId value) = 0;
+
+  // Stops every computation of this executor: work not yet started is
+  // skipped, running per-client loops and reductions stop at their next
+  // check, and every value not yet computed (and every later one) becomes
+  // CANCELLED. Permanent: a cancelled executor computes nothing more.
+  virtual void Cancel() = 0;
+
+  // The number of values the executor holds (for lifetime checks).
+  virtual int64_t NumValues() const = 0;
+
+  // Shorthands taking handles.
+  absl::StatusOr<OwnedValue> CreateCall(const OwnedValue& function,
+                                        const OwnedValue& argument) {
+    return CreateCall(function.id(), argument.id());
+  }
+  absl::StatusOr<OwnedValue> CreateCall(const OwnedValue& function) {
+    return CreateCall(function.id(), std::nullopt);
+  }
+  absl::StatusOr<OwnedValue> CreateSelection(const OwnedValue& source,
+                                             int index) {
+    return CreateSelection(source.id(), index);
+  }
+  absl::StatusOr<Value> Materialize(const OwnedValue& value) {
+    return Materialize(value.id());
+  }
+};
+
+inline OwnedValue& OwnedValue::operator=(OwnedValue&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    executor_ = std::exchange(other.executor_, nullptr);
+    id_ = other.id_;
+  }
+  return *this;
+}
+
+inline void OwnedValue::Reset() {
+  if (executor_ != nullptr) {
+    // Disposing of a value this handle owns cannot fail.
+    executor_->Dispose(id_).IgnoreError();
+    executor_ = nullptr;
+  }
+}
+
+}  // namespace fedexec
+
+#endif  // FEDEXEC_EXECUTORS_EXECUTOR_H_

@@ -1,0 +1,86 @@
+// LeafExecutor: leaves compiled by external runtimes.
+#include "executors/leaf_executor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "runtimes/native/native_runtime.h"
+
+namespace fedexec::exec {
+namespace {
+
+// A compiled leaf as a function value.
+class LeafFunctionValue : public Function {
+ public:
+  LeafFunctionValue(std::shared_ptr<const LeafFunction> leaf, std::string what)
+      : Function(leaf->type()), leaf_(std::move(leaf)), what_(std::move(what)) {}
+
+  absl::StatusOr<Value> Call(const Value* argument) const override {
+    return leaf_->Call(argument != nullptr ? *argument : Value());
+  }
+
+ protected:
+  std::string What() const override { return what_; }
+
+ private:
+  std::shared_ptr<const LeafFunction> leaf_;
+  std::string what_;
+};
+
+std::string LeafName(const ir::Node& node) {
+  if (node.Is<ir::NativeNode>()) {
+    return absl::StrCat("native '", node.As<ir::NativeNode>().name, "'");
+  }
+  if (node.Is<ir::TorchScriptNode>()) {
+    const auto& t = node.As<ir::TorchScriptNode>();
+    return absl::StrCat("torchscript '", t.module, "'::", t.method);
+  }
+  return ir::NodeKindName(node.kind());
+}
+
+}  // namespace
+
+LeafExecutor::LeafExecutor(
+    std::shared_ptr<ExecutionContext> context,
+    std::vector<std::shared_ptr<const ExternalRuntime>> runtimes)
+    : LocalExecutor(std::move(context), nullptr) {
+  for (auto& runtime : runtimes) {
+    std::string kind = runtime->kind();
+    runtimes_[kind] = std::move(runtime);
+  }
+}
+
+absl::StatusOr<Value> LeafExecutor::EmbedLeaf(const ir::NodePtr& node) {
+  switch (node->kind()) {
+    case ir::NodeKind::kLiteral:
+      return Value(node->As<ir::LiteralNode>().value);
+    case ir::NodeKind::kNative:
+    case ir::NodeKind::kTorchScript: {
+      const std::string kind =
+          node->kind() == ir::NodeKind::kNative ? "native" : "torchscript";
+      auto it = runtimes_.find(kind);
+      if (it == runtimes_.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(LeafName(*node), ": no ", kind,
+                         " runtime in this fedexec build"));
+      }
+      FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<const LeafFunction> leaf,
+                               it->second->Compile(*node));
+      return Value::Function(
+          std::make_shared<LeafFunctionValue>(std::move(leaf), LeafName(*node)));
+    }
+    case ir::NodeKind::kData:
+      return absl::InvalidArgumentError(
+          absl::StrCat("data '", node->As<ir::DataNode>().uri,
+                       "': this stack has no data executor to resolve it"));
+    default:
+      return LocalExecutor::EmbedLeaf(node);
+  }
+}
+
+std::vector<std::shared_ptr<const ExternalRuntime>> DefaultRuntimes() {
+  return {std::make_shared<native::NativeRuntime>()};
+}
+
+}  // namespace fedexec::exec
