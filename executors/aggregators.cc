@@ -1,0 +1,1253 @@
+// Implementation notes. The structure of an accumulator is a preorder
+// (depth-first) vector of nodes; a value is matched against it by one
+// iterative walk that visits the value's elements in the same order, so a
+// node's index advances with the walk and no recursion or string is needed
+// unless something differs. Paths for messages are rebuilt from the parent
+// links of the node at fault. Secure sums keep int64 running sums (the
+// leaf dtype stays in the structure) and their bounds as unsigned inclusive
+// limits: M itself, or 2^B - 1 for a bit width B.
+#include "executors/aggregators.h"
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/large_stack.h"
+#include "core/status.h"
+#include "runtimes/native/kernels.h"
+
+namespace fedexec::exec {
+namespace aggregators_internal {
+
+// One node of an accumulator's structure.
+struct LayoutNode {
+  std::string name;           // as an element of its parent; "" if unnamed
+  int32_t parent = -1;        // -1 for the root
+  int32_t position = 0;       // index among the parent's elements
+  int32_t num_children = -1;  // -1: a tensor leaf
+  int32_t leaf = -1;          // leaves: index into Accumulator::leaves_
+  DType dtype = DType::kInvalid;  // leaves: the values' dtype
+};
+
+struct Layout {
+  std::vector<LayoutNode> nodes;  // preorder; nodes[0] is the root struct
+};
+
+// One tensor of a secure bound: inclusive upper limits, one for every
+// element of the leaf it covers when `shape` is a scalar's, else one per
+// element of that shape.
+struct BoundLeaf {
+  std::vector<int64_t> shape;
+  std::vector<uint64_t> limits;
+  uint64_t limit(int64_t i) const {
+    return shape.empty() ? limits[0] : limits[static_cast<size_t>(i)];
+  }
+};
+
+struct BoundNode {
+  int32_t num_children = -1;  // -1: a tensor
+  int32_t first_child = 0;    // structs: index into BoundRep::children
+  int32_t leaf = -1;          // tensors: index into BoundRep::leaves
+};
+
+struct BoundRep {
+  AggregateOp op = AggregateOp::kSecureSum;
+  std::vector<BoundNode> nodes;   // preorder; nodes[0] is the root
+  std::vector<int32_t> children;  // node indices, each struct's contiguous
+  std::vector<BoundLeaf> leaves;
+};
+
+namespace {
+
+using Elements = std::vector<StructValue::Element>;
+
+// AggregateOpName as a std::string, for absl::StrCat (this Abseil's
+// string_view is not std::string_view).
+std::string OpStr(AggregateOp op) { return std::string(AggregateOpName(op)); }
+
+bool IsSecure(AggregateOp op) {
+  return op == AggregateOp::kSecureSum ||
+         op == AggregateOp::kSecureSumBitwidth;
+}
+
+// The start of every message of `op`: its intrinsic for the secure ops,
+// nothing for the plain ones (the caller names the intrinsic).
+std::string Head(AggregateOp op) {
+  return IsSecure(op) ? absl::StrCat(OpStr(op), ": ") : "";
+}
+
+std::string PathPrefix(const std::string& path) {
+  return path.empty() ? "" : absl::StrCat("at ", path, ": ");
+}
+
+std::string ElementStep(const std::string& name, size_t position) {
+  return name.empty() ? absl::StrCat("[", position, "]")
+                      : absl::StrCat(".", name);
+}
+
+// The path of node i ("" for the root, or when there is no layout: i < 0).
+std::string LayoutPath(const Accumulator& acc, int32_t i);
+
+std::string TypeStr(DType dtype, const std::vector<int64_t>& shape) {
+  if (shape.empty()) return std::string(DTypeName(dtype));
+  return absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape));
+}
+
+std::string StructOf(size_t n) {
+  return absl::StrCat("a struct of ", n, n == 1 ? " element" : " elements");
+}
+
+std::string DescribeValue(const Value& v) {
+  switch (v.kind()) {
+    case Value::Kind::kTensor:
+      return v.tensor().valid() ? v.tensor().TypeString() : "an empty tensor";
+    case Value::Kind::kStruct:
+      return StructOf(v.struct_value().elements.size());
+    case Value::Kind::kSequence:
+      return "a sequence";
+    case Value::Kind::kFederated:
+      return "a federated value";
+    default:
+      return "a value that is neither a tensor nor a struct";
+  }
+}
+
+// The " at PATH element I" part of a message about one element ("" for
+// the only element of a top-level scalar).
+std::string Location(const std::string& path, int rank, int64_t element) {
+  std::string out;
+  if (!path.empty() || rank > 0) out = " at ";
+  out += path;
+  if (rank > 0) {
+    absl::StrAppend(&out, path.empty() ? "" : " ", "element ", element);
+  }
+  return out;
+}
+
+// Element i of an integer tensor, printed.
+std::string IntElementString(const Tensor& t, int64_t i) {
+  return VisitDType(t.dtype(), [&](auto tag) -> std::string {
+    using T = decltype(tag);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const T v = t.data<T>()[static_cast<size_t>(i)];
+      if constexpr (std::is_signed_v<T>) {
+        return absl::StrCat(static_cast<int64_t>(v));
+      } else {
+        return absl::StrCat(static_cast<uint64_t>(v));
+      }
+    } else {
+      return "?";
+    }
+  });
+}
+
+// "[0, 10]" for a secure sum, "[0, 8) (bit width 3)" for a bit width.
+std::string RangeString(AggregateOp op, uint64_t limit) {
+  if (op == AggregateOp::kSecureSumBitwidth) {
+    return absl::StrCat("[0, ", limit + 1, ") (bit width ",
+                        std::popcount(limit), ")");
+  }
+  return absl::StrCat("[0, ", limit, "]");
+}
+
+absl::Status UnusableError() {
+  return absl::FailedPreconditionError(
+      "the accumulator is unusable after an earlier error");
+}
+
+absl::Status OpMismatch(const char* verb, AggregateOp op, AggregateOp held) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot ", verb, " a ", OpStr(op),
+                   " into an accumulator of a ", OpStr(held)));
+}
+
+absl::Status CheckWeight(double weight) {
+  if (std::isnan(weight)) {
+    return absl::InvalidArgumentError("weight nan is not a number");
+  }
+  if (weight < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight ", weight, " is negative"));
+  }
+  if (std::isinf(weight)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight ", weight, " is not finite"));
+  }
+  return absl::OkStatus();
+}
+
+// Why a leaf of `dtype` cannot take part in `op` ("" when it can).
+std::string LeafDTypeProblem(AggregateOp op, DType dtype) {
+  switch (op) {
+    case AggregateOp::kSum:
+    case AggregateOp::kWeightedSum:
+      if (IsNumeric(dtype)) return "";
+      return absl::StrCat(OpStr(op), " needs numeric tensors");
+    case AggregateOp::kMin:
+    case AggregateOp::kMax:
+      if (IsInteger(dtype) || IsFloating(dtype)) return "";
+      return absl::StrCat(OpStr(op),
+                          " needs integer or floating-point tensors");
+    case AggregateOp::kSecureSum:
+    case AggregateOp::kSecureSumBitwidth:
+      if (IsInteger(dtype)) return "";
+      return "expected an integer tensor";
+  }
+  return "unknown op";
+}
+
+// A kernel's error about the leaf at node `node`: the kernel's name is
+// replaced by the op's head and the path.
+absl::Status KernelError(AggregateOp op, const Accumulator& acc, int32_t node,
+                         const absl::Status& status) {
+  std::string message(status.message());
+  const size_t colon = message.find(": ");
+  if (colon != std::string::npos &&
+      (message.rfind("Accumulate", 0) == 0 || message.rfind("scale", 0) == 0)) {
+    message = message.substr(colon + 2);
+  }
+  return absl::Status(status.code(),
+                      absl::StrCat(Head(op), PathPrefix(LayoutPath(acc, node)),
+                                   message));
+}
+
+}  // namespace
+
+// Everything that touches Accumulator's and SecureBound's insides.
+class Access {
+ public:
+  static SecureBound MakeBound(std::shared_ptr<const BoundRep> rep) {
+    return SecureBound(std::move(rep));
+  }
+  static void Poison(Accumulator& acc) {
+    acc.Reset();
+    acc.failed_ = true;
+  }
+
+  static std::string Path(const Accumulator& acc, int32_t i) {
+    if (acc.layout_ == nullptr || i <= 0) return "";
+    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+    std::vector<int32_t> chain;
+    for (; i > 0; i = nodes[static_cast<size_t>(i)].parent) chain.push_back(i);
+    std::string path;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      const LayoutNode& n = nodes[static_cast<size_t>(*it)];
+      path += ElementStep(n.name, static_cast<size_t>(n.position));
+    }
+    return path;
+  }
+
+  // The node of leaf l (-1 without a layout). For messages only.
+  static int32_t NodeOfLeaf(const Accumulator& acc, size_t l) {
+    if (acc.layout_ == nullptr) return -1;
+    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].leaf == static_cast<int32_t>(l)) {
+        return static_cast<int32_t>(i);
+      }
+    }
+    return -1;
+  }
+
+  // The values' dtype of the leaf at `node` (-1: the single tensor).
+  static DType LeafDType(const Accumulator& acc, int32_t node) {
+    return node < 0 ? acc.dtype_
+                    : acc.layout_->nodes[static_cast<size_t>(node)].dtype;
+  }
+
+  // What node i (-1: the single tensor) expects, for messages.
+  static std::string DescribeNode(const Accumulator& acc, int32_t i) {
+    if (i < 0) return TypeStr(acc.dtype_, acc.leaves_[0].shape());
+    const LayoutNode& n = acc.layout_->nodes[static_cast<size_t>(i)];
+    if (n.num_children >= 0) {
+      return StructOf(static_cast<size_t>(n.num_children));
+    }
+    return TypeStr(n.dtype, acc.leaves_[static_cast<size_t>(n.leaf)].shape());
+  }
+
+  static absl::Status Mismatch(AggregateOp op, const Accumulator& acc,
+                               int32_t i, const std::string& found) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Head(op), PathPrefix(Path(acc, i)), "expected ",
+                     DescribeNode(acc, i), ", found ", found));
+  }
+
+  static absl::Status NameMismatch(AggregateOp op, const Accumulator& acc,
+                                   int32_t parent, size_t position,
+                                   const std::string& found,
+                                   const std::string& expected) {
+    std::string what =
+        found.empty() ? absl::StrCat("element ", position, " has no name")
+                      : absl::StrCat("element ", position, " is named '",
+                                     found, "'");
+    return absl::InvalidArgumentError(absl::StrCat(
+        Head(op), PathPrefix(Path(acc, parent)), what, ", expected ",
+        expected.empty() ? std::string("no name")
+                         : absl::StrCat("'", expected, "'")));
+  }
+
+  // Matches x against acc's structure (acc not empty) and calls
+  // leaf_fn(leaf index, tensor, node index) on each leaf in depth-first
+  // order; stops at the first error. Leaves before a mismatch have been
+  // handed to leaf_fn already.
+  template <typename LeafFn>
+  static absl::Status ForEachLeaf(AggregateOp op, const Accumulator& acc,
+                                  const Value& x, LeafFn&& leaf_fn) {
+    if (acc.layout_ == nullptr) {
+      if (!x.is_tensor() || x.tensor().dtype() != acc.dtype_ ||
+          x.tensor().shape() != acc.leaves_[0].shape()) [[unlikely]] {
+        return Mismatch(op, acc, -1, DescribeValue(x));
+      }
+      return leaf_fn(size_t{0}, x.tensor(), int32_t{-1});
+    }
+    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+    struct Frame {
+      const Elements* elements;
+      size_t next;
+      int32_t node;
+    };
+    absl::InlinedVector<Frame, 8> stack;
+    const Value* v = &x;
+    for (int32_t i = 0;;) {
+      const LayoutNode& n = nodes[static_cast<size_t>(i)];
+      if (n.num_children < 0) {
+        const size_t leaf = static_cast<size_t>(n.leaf);
+        if (!v->is_tensor() || v->tensor().dtype() != n.dtype ||
+            v->tensor().shape() != acc.leaves_[leaf].shape()) [[unlikely]] {
+          return Mismatch(op, acc, i, DescribeValue(*v));
+        }
+        FEDEXEC_RETURN_IF_ERROR(leaf_fn(leaf, v->tensor(), i));
+      } else {
+        if (!v->is_struct() || v->struct_value().elements.size() !=
+                                   static_cast<size_t>(n.num_children))
+            [[unlikely]] {
+          return Mismatch(op, acc, i, DescribeValue(*v));
+        }
+        if (n.num_children > 0) {
+          stack.push_back(Frame{&v->struct_value().elements, 0, i});
+        }
+      }
+      ++i;
+      while (!stack.empty() &&
+             stack.back().next == stack.back().elements->size()) {
+        stack.pop_back();
+      }
+      if (stack.empty()) return absl::OkStatus();
+      Frame& f = stack.back();
+      const StructValue::Element& e = (*f.elements)[f.next];
+      const std::string& expected = nodes[static_cast<size_t>(i)].name;
+      if (e.name != expected) [[unlikely]] {
+        return NameMismatch(op, acc, f.node, f.next, e.name, expected);
+      }
+      ++f.next;
+      v = e.value.get();
+    }
+  }
+
+  // Gives the empty acc the structure of x, each leaf made by
+  // make_leaf(tensor) -> StatusOr<MutableTensor>. Sets op_; count_ stays 0.
+  template <typename MakeLeaf>
+  static absl::Status Adopt(AggregateOp op, Accumulator& acc, const Value& x,
+                            MakeLeaf&& make_leaf) {
+    acc.op_ = op;
+    if (x.is_tensor()) {
+      const Tensor& t = x.tensor();
+      std::string problem = LeafDTypeProblem(op, t.dtype());
+      if (!problem.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Head(op), problem, ", found ", DescribeValue(x)));
+      }
+      FEDEXEC_ASSIGN_OR_RETURN(MutableTensor leaf, make_leaf(t));
+      acc.dtype_ = t.dtype();
+      acc.leaves_.push_back(std::move(leaf));
+      return absl::OkStatus();
+    }
+    auto layout = std::make_shared<Layout>();
+    std::vector<LayoutNode>& nodes = layout->nodes;
+    // The layout is published before it is complete so that paths can be
+    // computed from it; on error the caller poisons acc.
+    acc.layout_ = layout;
+    struct Frame {
+      const Elements* elements;
+      size_t next;
+      int32_t node;
+    };
+    absl::InlinedVector<Frame, 8> stack;
+    const Value* v = &x;
+    LayoutNode next;
+    for (;;) {
+      const int32_t i = static_cast<int32_t>(nodes.size());
+      nodes.push_back(std::move(next));
+      LayoutNode& n = nodes.back();
+      if (v->is_tensor()) {
+        const Tensor& t = v->tensor();
+        std::string problem = LeafDTypeProblem(op, t.dtype());
+        if (!problem.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(Head(op), PathPrefix(Path(acc, i)), problem,
+                           ", found ", DescribeValue(*v)));
+        }
+        FEDEXEC_ASSIGN_OR_RETURN(MutableTensor leaf, make_leaf(t));
+        n.leaf = static_cast<int32_t>(acc.leaves_.size());
+        n.dtype = t.dtype();
+        acc.leaves_.push_back(std::move(leaf));
+      } else if (v->is_struct()) {
+        const Elements& elements = v->struct_value().elements;
+        n.num_children = static_cast<int32_t>(elements.size());
+        if (!elements.empty()) stack.push_back(Frame{&elements, 0, i});
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Head(op), PathPrefix(Path(acc, i)),
+            "expected a tensor or a struct of tensors, found ",
+            DescribeValue(*v)));
+      }
+      while (!stack.empty() &&
+             stack.back().next == stack.back().elements->size()) {
+        stack.pop_back();
+      }
+      if (stack.empty()) return absl::OkStatus();
+      Frame& f = stack.back();
+      const StructValue::Element& e = (*f.elements)[f.next];
+      next = LayoutNode();
+      next.name = e.name;
+      next.parent = f.node;
+      next.position = static_cast<int32_t>(f.next);
+      ++f.next;
+      v = e.value.get();
+    }
+  }
+
+  // ------------------------------------------------------------ plain ops
+
+  static absl::Status FoldPlain(AggregateOp op, Accumulator& acc,
+                                const Value& x, double weight) {
+    if (IsSecure(op)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(OpStr(op), " folds through ",
+                       op == AggregateOp::kSecureSum ? "FoldSecure"
+                                                     : "FoldBitwidth"));
+    }
+    if (op == AggregateOp::kWeightedSum) {
+      FEDEXEC_RETURN_IF_ERROR(CheckWeight(weight));
+    }
+    if (acc.empty()) {
+      if (op != AggregateOp::kWeightedSum) {
+        FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
+          return MutableTensor::CopyOf(t);
+        }));
+        acc.count_ = 1;
+        acc.total_weight_ = 1;
+        return absl::OkStatus();
+      }
+      // weight * x: start from zeros and fold below.
+      FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
+        return MutableTensor::Zeros(t.dtype(), t.shape());
+      }));
+    } else if (acc.op_ != op) [[unlikely]] {
+      return OpMismatch("fold", op, acc.op_);
+    }
+    FEDEXEC_RETURN_IF_ERROR(ForEachLeaf(
+        op, acc, x,
+        [&](size_t leaf, const Tensor& t, int32_t node) -> absl::Status {
+          MutableTensor& a = acc.leaves_[leaf];
+          absl::Status s;
+          switch (op) {
+            case AggregateOp::kSum:
+              s = native::AccumulateAdd(a, t);
+              break;
+            case AggregateOp::kWeightedSum:
+              s = native::AccumulateScaledAdd(a, t, weight);
+              break;
+            case AggregateOp::kMin:
+              s = native::AccumulateMin(a, t);
+              break;
+            case AggregateOp::kMax:
+              s = native::AccumulateMax(a, t);
+              break;
+            default:
+              break;
+          }
+          if (!s.ok()) [[unlikely]] {
+            return KernelError(op, acc, node, s);
+          }
+          return absl::OkStatus();
+        }));
+    ++acc.count_;
+    acc.total_weight_ += op == AggregateOp::kWeightedSum ? weight : 1.0;
+    return absl::OkStatus();
+  }
+
+  static absl::Status Fold(AggregateOp op, Accumulator& acc, const Value& x,
+                           double weight) {
+    if (acc.failed_) return UnusableError();
+    absl::Status s = FoldPlain(op, acc, x, weight);
+    if (!s.ok()) [[unlikely]] {
+      Poison(acc);
+    }
+    return s;
+  }
+
+  // ----------------------------------------------------------- secure ops
+
+  // Maps every leaf of acc to the leaf of `bound` that covers it, checking
+  // the bound's structure and shapes.
+  static absl::Status ResolveBound(const Accumulator& acc, const BoundRep& b,
+                                   absl::InlinedVector<int32_t, 1>* out) {
+    const AggregateOp op = b.op;
+    const char* label =
+        op == AggregateOp::kSecureSum ? "the bound M" : "the bit width B";
+    out->assign(acc.leaves_.size(), -1);
+    auto check_leaf = [&](size_t leaf, int32_t bound_leaf,
+                          int32_t node) -> absl::Status {
+      const BoundLeaf& bl = b.leaves[static_cast<size_t>(bound_leaf)];
+      const std::vector<int64_t>& shape = acc.leaves_[leaf].shape();
+      if (!bl.shape.empty() && bl.shape != shape) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Head(op), PathPrefix(Path(acc, node)), label, " has shape ",
+            ShapeString(bl.shape), ", expected a scalar or the value's shape ",
+            ShapeString(shape)));
+      }
+      (*out)[leaf] = bound_leaf;
+      return absl::OkStatus();
+    };
+    auto struct_problem = [&](int32_t node, const BoundNode& bn) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Head(op), PathPrefix(Path(acc, node)), label, " is ",
+          StructOf(static_cast<size_t>(bn.num_children)),
+          ", but the value is ", DescribeNode(acc, node)));
+    };
+    if (acc.layout_ == nullptr) {
+      const BoundNode& root = b.nodes[0];
+      if (root.num_children >= 0) return struct_problem(-1, root);
+      return check_leaf(0, root.leaf, -1);
+    }
+    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+    absl::InlinedVector<int32_t, 16> bound_node(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const LayoutNode& n = nodes[i];
+      int32_t index = 0;
+      if (i > 0) {
+        const int32_t up = bound_node[static_cast<size_t>(n.parent)];
+        const BoundNode& parent = b.nodes[static_cast<size_t>(up)];
+        index = parent.num_children < 0
+                    ? up
+                    : b.children[static_cast<size_t>(parent.first_child +
+                                                     n.position)];
+      }
+      bound_node[i] = index;
+      const BoundNode& bn = b.nodes[static_cast<size_t>(index)];
+      if (bn.num_children >= 0 && bn.num_children != n.num_children) {
+        return struct_problem(static_cast<int32_t>(i), bn);
+      }
+      if (n.num_children < 0) {
+        FEDEXEC_RETURN_IF_ERROR(check_leaf(static_cast<size_t>(n.leaf), bn.leaf,
+                                           static_cast<int32_t>(i)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Whether two bounds give every leaf element of acc the same limit.
+  static absl::Status CheckSameLimits(
+      const Accumulator& acc, const BoundRep& a,
+      const absl::InlinedVector<int32_t, 1>& map_a, const BoundRep& b,
+      const absl::InlinedVector<int32_t, 1>& map_b) {
+    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+      const BoundLeaf& x = a.leaves[static_cast<size_t>(map_a[l])];
+      const BoundLeaf& y = b.leaves[static_cast<size_t>(map_b[l])];
+      const int64_t n = acc.leaves_[l].num_elements();
+      for (int64_t i = 0; i < n; ++i) {
+        if (x.limit(i) != y.limit(i)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              Head(a.op), "the bit widths", Location(Path(acc, NodeOfLeaf(acc, l)),
+                                                     acc.leaves_[l].rank(), i),
+              " differ (", std::popcount(x.limit(i)), " and ",
+              std::popcount(y.limit(i)),
+              "): every fold and merge of one sum must use the same"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  struct LoopFailure {
+    int64_t index = -1;     // -1: none
+    bool overflow = false;  // else out of range
+  };
+
+  template <typename T, bool kScalar, bool kModular>
+  static LoopFailure SecureAddLoop(int64_t* __restrict acc,
+                                   const T* __restrict x, int64_t n,
+                                   const uint64_t* limits) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t limit = kScalar ? limits[0] : limits[i];
+      if constexpr (std::is_signed_v<T>) {
+        if (x[i] < 0) return LoopFailure{i, false};
+      }
+      const uint64_t v = static_cast<uint64_t>(x[i]);
+      if (v > limit) return LoopFailure{i, false};
+      if constexpr (kModular) {
+        // Both terms are below 2^62: no overflow before the mask.
+        acc[i] = static_cast<int64_t>(
+            (static_cast<uint64_t>(acc[i]) + v) & limit);
+      } else {
+        int64_t sum;
+        if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+            __builtin_add_overflow(acc[i], static_cast<int64_t>(v), &sum)) {
+          return LoopFailure{i, true};
+        }
+        acc[i] = sum;
+      }
+    }
+    return LoopFailure{};
+  }
+
+  static absl::Status SecureAddLeaf(AggregateOp op, Accumulator& acc,
+                                    size_t leaf, int32_t node, const Tensor& t,
+                                    const BoundLeaf& bl) {
+    int64_t* a = acc.leaves_[leaf].mutable_data<int64_t>().data();
+    const int64_t n = t.num_elements();
+    const bool scalar = bl.shape.empty();
+    const bool modular = op == AggregateOp::kSecureSumBitwidth;
+    const LoopFailure f =
+        VisitDType(t.dtype(), [&](auto tag) -> LoopFailure {
+          using T = decltype(tag);
+          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            const T* x = t.data<T>().data();
+            const uint64_t* lim = bl.limits.data();
+            if (modular) {
+              return scalar ? SecureAddLoop<T, true, true>(a, x, n, lim)
+                            : SecureAddLoop<T, false, true>(a, x, n, lim);
+            }
+            return scalar ? SecureAddLoop<T, true, false>(a, x, n, lim)
+                          : SecureAddLoop<T, false, false>(a, x, n, lim);
+          } else {
+            return LoopFailure{0, false};  // excluded at adoption
+          }
+        });
+    if (f.index < 0) [[likely]] {
+      return absl::OkStatus();
+    }
+    const std::string where = Location(Path(acc, node), t.rank(), f.index);
+    if (f.overflow) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Head(op), "the sum", where, " overflows int64"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(Head(op), "value ", IntElementString(t, f.index), where,
+                     " is outside ", RangeString(op, bl.limit(f.index))));
+  }
+
+  static absl::Status FoldSecureImpl(Accumulator& acc, const Value& x,
+                                     const std::shared_ptr<const BoundRep>& b) {
+    const AggregateOp op = b->op;
+    if (acc.empty()) {
+      FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
+        return MutableTensor::Zeros(DType::kInt64, t.shape());
+      }));
+      FEDEXEC_RETURN_IF_ERROR(ResolveBound(acc, *b, &acc.bound_leaf_));
+      acc.bound_ = b;
+    } else if (acc.op_ != op) [[unlikely]] {
+      return OpMismatch("fold", op, acc.op_);
+    } else if (acc.bound_ != b) {
+      absl::InlinedVector<int32_t, 1> mapping;
+      FEDEXEC_RETURN_IF_ERROR(ResolveBound(acc, *b, &mapping));
+      if (op == AggregateOp::kSecureSumBitwidth) {
+        FEDEXEC_RETURN_IF_ERROR(
+            CheckSameLimits(acc, *acc.bound_, acc.bound_leaf_, *b, mapping));
+      }
+      acc.bound_ = b;
+      acc.bound_leaf_ = std::move(mapping);
+    }
+    const BoundRep& rep = *acc.bound_;
+    FEDEXEC_RETURN_IF_ERROR(ForEachLeaf(
+        op, acc, x, [&](size_t leaf, const Tensor& t, int32_t node) {
+          return SecureAddLeaf(
+              op, acc, leaf, node, t,
+              rep.leaves[static_cast<size_t>(acc.bound_leaf_[leaf])]);
+        }));
+    ++acc.count_;
+    acc.total_weight_ += 1.0;
+    return absl::OkStatus();
+  }
+
+  static absl::Status FoldSecure(AggregateOp op, Accumulator& acc,
+                                 const Value& x, const SecureBound& bound) {
+    if (acc.failed_) return UnusableError();
+    const std::shared_ptr<const BoundRep>& b = bound.rep_;
+    absl::Status s;
+    if (b == nullptr || b->op != op) {
+      s = absl::FailedPreconditionError(absl::StrCat(
+          OpStr(op), " needs a bound made by SecureBound::",
+          op == AggregateOp::kSecureSum ? "ForSecureSum" : "ForBitwidth"));
+    } else {
+      s = FoldSecureImpl(acc, x, b);
+    }
+    if (!s.ok()) [[unlikely]] {
+      Poison(acc);
+    }
+    return s;
+  }
+
+  // ---------------------------------------------------------------- merge
+
+  // Whether left and right (both non-empty) have the same structure.
+  static absl::Status CompareStructure(AggregateOp op, const Accumulator& l,
+                                       const Accumulator& r) {
+    if (l.layout_ == nullptr || r.layout_ == nullptr) {
+      if (l.layout_ != nullptr || r.layout_ != nullptr) {
+        return Mismatch(op, l, l.layout_ == nullptr ? -1 : 0,
+                        DescribeNode(r, r.layout_ == nullptr ? -1 : 0));
+      }
+      if (l.dtype_ != r.dtype_ ||
+          l.leaves_[0].shape() != r.leaves_[0].shape()) {
+        return Mismatch(op, l, -1, DescribeNode(r, -1));
+      }
+      return absl::OkStatus();
+    }
+    if (l.layout_ != r.layout_) {
+      const std::vector<LayoutNode>& a = l.layout_->nodes;
+      const std::vector<LayoutNode>& b = r.layout_->nodes;
+      // Equal child counts up to node i imply equal parents and positions.
+      for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+        if (a[i].name != b[i].name) {
+          return NameMismatch(op, l, a[i].parent,
+                              static_cast<size_t>(a[i].position), b[i].name,
+                              a[i].name);
+        }
+        if (a[i].num_children != b[i].num_children ||
+            a[i].dtype != b[i].dtype) {
+          return Mismatch(op, l, static_cast<int32_t>(i),
+                          DescribeNode(r, static_cast<int32_t>(i)));
+        }
+      }
+      if (a.size() != b.size()) {  // cannot happen after the loop above
+        return absl::InternalError("structures of different sizes");
+      }
+    }
+    for (size_t leaf = 0; leaf < l.leaves_.size(); ++leaf) {
+      if (l.leaves_[leaf].shape() != r.leaves_[leaf].shape()) {
+        const int32_t node = NodeOfLeaf(l, leaf);
+        return Mismatch(op, l, node, DescribeNode(r, node));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status MergeSecureLeaf(AggregateOp op, Accumulator& left,
+                                      size_t leaf, const MutableTensor& r) {
+    int64_t* __restrict a = left.leaves_[leaf].mutable_data<int64_t>().data();
+    const int64_t* __restrict b = r.data<int64_t>().data();
+    const int64_t n = r.num_elements();
+    if (op == AggregateOp::kSecureSumBitwidth) {
+      const BoundLeaf& bl =
+          left.bound_->leaves[static_cast<size_t>(left.bound_leaf_[leaf])];
+      for (int64_t i = 0; i < n; ++i) {
+        a[i] = static_cast<int64_t>(
+            (static_cast<uint64_t>(a[i]) + static_cast<uint64_t>(b[i])) &
+            bl.limit(i));
+      }
+      return absl::OkStatus();
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (__builtin_add_overflow(a[i], b[i], &a[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Head(op), "the sum",
+            Location(Path(left, NodeOfLeaf(left, leaf)), r.rank(), i),
+            " overflows int64"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status MergeImpl(AggregateOp op, Accumulator& left,
+                                Accumulator& right) {
+    if (right.empty()) return absl::OkStatus();
+    if (right.op_ != op) return OpMismatch("merge", op, right.op_);
+    if (left.empty()) {
+      left = std::move(right);
+      return absl::OkStatus();
+    }
+    if (left.op_ != op) return OpMismatch("merge", op, left.op_);
+    FEDEXEC_RETURN_IF_ERROR(CompareStructure(op, left, right));
+    if (IsSecure(op)) {
+      if (op == AggregateOp::kSecureSumBitwidth && left.bound_ != right.bound_) {
+        FEDEXEC_RETURN_IF_ERROR(CheckSameLimits(left, *left.bound_,
+                                                left.bound_leaf_, *right.bound_,
+                                                right.bound_leaf_));
+      }
+      for (size_t l = 0; l < left.leaves_.size(); ++l) {
+        FEDEXEC_RETURN_IF_ERROR(
+            MergeSecureLeaf(op, left, l, right.leaves_[l]));
+      }
+    } else {
+      for (size_t l = 0; l < left.leaves_.size(); ++l) {
+        const Tensor r = std::move(right.leaves_[l]).Freeze();
+        absl::Status s;
+        switch (op) {
+          case AggregateOp::kSum:
+          case AggregateOp::kWeightedSum:
+            s = native::AccumulateAdd(left.leaves_[l], r);
+            break;
+          case AggregateOp::kMin:
+            s = native::AccumulateMin(left.leaves_[l], r);
+            break;
+          case AggregateOp::kMax:
+            s = native::AccumulateMax(left.leaves_[l], r);
+            break;
+          default:
+            break;
+        }
+        if (!s.ok()) return KernelError(op, left, NodeOfLeaf(left, l), s);
+      }
+    }
+    left.count_ += right.count_;
+    left.total_weight_ += right.total_weight_;
+    return absl::OkStatus();
+  }
+
+  static absl::Status Merge(AggregateOp op, Accumulator& left,
+                            Accumulator&& right) {
+    absl::Status s;
+    if (left.failed_ || right.failed_) {
+      s = UnusableError();
+    } else {
+      s = MergeImpl(op, left, right);
+    }
+    right.Reset();
+    if (!s.ok()) Poison(left);
+    return s;
+  }
+
+  // --------------------------------------------------------------- finish
+
+  static absl::Status CheckFinishable(const Accumulator& acc) {
+    if (acc.failed_) return UnusableError();
+    if (acc.empty()) {
+      return absl::FailedPreconditionError(
+          "no value was folded: a sum over zero clients is the zero of the "
+          "member type (ZeroOf), built by the caller");
+    }
+    return absl::OkStatus();
+  }
+
+  // Converts a secure sum's int64 leaf to the values' dtype.
+  static absl::StatusOr<Tensor> SecureLeafResult(AggregateOp op,
+                                                 Accumulator& acc, size_t l) {
+    const int32_t node = NodeOfLeafFast(acc, l);
+    const DType dtype = LeafDType(acc, node);
+    MutableTensor& sum = acc.leaves_[l];
+    if (dtype == DType::kInt64) return std::move(sum).Freeze();
+    FEDEXEC_ASSIGN_OR_RETURN(MutableTensor out,
+                             MutableTensor::Uninitialized(dtype, sum.shape()));
+    const int64_t* s = sum.data<int64_t>().data();
+    const int64_t n = sum.num_elements();
+    const int64_t bad = VisitDType(dtype, [&](auto tag) -> int64_t {
+      using T = decltype(tag);
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        T* o = out.mutable_data<T>().data();
+        constexpr uint64_t kMax =
+            static_cast<uint64_t>(std::numeric_limits<T>::max());
+        for (int64_t i = 0; i < n; ++i) {
+          // Secure sums are never negative.
+          if (static_cast<uint64_t>(s[i]) > kMax) return i;
+          o[i] = static_cast<T>(s[i]);
+        }
+        return -1;
+      } else {
+        return 0;  // excluded at adoption
+      }
+    });
+    if (bad >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Head(op), "the sum ", s[bad],
+          Location(Path(acc, node), sum.rank(), bad), " does not fit ",
+          std::string(DTypeName(dtype))));
+    }
+    return std::move(out).Freeze();
+  }
+
+  // NodeOfLeaf, shortcut for the single tensor.
+  static int32_t NodeOfLeafFast(const Accumulator& acc, size_t l) {
+    return acc.layout_ == nullptr ? -1 : NodeOfLeaf(acc, l);
+  }
+
+  // Rebuilds the value from acc's structure around `tensors` (one per leaf).
+  static Value Build(const Accumulator& acc, std::vector<Tensor>& tensors) {
+    if (acc.layout_ == nullptr) return Value(std::move(tensors[0]));
+    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+    // Built bottom-up over the reversed preorder: when a struct node comes,
+    // its children's values are on top of the stack, first child on top.
+    std::vector<std::pair<int32_t, Value>> stack;
+    for (size_t k = nodes.size(); k-- > 0;) {
+      const LayoutNode& n = nodes[k];
+      if (n.num_children < 0) {
+        stack.emplace_back(static_cast<int32_t>(k),
+                           Value(std::move(tensors[static_cast<size_t>(
+                               n.leaf)])));
+        continue;
+      }
+      const size_t count = static_cast<size_t>(n.num_children);
+      std::vector<std::pair<std::string, Value>> elements;
+      elements.reserve(count);
+      for (size_t j = 0; j < count; ++j) {
+        auto& [child, value] = stack[stack.size() - 1 - j];
+        elements.emplace_back(nodes[static_cast<size_t>(child)].name,
+                              std::move(value));
+      }
+      stack.erase(stack.end() - static_cast<ptrdiff_t>(count), stack.end());
+      stack.emplace_back(static_cast<int32_t>(k),
+                         Value::Struct(std::move(elements)));
+    }
+    return std::move(stack.back().second);
+  }
+
+  static absl::StatusOr<Value> Finish(Accumulator&& acc) {
+    FEDEXEC_RETURN_IF_ERROR(CheckFinishable(acc));
+    std::vector<Tensor> tensors;
+    tensors.reserve(acc.leaves_.size());
+    absl::Status status;
+    for (size_t l = 0; l < acc.leaves_.size() && status.ok(); ++l) {
+      if (IsSecure(acc.op_)) {
+        absl::StatusOr<Tensor> t = SecureLeafResult(acc.op_, acc, l);
+        if (t.ok()) {
+          tensors.push_back(*std::move(t));
+        } else {
+          status = t.status();
+        }
+      } else {
+        tensors.push_back(std::move(acc.leaves_[l]).Freeze());
+      }
+    }
+    if (!status.ok()) {
+      acc.Reset();
+      return status;
+    }
+    Value result = Build(acc, tensors);
+    acc.Reset();
+    return result;
+  }
+
+  static absl::StatusOr<Value> FinishMean(Accumulator&& acc, bool weighted) {
+    absl::StatusOr<Value> result = FinishMeanImpl(acc, weighted);
+    if (!acc.failed_) acc.Reset();
+    return result;
+  }
+
+  static absl::StatusOr<Value> FinishMeanImpl(Accumulator& acc, bool weighted) {
+    const char* name = weighted ? "federated_weighted_mean" : "federated_mean";
+    if (acc.failed_) return UnusableError();
+    if (acc.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " over zero clients has no result"));
+    }
+    const AggregateOp expected =
+        weighted ? AggregateOp::kWeightedSum : AggregateOp::kSum;
+    if (acc.op_ != expected) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(name, " needs an accumulator of a ",
+                       OpStr(expected), ", not of a ",
+                       OpStr(acc.op_)));
+    }
+    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+      const DType d = acc.leaves_[l].dtype();
+      if (!IsFloating(d) && !IsComplex(d)) {
+        const int32_t node = NodeOfLeafFast(acc, l);
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, ": ", PathPrefix(Path(acc, node)), "the mean of ",
+            DescribeNode(acc, node),
+            " is not defined: only floating-point and complex tensors have "
+            "one"));
+      }
+    }
+    const double denominator =
+        weighted ? acc.total_weight_ : static_cast<double>(acc.count_);
+    if (weighted && denominator == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": the weights sum to 0"));
+    }
+    if (!std::isfinite(denominator)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": the weights sum to ", denominator, " (overflow)"));
+    }
+    const double factor = 1.0 / denominator;
+    std::vector<Tensor> tensors;
+    tensors.reserve(acc.leaves_.size());
+    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+      const Tensor sum = std::move(acc.leaves_[l]).Freeze();
+      absl::StatusOr<Tensor> mean = native::Scale(sum, factor);
+      if (!mean.ok()) {
+        absl::Status s = KernelError(AggregateOp::kSum, acc,
+                                     NodeOfLeafFast(acc, l), mean.status());
+        return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
+      }
+      tensors.push_back(*std::move(mean));
+    }
+    return Build(acc, tensors);
+  }
+};
+
+namespace {
+
+std::string LayoutPath(const Accumulator& acc, int32_t i) {
+  return Access::Path(acc, i);
+}
+
+// Checks and converts one leaf of a secure bound.
+absl::StatusOr<BoundLeaf> MakeBoundLeaf(AggregateOp op, const Value& v,
+                                        const std::string& path) {
+  const char* label = op == AggregateOp::kSecureSum ? "bound M" : "bit width B";
+  const std::string at = path.empty() ? "" : absl::StrCat(" at ", path);
+  if (!v.is_tensor() || !IsInteger(v.tensor().dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Head(op), label, at, " is ", DescribeValue(v),
+                     ", not an integer tensor"));
+  }
+  const Tensor& t = v.tensor();
+  BoundLeaf leaf;
+  leaf.shape = t.shape();
+  leaf.limits.resize(static_cast<size_t>(t.num_elements()));
+  const int64_t n = t.num_elements();
+  std::string problem;
+  int64_t bad = -1;
+  VisitDType(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const T* x = t.data<T>().data();
+      for (int64_t i = 0; i < n && bad < 0; ++i) {
+        bool negative = false;
+        if constexpr (std::is_signed_v<T>) negative = x[i] < 0;
+        if (op == AggregateOp::kSecureSum) {
+          if (negative) {
+            bad = i;
+            problem = ", must be >= 0";
+          } else {
+            leaf.limits[static_cast<size_t>(i)] = static_cast<uint64_t>(x[i]);
+          }
+        } else if (negative || x[i] < 1 || x[i] > 62) {
+          bad = i;
+          problem = ", must be in [1, 62]";
+        } else {
+          leaf.limits[static_cast<size_t>(i)] =
+              (uint64_t{1} << static_cast<int>(x[i])) - 1;
+        }
+      }
+    }
+  });
+  if (bad >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Head(op), label, Location(path, t.rank(), bad), " is ",
+        IntElementString(t, bad), problem));
+  }
+  return leaf;
+}
+
+absl::StatusOr<SecureBound> MakeSecureBound(AggregateOp op,
+                                            const Value& bound) {
+  auto rep = std::make_shared<BoundRep>();
+  rep->op = op;
+  struct Frame {
+    const Elements* elements;
+    size_t next;
+    int32_t node;
+    std::string path;
+  };
+  std::vector<Frame> stack;
+  const Value* v = &bound;
+  std::string path;
+  int32_t parent = -1;
+  size_t position = 0;
+  for (;;) {
+    const int32_t i = static_cast<int32_t>(rep->nodes.size());
+    rep->nodes.emplace_back();
+    if (parent >= 0) {
+      rep->children[static_cast<size_t>(
+          rep->nodes[static_cast<size_t>(parent)].first_child) +
+                    position] = i;
+    }
+    if (v->is_struct()) {
+      const Elements& elements = v->struct_value().elements;
+      BoundNode& n = rep->nodes.back();
+      n.num_children = static_cast<int32_t>(elements.size());
+      n.first_child = static_cast<int32_t>(rep->children.size());
+      rep->children.resize(rep->children.size() + elements.size(), -1);
+      if (!elements.empty()) stack.push_back(Frame{&elements, 0, i, path});
+    } else {
+      FEDEXEC_ASSIGN_OR_RETURN(BoundLeaf leaf, MakeBoundLeaf(op, *v, path));
+      rep->nodes.back().leaf = static_cast<int32_t>(rep->leaves.size());
+      rep->leaves.push_back(std::move(leaf));
+    }
+    while (!stack.empty() &&
+           stack.back().next == stack.back().elements->size()) {
+      stack.pop_back();
+    }
+    if (stack.empty()) break;
+    Frame& f = stack.back();
+    const StructValue::Element& e = (*f.elements)[f.next];
+    path = f.path + ElementStep(e.name, f.next);
+    parent = f.node;
+    position = f.next;
+    ++f.next;
+    v = e.value.get();
+  }
+  return Access::MakeBound(std::move(rep));
+}
+
+absl::StatusOr<Value> ZeroAt(const ir::Type& type, const std::string& path) {
+  switch (type.kind()) {
+    case ir::TypeKind::kTensor: {
+      bool known = !type.unknown_rank();
+      for (int64_t d : type.dims()) known = known && d >= 0;
+      if (!known) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            PathPrefix(path), "cannot build the zero of ", type.ToString(),
+            ": its shape is not fully known"));
+      }
+      if (!IsNumeric(type.dtype())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(PathPrefix(path), "cannot build the zero of ",
+                         type.ToString(), ": not a numeric tensor"));
+      }
+      FEDEXEC_ASSIGN_OR_RETURN(Tensor zeros,
+                               Tensor::Zeros(type.dtype(), type.dims()));
+      return Value(std::move(zeros));
+    }
+    case ir::TypeKind::kStruct: {
+      std::vector<std::pair<std::string, Value>> elements;
+      elements.reserve(type.elements().size());
+      for (size_t i = 0; i < type.elements().size(); ++i) {
+        const ir::StructElementType& e = type.elements()[i];
+        FEDEXEC_ASSIGN_OR_RETURN(Value v,
+                                 ZeroAt(e.type, path + ElementStep(e.name, i)));
+        elements.emplace_back(e.name, std::move(v));
+      }
+      return Value::Struct(std::move(elements));
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          PathPrefix(path), "cannot build the zero of ", type.ToString(),
+          ": expected a tensor or a struct type"));
+  }
+}
+
+}  // namespace
+}  // namespace aggregators_internal
+
+using aggregators_internal::Access;
+
+std::string_view AggregateOpName(AggregateOp op) {
+  switch (op) {
+    case AggregateOp::kSum:
+      return "sum";
+    case AggregateOp::kMin:
+      return "min";
+    case AggregateOp::kMax:
+      return "max";
+    case AggregateOp::kWeightedSum:
+      return "weighted sum";
+    case AggregateOp::kSecureSum:
+      return "federated_secure_sum";
+    case AggregateOp::kSecureSumBitwidth:
+      return "federated_secure_sum_bitwidth";
+  }
+  return "unknown aggregation";
+}
+
+absl::StatusOr<SecureBound> SecureBound::ForSecureSum(const Value& bound) {
+  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureSum, bound);
+}
+
+absl::StatusOr<SecureBound> SecureBound::ForBitwidth(const Value& bits) {
+  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureSumBitwidth,
+                                               bits);
+}
+
+AggregateOp SecureBound::op() const { return rep_->op; }
+
+absl::StatusOr<double> WeightOf(const Value& weight) {
+  if (!weight.is_tensor() || weight.tensor().rank() != 0 ||
+      !(IsInteger(weight.tensor().dtype()) ||
+        IsFloating(weight.tensor().dtype()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight must be an integer or floating-point scalar, found ",
+        aggregators_internal::DescribeValue(weight)));
+  }
+  const Tensor& t = weight.tensor();
+  double w = 0;
+  if (t.dtype() == DType::kFloat16 || t.dtype() == DType::kBFloat16) {
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor wide, native::Cast(t, DType::kFloat64));
+    w = wide.data<double>()[0];
+  } else {
+    w = VisitDType(t.dtype(), [&](auto tag) -> double {
+      using T = decltype(tag);
+      if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+        return static_cast<double>(t.data<T>()[0]);
+      } else {
+        return std::numeric_limits<double>::quiet_NaN();  // excluded above
+      }
+    });
+  }
+  FEDEXEC_RETURN_IF_ERROR(aggregators_internal::CheckWeight(w));
+  return w;
+}
+
+absl::Status Fold(AggregateOp op, Accumulator& acc, const Value& x,
+                  double weight) {
+  return Access::Fold(op, acc, x, weight);
+}
+
+absl::Status FoldSecure(Accumulator& acc, const Value& x,
+                        const SecureBound& bound) {
+  return Access::FoldSecure(AggregateOp::kSecureSum, acc, x, bound);
+}
+
+absl::Status FoldBitwidth(Accumulator& acc, const Value& x,
+                          const SecureBound& bits) {
+  return Access::FoldSecure(AggregateOp::kSecureSumBitwidth, acc, x, bits);
+}
+
+absl::Status FoldSecure(Accumulator& acc, const Value& x, const Value& bound) {
+  if (acc.failed()) return aggregators_internal::UnusableError();
+  absl::StatusOr<SecureBound> b = SecureBound::ForSecureSum(bound);
+  if (!b.ok()) {
+    Access::Poison(acc);
+    return b.status();
+  }
+  return FoldSecure(acc, x, *b);
+}
+
+absl::Status FoldBitwidth(Accumulator& acc, const Value& x, const Value& bits) {
+  if (acc.failed()) return aggregators_internal::UnusableError();
+  absl::StatusOr<SecureBound> b = SecureBound::ForBitwidth(bits);
+  if (!b.ok()) {
+    Access::Poison(acc);
+    return b.status();
+  }
+  return FoldBitwidth(acc, x, *b);
+}
+
+absl::Status Merge(AggregateOp op, Accumulator& left, Accumulator&& right) {
+  return Access::Merge(op, left, std::move(right));
+}
+
+absl::StatusOr<Value> Finish(Accumulator&& acc) {
+  return Access::Finish(std::move(acc));
+}
+
+absl::StatusOr<Value> FinishMean(Accumulator&& acc, bool weighted) {
+  return Access::FinishMean(std::move(acc), weighted);
+}
+
+absl::StatusOr<Value> ZeroOf(const ir::Type& type) {
+  return CallWithStackFor(static_cast<size_t>(type.depth()), [&] {
+    return aggregators_internal::ZeroAt(type, "");
+  });
+}
+
+}  // namespace fedexec::exec

@@ -1,0 +1,1000 @@
+// Specification of the aggregation building blocks (executors/aggregators.h):
+// hand-checked sums, minima, maxima and means of scalars, vectors and nested
+// named structs; merges with empty sides; structure errors and their paths;
+// dtype coverage (integer sums wrap); the secure sums (bounds, exactness,
+// overflow, bit widths); the zero of a type; and determinism under
+// TreeReduce.
+#include "executors/aggregators.h"
+
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/thread_pool.h"
+#include "core/tree_reduce.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ir/value_syntax.h"
+#include "testing/types.h"
+
+namespace fedexec::exec {
+namespace {
+
+using ::fedexec::test_util::T;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// The value `text` denotes in the value syntax (ir/value_syntax.h).
+Value V(absl::string_view text) {
+  absl::StatusOr<Value> v = ir::ParseValue(text);
+  EXPECT_TRUE(v.ok()) << text << ": " << v.status();
+  return v.ok() ? *v : Value();
+}
+
+// Prints a result, or its error, for readable comparisons.
+std::string Show(const absl::StatusOr<Value>& v) {
+  if (!v.ok()) return absl::StrCat("error: ", v.status().ToString());
+  return ir::PrintValue(*v);
+}
+
+// Expects `result` to be exactly (bit for bit, names included) `expected`.
+void ExpectValue(const absl::StatusOr<Value>& result,
+                 absl::string_view expected) {
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Value want = V(expected);
+  EXPECT_TRUE(result->Equals(want))
+      << "got " << Show(result) << ", want " << ir::PrintValue(want);
+}
+
+void ExpectError(const absl::Status& status, absl::StatusCode code,
+                 absl::string_view message) {
+  EXPECT_EQ(status.code(), code) << status;
+  EXPECT_EQ(std::string(status.message()), std::string(message)) << status;
+}
+void ExpectInvalid(const absl::Status& status, absl::string_view message) {
+  ExpectError(status, absl::StatusCode::kInvalidArgument, message);
+}
+
+// Folds every value (with its weight, default 1) into one accumulator.
+absl::Status FoldAll(AggregateOp op, Accumulator& acc,
+                     const std::vector<Value>& xs,
+                     const std::vector<double>& weights = {}) {
+  for (size_t i = 0; i < xs.size(); ++i) {
+    absl::Status s = Fold(op, acc, xs[i], weights.empty() ? 1.0 : weights[i]);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Value> Aggregate(AggregateOp op, const std::vector<Value>& xs,
+                                const std::vector<double>& weights = {}) {
+  Accumulator acc;
+  absl::Status s = FoldAll(op, acc, xs, weights);
+  if (!s.ok()) return s;
+  return Finish(std::move(acc));
+}
+
+std::vector<Value> Vs(std::vector<const char*> texts) {
+  std::vector<Value> out;
+  for (const char* t : texts) out.push_back(V(t));
+  return out;
+}
+
+SecureBound Bound(const char* text) {
+  absl::StatusOr<SecureBound> b = SecureBound::ForSecureSum(V(text));
+  EXPECT_TRUE(b.ok()) << b.status();
+  return *b;
+}
+SecureBound Bits(const char* text) {
+  absl::StatusOr<SecureBound> b = SecureBound::ForBitwidth(V(text));
+  EXPECT_TRUE(b.ok()) << b.status();
+  return *b;
+}
+
+absl::StatusOr<Value> SecureSum(const std::vector<Value>& xs,
+                                const SecureBound& bound) {
+  Accumulator acc;
+  for (const Value& x : xs) {
+    absl::Status s = bound.op() == AggregateOp::kSecureSum
+                         ? FoldSecure(acc, x, bound)
+                         : FoldBitwidth(acc, x, bound);
+    if (!s.ok()) return s;
+  }
+  return Finish(std::move(acc));
+}
+
+uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return u;
+}
+
+// ------------------------------------------------------- sum, min, max
+
+TEST(AggregatorsTest, SumMinMaxOfScalars) {
+  const std::vector<Value> ints = Vs({"3", "-1", "7"});
+  ExpectValue(Aggregate(AggregateOp::kSum, ints), "9");
+  ExpectValue(Aggregate(AggregateOp::kMin, ints), "-1");
+  ExpectValue(Aggregate(AggregateOp::kMax, ints), "7");
+  const std::vector<Value> floats = Vs({"0.5", "-2.25", "4.0"});
+  ExpectValue(Aggregate(AggregateOp::kSum, floats), "2.25");
+  ExpectValue(Aggregate(AggregateOp::kMin, floats), "-2.25");
+  ExpectValue(Aggregate(AggregateOp::kMax, floats), "4.0");
+  // A single value is its own sum, min and max.
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"float64(1.5)"})),
+              "float64(1.5)");
+}
+
+TEST(AggregatorsTest, SumMinMaxOfVectorsAndMatrices) {
+  const std::vector<Value> xs =
+      Vs({"[1.0, 5.0, -3.0]", "[2.0, -1.0, 0.5]", "[0.0, 4.0, 10.0]"});
+  ExpectValue(Aggregate(AggregateOp::kSum, xs), "[3.0, 8.0, 7.5]");
+  ExpectValue(Aggregate(AggregateOp::kMin, xs), "[0.0, -1.0, -3.0]");
+  ExpectValue(Aggregate(AggregateOp::kMax, xs), "[2.0, 5.0, 10.0]");
+  const std::vector<Value> ms = Vs({"[[1, 2], [3, 4]]", "[[10, 20], [30, 40]]"});
+  ExpectValue(Aggregate(AggregateOp::kSum, ms), "[[11, 22], [33, 44]]");
+  ExpectValue(Aggregate(AggregateOp::kMax, ms), "[[10, 20], [30, 40]]");
+  // Zero-size tensors aggregate to zero-size tensors.
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"float32[0]([])",
+                                               "float32[0]([])"})),
+              "float32[0]([])");
+}
+
+TEST(AggregatorsTest, NestedNamedStructs) {
+  const std::vector<Value> xs = Vs({
+      "<a=[1.0, 2.0], b=<c=3, d=[[1, 2], [3, 4]]>, 0.5>",
+      "<a=[10.0, -2.0], b=<c=-5, d=[[0, 0], [7, 1]]>, 1.5>",
+      "<a=[0.5, 0.0], b=<c=4, d=[[2, 9], [1, 1]]>, -1.0>",
+  });
+  ExpectValue(Aggregate(AggregateOp::kSum, xs),
+              "<a=[11.5, 0.0], b=<c=2, d=[[3, 11], [11, 6]]>, 1.0>");
+  ExpectValue(Aggregate(AggregateOp::kMin, xs),
+              "<a=[0.5, -2.0], b=<c=-5, d=[[0, 0], [1, 1]]>, -1.0>");
+  ExpectValue(Aggregate(AggregateOp::kMax, xs),
+              "<a=[10.0, 2.0], b=<c=4, d=[[2, 9], [7, 4]]>, 1.5>");
+  // The empty struct is a structure like any other.
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"<>", "<>"})), "<>");
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"<a=<>, b=1>", "<a=<>, b=2>"})),
+              "<a=<>, b=3>");
+}
+
+TEST(AggregatorsTest, CountsWeightsAndEmptiness) {
+  Accumulator acc;
+  EXPECT_TRUE(acc.empty());
+  EXPECT_EQ(acc.count(), 0);
+  EXPECT_EQ(acc.op(), std::nullopt);
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V("1.0")).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V("2.0")).ok());
+  EXPECT_FALSE(acc.empty());
+  EXPECT_EQ(acc.count(), 2);
+  EXPECT_EQ(acc.total_weight(), 2.0);
+  EXPECT_EQ(acc.op(), AggregateOp::kSum);
+
+  Accumulator w;
+  ASSERT_TRUE(Fold(AggregateOp::kWeightedSum, w, V("1.0"), 0.25).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kWeightedSum, w, V("1.0"), 2.5).ok());
+  EXPECT_EQ(w.count(), 2);
+  EXPECT_EQ(w.total_weight(), 2.75);
+  ExpectValue(Finish(std::move(w)), "2.75");
+  EXPECT_TRUE(w.empty());  // Finish leaves it empty
+}
+
+TEST(AggregatorsTest, TheFirstValueIsCopiedAndInputsStayUnchanged) {
+  const Value x = V("[1.0, 2.0, 3.0]");
+  Accumulator acc;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, x).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, x).ok());
+  absl::StatusOr<Value> sum = Finish(std::move(acc));
+  ExpectValue(sum, "[2.0, 4.0, 6.0]");
+  EXPECT_FALSE(sum->tensor().SharesBufferWith(x.tensor()));
+  EXPECT_TRUE(x.Equals(V("[1.0, 2.0, 3.0]")));
+}
+
+// ----------------------------------------------------------------- means
+
+TEST(AggregatorsTest, Mean) {
+  Accumulator acc;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, acc,
+                      Vs({"[1.0, 2.0]", "[3.0, 4.0]", "[5.0, 9.0]"}))
+                  .ok());
+  ExpectValue(FinishMean(std::move(acc), /*weighted=*/false), "[3.0, 5.0]");
+  EXPECT_TRUE(acc.empty());
+
+  Accumulator s;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, s,
+                      Vs({"<a=float64(1.0), b=<c=[2.0]>>",
+                          "<a=float64(2.0), b=<c=[4.0]>>"}))
+                  .ok());
+  ExpectValue(FinishMean(std::move(s), false),
+              "<a=float64(1.5), b=<c=[3.0]>>");
+
+  // Complex tensors have a mean too.
+  Accumulator c;
+  const Value c1 = Tensor::Scalar(std::complex<float>(1, 2));
+  const Value c2 = Tensor::Scalar(std::complex<float>(3, -4));
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, c, {c1, c2}).ok());
+  absl::StatusOr<Value> mean = FinishMean(std::move(c), false);
+  ASSERT_TRUE(mean.ok()) << mean.status();
+  EXPECT_EQ(mean->tensor().data<std::complex<float>>()[0],
+            std::complex<float>(2, -1));
+}
+
+TEST(AggregatorsTest, WeightedMean) {
+  Accumulator acc;
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, acc,
+                      Vs({"[1.0, 2.0]", "[3.0, 6.0]"}), {1.0, 3.0})
+                  .ok());
+  EXPECT_EQ(acc.total_weight(), 4.0);
+  // (1*1 + 3*3) / 4 and (1*2 + 3*6) / 4.
+  ExpectValue(FinishMean(std::move(acc), /*weighted=*/true), "[2.5, 5.0]");
+
+  // A zero weight removes a client from the mean.
+  Accumulator z;
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, z, Vs({"8.0", "100.0", "2.0"}),
+                      {1.0, 0.0, 1.0})
+                  .ok());
+  ExpectValue(FinishMean(std::move(z), true), "5.0");
+}
+
+TEST(AggregatorsTest, MeanErrors) {
+  ExpectInvalid(FinishMean(Accumulator(), false).status(),
+                "federated_mean over zero clients has no result");
+  ExpectInvalid(FinishMean(Accumulator(), true).status(),
+                "federated_weighted_mean over zero clients has no result");
+
+  Accumulator zero;
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, zero, Vs({"1.0", "2.0"}),
+                      {0.0, 0.0})
+                  .ok());
+  ExpectInvalid(FinishMean(std::move(zero), true).status(),
+                "federated_weighted_mean: the weights sum to 0");
+
+  Accumulator ints;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, ints,
+                      Vs({"<a=1.0, b=[1, 2, 3]>", "<a=2.0, b=[4, 5, 6]>"}))
+                  .ok());
+  ExpectInvalid(FinishMean(std::move(ints), false).status(),
+                "federated_mean: at .b: the mean of int32[3] is not defined: "
+                "only floating-point and complex tensors have one");
+  EXPECT_TRUE(ints.empty());  // consumed, even on error
+
+  // The op must be the mean's.
+  Accumulator sum;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, sum, V("1.0")).ok());
+  EXPECT_EQ(FinishMean(std::move(sum), true).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AggregatorsTest, BadWeights) {
+  for (double w : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    Accumulator acc;
+    absl::Status s = Fold(AggregateOp::kWeightedSum, acc, V("1.0"), w);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << w;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("weight ")) << s;
+    EXPECT_TRUE(acc.failed());
+  }
+  Accumulator acc;
+  ExpectInvalid(Fold(AggregateOp::kWeightedSum, acc, V("1.0"), -1.0),
+                "weight -1 is negative");
+  // The other ops ignore the weight.
+  Accumulator sum;
+  EXPECT_TRUE(Fold(AggregateOp::kSum, sum, V("1.0"), -1.0).ok());
+  EXPECT_EQ(sum.total_weight(), 1.0);
+}
+
+TEST(AggregatorsTest, WeightOf) {
+  EXPECT_EQ(*WeightOf(V("3")), 3.0);
+  EXPECT_EQ(*WeightOf(V("0.5")), 0.5);
+  EXPECT_EQ(*WeightOf(V("uint8(200)")), 200.0);
+  EXPECT_EQ(*WeightOf(V("float64(0.25)")), 0.25);
+  EXPECT_EQ(*WeightOf(Value(Tensor::Scalar(Float16{0x3C00}))), 1.0);
+  ExpectInvalid(WeightOf(V("-2")).status(), "weight -2 is negative");
+  ExpectInvalid(WeightOf(V("nan")).status(), "weight nan is not a number");
+  ExpectInvalid(WeightOf(V("inf")).status(), "weight inf is not finite");
+  ExpectInvalid(WeightOf(V("[1.0]")).status(),
+                "weight must be an integer or floating-point scalar, found "
+                "float32[1]");
+  ExpectInvalid(WeightOf(V("true")).status(),
+                "weight must be an integer or floating-point scalar, found "
+                "bool");
+  ExpectInvalid(WeightOf(V("<1.0>")).status(),
+                "weight must be an integer or floating-point scalar, found a "
+                "struct of 1 element");
+}
+
+// ---------------------------------------------------------------- merges
+
+TEST(AggregatorsTest, MergeWithEmptySides) {
+  // Both empty: still empty.
+  Accumulator a, b;
+  ASSERT_TRUE(Merge(AggregateOp::kSum, a, std::move(b)).ok());
+  EXPECT_TRUE(a.empty());
+
+  // Empty right: nothing changes.
+  ASSERT_TRUE(Fold(AggregateOp::kSum, a, V("<x=[1, 2]>")).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSum, a, Accumulator()).ok());
+  EXPECT_EQ(a.count(), 1);
+
+  // Empty left: takes the right side.
+  Accumulator left;
+  ASSERT_TRUE(Merge(AggregateOp::kSum, left, std::move(a)).ok());
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(left.count(), 1);
+  ExpectValue(Finish(std::move(left)), "<x=[1, 2]>");
+}
+
+TEST(AggregatorsTest, MergeCombinesEveryOp) {
+  const std::vector<Value> xs =
+      Vs({"<a=[1.0, 8.0], b=2>", "<a=[3.0, -1.0], b=5>", "<a=[0.0, 2.0], b=-4>",
+          "<a=[7.0, 1.0], b=1>"});
+  for (AggregateOp op : {AggregateOp::kSum, AggregateOp::kMin,
+                         AggregateOp::kMax, AggregateOp::kWeightedSum}) {
+    const std::vector<double> w = {1, 2, 3, 4};
+    Accumulator left, right;
+    ASSERT_TRUE(Fold(op, left, xs[0], w[0]).ok());
+    ASSERT_TRUE(Fold(op, left, xs[1], w[1]).ok());
+    ASSERT_TRUE(Fold(op, right, xs[2], w[2]).ok());
+    ASSERT_TRUE(Fold(op, right, xs[3], w[3]).ok());
+    ASSERT_TRUE(Merge(op, left, std::move(right)).ok());
+    EXPECT_TRUE(right.empty());
+    EXPECT_EQ(left.count(), 4);
+    absl::StatusOr<Value> merged = Finish(std::move(left));
+    // These values are exact in float32, so any grouping agrees.
+    absl::StatusOr<Value> sequential = Aggregate(op, xs, w);
+    ASSERT_TRUE(merged.ok() && sequential.ok());
+    EXPECT_TRUE(merged->Equals(*sequential))
+        << AggregateOpName(op) << ": " << Show(merged) << " vs "
+        << Show(sequential);
+  }
+  Accumulator l, r;
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, l, Vs({"1.0"}), {2.0}).ok());
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, r, Vs({"4.0"}), {6.0}).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kWeightedSum, l, std::move(r)).ok());
+  EXPECT_EQ(l.total_weight(), 8.0);
+  ExpectValue(FinishMean(std::move(l), true), "3.25");  // (2 + 24) / 8
+}
+
+// ------------------------------------------------------------- structure
+
+struct MismatchCase {
+  const char* first;
+  const char* second;
+  const char* message;
+};
+
+TEST(AggregatorsTest, StructureMismatchesNameThePath) {
+  const MismatchCase cases[] = {
+      {"<1.0, <a=[1.0, 2.0, 3.0], b=[1.0, 2.0, 3.0]>>",
+       "<1.0, <a=[1.0, 2.0, 3.0], b=[1.0, 2.0, 3.0, 4.0]>>",
+       "at [1].b: expected float32[3], found float32[4]"},
+      {"[1, 2]", "[1.0, 2.0]", "expected int32[2], found float32[2]"},
+      {"1", "[1]", "expected int32, found int32[1]"},
+      {"<a=1, b=2>", "<a=1, c=2>", "element 1 is named 'c', expected 'b'"},
+      {"<x=<1, 2>>", "<x=<a=1, 2>>",
+       "at .x: element 0 is named 'a', expected no name"},
+      {"<a=1, b=2>", "<a=1, 2>", "element 1 has no name, expected 'b'"},
+      {"1", "<1>", "expected int32, found a struct of 1 element"},
+      {"<1>", "1", "expected a struct of 1 element, found int32"},
+      {"<a=<1, 2>>", "<a=3>", "at .a: expected a struct of 2 elements, found "
+                              "int32"},
+      {"<1, 2>", "<1, 2, 3>",
+       "expected a struct of 2 elements, found a struct of 3 elements"},
+      {"<a=[1.0], b=<c=2.0>>", "<a=[1.0], b=<c=seq[2.0]>>",
+       "at .b.c: expected float32, found a sequence"},
+  };
+  for (const MismatchCase& c : cases) {
+    SCOPED_TRACE(absl::StrCat(c.first, " then ", c.second));
+    // Folding the second value into an accumulator of the first.
+    Accumulator acc;
+    ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V(c.first)).ok());
+    ExpectInvalid(Fold(AggregateOp::kSum, acc, V(c.second)), c.message);
+    EXPECT_TRUE(acc.failed());
+    EXPECT_EQ(Fold(AggregateOp::kSum, acc, V(c.first)).code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(Finish(std::move(acc)).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+
+    // Merging a partial of the second into a partial of the first: the same
+    // message (except where the second value is no valid partial at all).
+    Accumulator left, right;
+    ASSERT_TRUE(Fold(AggregateOp::kSum, left, V(c.first)).ok());
+    if (Fold(AggregateOp::kSum, right, V(c.second)).ok()) {
+      ExpectInvalid(Merge(AggregateOp::kSum, left, std::move(right)),
+                    c.message);
+      EXPECT_TRUE(left.failed());
+      EXPECT_TRUE(right.empty());
+    }
+  }
+}
+
+TEST(AggregatorsTest, ResetMakesAFailedAccumulatorUsable) {
+  Accumulator acc;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V("1")).ok());
+  EXPECT_FALSE(Fold(AggregateOp::kSum, acc, V("1.0")).ok());
+  EXPECT_TRUE(acc.failed());
+  Accumulator other;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, other, V("1")).ok());
+  EXPECT_EQ(Merge(AggregateOp::kSum, other, std::move(acc)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  acc.Reset();
+  EXPECT_FALSE(acc.failed());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V("1.0")).ok());
+  ExpectValue(Finish(std::move(acc)), "1.0");
+}
+
+TEST(AggregatorsTest, ValuesThatAreNotTensorsOrStructs) {
+  Accumulator acc;
+  ExpectInvalid(Fold(AggregateOp::kSum, acc, V("seq[1, 2]")),
+                "expected a tensor or a struct of tensors, found a sequence");
+  Accumulator nested;
+  ExpectInvalid(Fold(AggregateOp::kSum, nested, V("<a=1, b=<1@SERVER>>")),
+                "at .b[0]: expected a tensor or a struct of tensors, found a "
+                "federated value");
+  Accumulator empty_tensor;
+  ExpectInvalid(Fold(AggregateOp::kSum, empty_tensor, Value()),
+                "sum needs numeric tensors, found an empty tensor");
+}
+
+TEST(AggregatorsTest, OpsCannotBeMixed) {
+  Accumulator acc;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, acc, V("1")).ok());
+  ExpectError(Fold(AggregateOp::kMin, acc, V("1")),
+              absl::StatusCode::kFailedPrecondition,
+              "cannot fold a min into an accumulator of a sum");
+  Accumulator a, b;
+  ASSERT_TRUE(Fold(AggregateOp::kMax, a, V("1")).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kMin, b, V("1")).ok());
+  ExpectError(Merge(AggregateOp::kMax, a, std::move(b)),
+              absl::StatusCode::kFailedPrecondition,
+              "cannot merge a max into an accumulator of a min");
+  Accumulator s;
+  EXPECT_EQ(Fold(AggregateOp::kSecureSum, s, V("1")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AggregatorsTest, FinishOfNothing) {
+  ExpectError(Finish(Accumulator()).status(),
+              absl::StatusCode::kFailedPrecondition,
+              "no value was folded: a sum over zero clients is the zero of "
+              "the member type (ZeroOf), built by the caller");
+}
+
+// ---------------------------------------------------------------- dtypes
+
+template <typename T>
+class RealDTypeTest : public ::testing::Test {};
+using RealTypes = ::testing::Types<int8_t, int16_t, int32_t, int64_t, uint8_t,
+                                   uint16_t, uint32_t, uint64_t, float, double>;
+TYPED_TEST_SUITE(RealDTypeTest, RealTypes);
+
+TYPED_TEST(RealDTypeTest, SumMinMaxAndWeightedSum) {
+  using E = TypeParam;
+  const std::vector<Value> xs = {
+      Value(Tensor::Vector<E>(std::vector<E>{1, 9, 3})),
+      Value(Tensor::Vector<E>(std::vector<E>{4, 5, 6})),
+      Value(Tensor::Vector<E>(std::vector<E>{2, 7, 0}))};
+  auto data = [](const absl::StatusOr<Value>& v) {
+    EXPECT_TRUE(v.ok()) << v.status();
+    if (!v.ok()) return std::vector<E>{};
+    EXPECT_EQ(v->tensor().dtype(), DTypeOf<E>::value);
+    auto span = v->tensor().template data<E>();
+    return std::vector<E>(span.begin(), span.end());
+  };
+  EXPECT_THAT(data(Aggregate(AggregateOp::kSum, xs)), ElementsAre(7, 21, 9));
+  EXPECT_THAT(data(Aggregate(AggregateOp::kMin, xs)), ElementsAre(1, 5, 0));
+  EXPECT_THAT(data(Aggregate(AggregateOp::kMax, xs)), ElementsAre(4, 9, 6));
+  // Whole weights work for every dtype (integers need them whole).
+  EXPECT_THAT(data(Aggregate(AggregateOp::kWeightedSum, xs, {2, 1, 0})),
+              ElementsAre(6, 23, 12));
+}
+
+TEST(AggregatorsTest, IntegerSumsWrapLikeTheKernels) {
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"2147483647", "1"})),
+              "-2147483648");
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"uint8(200)", "uint8(100)"})),
+              "uint8(44)");
+  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"int8(-128)", "int8(-1)"})),
+              "int8(127)");
+  // Through a merge, too.
+  Accumulator a, b;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, a, V("uint16(65535)")).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, b, V("uint16(2)")).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSum, a, std::move(b)).ok());
+  ExpectValue(Finish(std::move(a)), "uint16(1)");
+}
+
+TEST(AggregatorsTest, HalfPrecisionAndComplex) {
+  const Value one16 = Tensor::Scalar(Float16{0x3C00});
+  absl::StatusOr<Value> h = Aggregate(AggregateOp::kSum, {one16, one16});
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->tensor().data<Float16>()[0].bits, 0x4000);  // 2.0
+  const Value oneb = Tensor::Scalar(BFloat16{0x3F80});
+  absl::StatusOr<Value> b = Aggregate(AggregateOp::kSum, {oneb, oneb, oneb});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->tensor().data<BFloat16>()[0].bits, 0x4040);  // 3.0
+  absl::StatusOr<Value> bmax = Aggregate(
+      AggregateOp::kMax, {oneb, Value(Tensor::Scalar(BFloat16{0x4000}))});
+  ASSERT_TRUE(bmax.ok()) << bmax.status();
+  EXPECT_EQ(bmax->tensor().data<BFloat16>()[0].bits, 0x4000);
+
+  using c128 = std::complex<double>;
+  absl::StatusOr<Value> c = Aggregate(
+      AggregateOp::kSum, {Value(Tensor::Vector<c128>({{1, 2}, {0, 1}})),
+                          Value(Tensor::Vector<c128>({{3, -1}, {5, 5}}))});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->tensor().data<c128>(), ElementsAre(c128(4, 1), c128(5, 6)));
+}
+
+TEST(AggregatorsTest, DTypesAnOpDoesNotTake) {
+  Accumulator a;
+  ExpectInvalid(Fold(AggregateOp::kSum, a, V("<x=[true, false]>")),
+                "at .x: sum needs numeric tensors, found bool[2]");
+  Accumulator b;
+  ExpectInvalid(Fold(AggregateOp::kMax, b, V("\"s\"")),
+                "max needs integer or floating-point tensors, found string");
+  Accumulator c;
+  ExpectInvalid(
+      Fold(AggregateOp::kMin, c,
+           Value::Struct({{"", V("1.0")},
+                          {"", Tensor::Scalar(std::complex<float>(1, 1))}})),
+      "at [1]: min needs integer or floating-point tensors, found complex64");
+  Accumulator d;
+  ExpectInvalid(Fold(AggregateOp::kWeightedSum, d, V("true"), 1.0),
+                "weighted sum needs numeric tensors, found bool");
+  // An integer leaf needs a whole weight (AccumulateScaledAdd's rule).
+  Accumulator e;
+  ExpectInvalid(Fold(AggregateOp::kWeightedSum, e, V("<a=1.0, b=[1, 2]>"), 0.5),
+                "at .b: weight 0.5 for int32[2] must be a whole number within "
+                "int32");
+}
+
+// ----------------------------------------------------------- secure sums
+
+TEST(AggregatorsTest, SecureSumInRange) {
+  ExpectValue(SecureSum(Vs({"1", "2", "10"}), Bound("10")), "13");
+  ExpectValue(SecureSum(Vs({"<a=[0, 5], b=uint8(7)>", "<a=[10, 5], b=uint8(3)>"}),
+                        Bound("int64(10)")),
+              "<a=[10, 10], b=uint8(10)>");
+  // The result keeps every leaf's dtype.
+  ExpectValue(SecureSum(Vs({"<int8(1), uint64(2), int64(3), uint16(4)>",
+                            "<int8(1), uint64(2), int64(3), uint16(4)>"}),
+                        Bound("100")),
+              "<int8(2), uint64(4), int64(6), uint16(8)>");
+  // The Value overload.
+  Accumulator acc;
+  ASSERT_TRUE(FoldSecure(acc, V("[1, 2]"), V("5")).ok());
+  ASSERT_TRUE(FoldSecure(acc, V("[3, 3]"), V("5")).ok());
+  ExpectValue(Finish(std::move(acc)), "[4, 5]");
+}
+
+TEST(AggregatorsTest, SecureSumOutOfRange) {
+  ExpectInvalid(SecureSum(Vs({"<[1, 2, 3, 4], 0>", "<[1, 2, 3, 12], 0>"}),
+                          Bound("10"))
+                    .status(),
+                "federated_secure_sum: value 12 at [0] element 3 is outside "
+                "[0, 10]");
+  ExpectInvalid(SecureSum(Vs({"<a=[1, 2]>", "<a=[-1, 2]>"}), Bound("10"))
+                    .status(),
+                "federated_secure_sum: value -1 at .a element 0 is outside "
+                "[0, 10]");
+  // The first value is checked as well, and scalars have no element index.
+  ExpectInvalid(SecureSum(Vs({"11"}), Bound("10")).status(),
+                "federated_secure_sum: value 11 is outside [0, 10]");
+  ExpectInvalid(SecureSum(Vs({"[0, 1]", "[-5, 1]"}), Bound("3")).status(),
+                "federated_secure_sum: value -5 at element 0 is outside [0, 3]");
+  Accumulator acc;
+  EXPECT_FALSE(FoldSecure(acc, V("11"), Bound("10")).ok());
+  EXPECT_TRUE(acc.failed());
+}
+
+TEST(AggregatorsTest, SecureSumPerLeafAndPerElementBounds) {
+  const std::vector<Value> xs =
+      Vs({"<a=[1, 2], b=<c=5, d=[7, 8]>>", "<a=[3, 0], b=<c=0, d=[0, 0]>>"});
+  const char* sum = "<a=[4, 2], b=<c=5, d=[7, 8]>>";
+  ExpectValue(SecureSum(xs, Bound("<3, <5, 8>>")), sum);
+  // A tensor covers the whole subtree below it.
+  ExpectValue(SecureSum(xs, Bound("<3, 8>")), sum);
+  // A tensor of the leaf's shape bounds element by element.
+  ExpectValue(SecureSum(xs, Bound("<[3, 2], <5, [7, 8]>>")), sum);
+  ExpectInvalid(SecureSum(xs, Bound("<3, <5, [8, 7]>>")).status(),
+                "federated_secure_sum: value 8 at .b.d element 1 is outside "
+                "[0, 7]");
+  ExpectInvalid(SecureSum(xs, Bound("<2, 8>")).status(),
+                "federated_secure_sum: value 3 at .a element 0 is outside "
+                "[0, 2]");
+  // Names in the bound are not compared.
+  ExpectValue(SecureSum(xs, Bound("<p=3, q=<r=5, s=8>>")), sum);
+}
+
+TEST(AggregatorsTest, SecureBoundErrors) {
+  ExpectInvalid(SecureBound::ForSecureSum(V("<1, [2, -1]>")).status(),
+                "federated_secure_sum: bound M at [1] element 1 is -1, must be "
+                ">= 0");
+  ExpectInvalid(SecureBound::ForSecureSum(V("<a=1.0>")).status(),
+                "federated_secure_sum: bound M at .a is float32, not an "
+                "integer tensor");
+  ExpectInvalid(SecureBound::ForSecureSum(V("seq[1]")).status(),
+                "federated_secure_sum: bound M is a sequence, not an integer "
+                "tensor");
+  // Bounds that do not fit the value's structure.
+  ExpectInvalid(SecureSum(Vs({"<a=1, b=<2, 3>>"}), Bound("<1, <5, 5, 5>>"))
+                    .status(),
+                "federated_secure_sum: at .b: the bound M is a struct of 3 "
+                "elements, but the value is a struct of 2 elements");
+  ExpectInvalid(SecureSum(Vs({"<a=1, b=2>"}), Bound("<1, <2>>")).status(),
+                "federated_secure_sum: at .b: the bound M is a struct of 1 "
+                "element, but the value is int32");
+  ExpectInvalid(SecureSum(Vs({"1"}), Bound("<1>")).status(),
+                "federated_secure_sum: the bound M is a struct of 1 element, "
+                "but the value is int32");
+  ExpectInvalid(SecureSum(Vs({"[1, 2, 3]"}), Bound("[5, 5]")).status(),
+                "federated_secure_sum: the bound M has shape [2], expected a "
+                "scalar or the value's shape [3]");
+  // Values must be integers.
+  ExpectInvalid(SecureSum(Vs({"<1, 1.5>"}), Bound("3")).status(),
+                "federated_secure_sum: at [1]: expected an integer tensor, "
+                "found float32");
+  // A bit-width bound is not a secure-sum bound.
+  Accumulator acc;
+  EXPECT_EQ(FoldSecure(acc, V("1"), Bits("3")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AggregatorsTest, SecureSumIsExactAndChecksOverflow) {
+  // 2^62 + 2^62 = 2^63 does not fit int64.
+  const char* big = "int64(4611686018427387904)";
+  const SecureBound any = Bound("int64(9223372036854775807)");
+  ExpectInvalid(SecureSum(Vs({big, big}), any).status(),
+                "federated_secure_sum: the sum overflows int64");
+  Accumulator a, b;
+  const Value pair = V("<x=int64([1, 4611686018427387904])>");
+  ASSERT_TRUE(FoldSecure(a, pair, any).ok());
+  ASSERT_TRUE(FoldSecure(b, pair, any).ok());
+  ExpectInvalid(Merge(AggregateOp::kSecureSum, a, std::move(b)),
+                "federated_secure_sum: the sum at .x element 1 overflows int64");
+  // uint64 values above int64's range cannot be summed exactly.
+  ExpectInvalid(SecureSum(Vs({"uint64(9223372036854775808)"}),
+                          Bound("uint64(18446744073709551615)"))
+                    .status(),
+                "federated_secure_sum: the sum overflows int64");
+  // A sum that does not fit the value's dtype is an error, not a wrap.
+  ExpectInvalid(
+      SecureSum(Vs({"2000000000", "1000000000"}), Bound("2000000000")).status(),
+      "federated_secure_sum: the sum 3000000000 does not fit int32");
+  ExpectInvalid(SecureSum(Vs({"<a=uint8([200, 1])>", "<a=uint8([100, 1])>"}),
+                          Bound("255"))
+                    .status(),
+                "federated_secure_sum: the sum 300 at .a element 0 does not fit "
+                "uint8");
+  // Sums past 2^31 are fine in int64.
+  ExpectValue(SecureSum(Vs({"int64(2000000000)", "int64(2000000000)"}),
+                        Bound("2000000000")),
+              "int64(4000000000)");
+}
+
+TEST(AggregatorsTest, SecureSumMerges) {
+  const SecureBound m = Bound("<10, [5, 6]>");
+  Accumulator a, b, c;
+  ASSERT_TRUE(FoldSecure(a, V("<int8(3), [1, 2]>"), m).ok());
+  ASSERT_TRUE(FoldSecure(b, V("<int8(4), [5, 6]>"), m).ok());
+  ASSERT_TRUE(FoldSecure(b, V("<int8(9), [0, 6]>"), m).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSecureSum, c, std::move(a)).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSecureSum, c, std::move(b)).ok());
+  EXPECT_EQ(c.count(), 3);
+  ExpectValue(Finish(std::move(c)), "<int8(16), [6, 14]>");
+  // Folds with another (equal) bound object are fine.
+  Accumulator d;
+  ASSERT_TRUE(FoldSecure(d, V("1"), Bound("3")).ok());
+  ASSERT_TRUE(FoldSecure(d, V("3"), Bound("3")).ok());
+  ASSERT_TRUE(FoldSecure(d, V("5"), Bound("5")).ok());
+  ExpectValue(Finish(std::move(d)), "9");
+}
+
+TEST(AggregatorsTest, SecureSumBitwidth) {
+  // B = 3: 5 + 6 = 11 = 3 mod 8.
+  ExpectValue(SecureSum(Vs({"5", "6"}), Bits("3")), "3");
+  ExpectValue(SecureSum(Vs({"[7, 7, 1]", "[7, 1, 1]", "[7, 0, 1]"}), Bits("3")),
+              "[5, 0, 3]");
+  // Per leaf: a mod 4, b mod 16.
+  ExpectValue(SecureSum(Vs({"<a=3, b=uint8(15)>", "<a=3, b=uint8(15)>"}),
+                        Bits("<2, 4>")),
+              "<a=2, b=uint8(14)>");
+  // Per element.
+  ExpectValue(SecureSum(Vs({"[3, 3]", "[3, 3]"}), Bits("[2, 3]")), "[2, 6]");
+  // A merge reduces modulo 2^B too.
+  Accumulator a, b;
+  ASSERT_TRUE(FoldBitwidth(a, V("5"), Bits("3")).ok());
+  ASSERT_TRUE(FoldBitwidth(b, V("6"), Bits("3")).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSecureSumBitwidth, a, std::move(b)).ok());
+  ExpectValue(Finish(std::move(a)), "3");
+  // Large widths: 2^61 + 2^61 = 2^62 = 0 mod 2^62.
+  ExpectValue(SecureSum(Vs({"int64(2305843009213693952)",
+                            "int64(2305843009213693952)"}),
+                        Bits("62")),
+              "int64(0)");
+  // The Value overload.
+  Accumulator v;
+  ASSERT_TRUE(FoldBitwidth(v, V("[1, 2]"), V("2")).ok());
+  ASSERT_TRUE(FoldBitwidth(v, V("[3, 3]"), V("2")).ok());
+  ExpectValue(Finish(std::move(v)), "[0, 1]");
+}
+
+TEST(AggregatorsTest, SecureSumBitwidthErrors) {
+  ExpectInvalid(SecureSum(Vs({"5", "8"}), Bits("3")).status(),
+                "federated_secure_sum_bitwidth: value 8 is outside [0, 8) "
+                "(bit width 3)");
+  ExpectInvalid(SecureSum(Vs({"<a=[1, -1]>"}), Bits("3")).status(),
+                "federated_secure_sum_bitwidth: value -1 at .a element 1 is "
+                "outside [0, 8) (bit width 3)");
+  for (const char* bad : {"0", "63", "-1", "int64(100)"}) {
+    EXPECT_EQ(SecureBound::ForBitwidth(V(bad)).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  ExpectInvalid(SecureBound::ForBitwidth(V("63")).status(),
+                "federated_secure_sum_bitwidth: bit width B is 63, must be in "
+                "[1, 62]");
+  ExpectInvalid(SecureBound::ForBitwidth(V("<a=3, b=[4, 0]>")).status(),
+                "federated_secure_sum_bitwidth: bit width B at .b element 1 is "
+                "0, must be in [1, 62]");
+  ExpectInvalid(SecureBound::ForBitwidth(V("3.0")).status(),
+                "federated_secure_sum_bitwidth: bit width B is float32, not an "
+                "integer tensor");
+  // The sum modulo 2^B must still fit the dtype.
+  ExpectInvalid(SecureSum(Vs({"int8(100)", "int8(100)"}), Bits("8")).status(),
+                "federated_secure_sum_bitwidth: the sum 200 does not fit int8");
+  // Every fold and merge of one sum uses the same bit widths.
+  Accumulator a;
+  ASSERT_TRUE(FoldBitwidth(a, V("[1, 1]"), Bits("3")).ok());
+  ASSERT_TRUE(FoldBitwidth(a, V("[1, 1]"), Bits("[3, 3]")).ok());  // same
+  ExpectInvalid(FoldBitwidth(a, V("[1, 1]"), Bits("[3, 4]")),
+                "federated_secure_sum_bitwidth: the bit widths at element 1 "
+                "differ (3 and 4): every fold and merge of one sum must use "
+                "the same");
+  Accumulator l, r;
+  ASSERT_TRUE(FoldBitwidth(l, V("<x=1>"), Bits("3")).ok());
+  ASSERT_TRUE(FoldBitwidth(r, V("<x=1>"), Bits("5")).ok());
+  ExpectInvalid(Merge(AggregateOp::kSecureSumBitwidth, l, std::move(r)),
+                "federated_secure_sum_bitwidth: the bit widths at .x differ (3 "
+                "and 5): every fold and merge of one sum must use the same");
+  // A secure-sum bound is not a bit width.
+  Accumulator s;
+  EXPECT_EQ(FoldBitwidth(s, V("1"), Bound("3")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Secure and plain accumulators do not mix.
+  Accumulator p;
+  ASSERT_TRUE(FoldSecure(p, V("1"), Bound("3")).ok());
+  EXPECT_EQ(Fold(AggregateOp::kSum, p, V("1")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// ----------------------------------------------------------------- zeros
+
+TEST(AggregatorsTest, ZeroOf) {
+  ExpectValue(ZeroOf(T("float32[2,3]")),
+              "[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]");
+  ExpectValue(ZeroOf(T("int64")), "int64(0)");
+  ExpectValue(ZeroOf(T("<a=int32,b=<float64[2],c=uint8>>")),
+              "<a=0, b=<float64([0.0, 0.0]), c=uint8(0)>>");
+  ExpectValue(ZeroOf(T("<>")), "<>");
+  ExpectValue(ZeroOf(T("float32[0,4]")), "float32[0,4]([])");
+  absl::StatusOr<Value> c = ZeroOf(T("complex64[2]"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->tensor().data<std::complex<float>>(),
+              ElementsAre(std::complex<float>(0, 0), std::complex<float>(0, 0)));
+  absl::StatusOr<Value> h = ZeroOf(T("float16"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->tensor().data<Float16>()[0].bits, 0);
+}
+
+TEST(AggregatorsTest, ZeroOfErrors) {
+  ExpectInvalid(ZeroOf(T("float32[?]")).status(),
+                "cannot build the zero of float32[?]: its shape is not fully "
+                "known");
+  ExpectInvalid(ZeroOf(T("int32[*]")).status(),
+                "cannot build the zero of int32[*]: its shape is not fully "
+                "known");
+  ExpectInvalid(ZeroOf(T("<a=<float32,b=float32[2,?]>>")).status(),
+                "at .a.b: cannot build the zero of float32[2,?]: its shape is "
+                "not fully known");
+  ExpectInvalid(ZeroOf(T("bool")).status(),
+                "cannot build the zero of bool: not a numeric tensor");
+  ExpectInvalid(ZeroOf(T("<string>")).status(),
+                "at [0]: cannot build the zero of string: not a numeric tensor");
+  ExpectInvalid(ZeroOf(T("int32*")).status(),
+                "cannot build the zero of int32*: expected a tensor or a "
+                "struct type");
+  ExpectInvalid(ZeroOf(T("{float32}@CLIENTS")).status(),
+                "cannot build the zero of {float32}@CLIENTS: expected a tensor "
+                "or a struct type");
+}
+
+TEST(AggregatorsTest, DeepNesting) {
+  // The deepest structure fedexec accepts: folds, merges, results and zeros
+  // work without deep recursion.
+  constexpr int kDepth = 1000;
+  ir::Type type = ir::Type::Tensor(DType::kFloat32, {2});
+  Value x = V("[1.0, 2.0]");
+  Value doubled = V("[2.0, 4.0]");
+  for (int i = 1; i < kDepth; ++i) {
+    type = ir::Type::Struct({{"n", type}});
+    x = Value::Struct({{"n", x}});
+    doubled = Value::Struct({{"n", doubled}});
+  }
+  Accumulator a, b;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, a, x).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, b, x).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSum, a, std::move(b)).ok());
+  absl::StatusOr<Value> sum = Finish(std::move(a));
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_TRUE(sum->Equals(doubled));
+  absl::StatusOr<Value> zero = ZeroOf(type);
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  const Value* leaf = &*zero;
+  for (int i = 1; i < kDepth; ++i) {
+    ASSERT_TRUE(leaf->is_struct());
+    leaf = leaf->struct_value().elements[0].value.get();
+  }
+  EXPECT_TRUE(leaf->Equals(V("[0.0, 0.0]")));
+}
+
+// ----------------------------------------------------------- performance
+
+TEST(AggregatorsTest, LargeTensors) {
+  // One million float32 per value: folded in place, the first one copied.
+  constexpr int64_t kSize = 1 << 20;
+  std::vector<float> ones(kSize, 1.0f);
+  std::vector<float> twos(kSize, 2.0f);
+  const Value a = Tensor::Vector<float>(ones);
+  const Value b = Tensor::Vector<float>(twos);
+  Accumulator left, right;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, left, a).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, left, b).ok());
+  ASSERT_TRUE(Fold(AggregateOp::kSum, right, b).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSum, left, std::move(right)).ok());
+  absl::StatusOr<Value> sum = Finish(std::move(left));
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  auto data = sum->tensor().data<float>();
+  ASSERT_EQ(data.size(), static_cast<size_t>(kSize));
+  for (int64_t i = 0; i < kSize; i += 4099) EXPECT_EQ(data[i], 5.0f) << i;
+  EXPECT_EQ(data[kSize - 1], 5.0f);
+}
+
+// ----------------------------------------------------------- determinism
+
+TEST(AggregatorsTest, FloatResultsDependOnTheGrouping) {
+  // In float32, 1e8 + 1 rounds to 1e8: the grouping changes the result,
+  // which is why TreeReduce fixes it.
+  const std::vector<Value> xs = Vs({"1e8", "1.0", "-1e8", "1.0"});
+  absl::StatusOr<Value> sequential = Aggregate(AggregateOp::kSum, xs);
+  ExpectValue(sequential, "1.0");  // ((1e8 + 1) - 1e8) + 1
+  Accumulator left, right;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, left, {xs[0], xs[1]}).ok());
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, right, {xs[2], xs[3]}).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSum, left, std::move(right)).ok());
+  ExpectValue(Finish(std::move(left)), "0.0");  // (1e8 + 1) + (-1e8 + 1)
+}
+
+// Client values spanning many magnitudes, so that any change of the order
+// of operations shows in the bits of a float sum.
+std::vector<Value> WideRangeClients(int n, int width, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> exponent(-6.0, 6.0);
+  std::bernoulli_distribution negative(0.5);
+  std::vector<Value> out;
+  for (int c = 0; c < n; ++c) {
+    std::vector<float> v(static_cast<size_t>(width));
+    for (float& f : v) {
+      f = static_cast<float>(std::pow(10.0, exponent(rng)));
+      if (negative(rng)) f = -f;
+    }
+    out.push_back(Value::Struct(
+        {{"w", Tensor::Vector<float>(v)}, {"b", Tensor::Scalar(v[0] / 3)}}));
+  }
+  return out;
+}
+
+// The canonical tree of core/tree_reduce.h, by hand: blocks of `block`
+// clients folded in order, then node (L, k) = merge of (L-1, 2k) and
+// (L-1, 2k+1) when the right child exists.
+Accumulator CanonicalNode(AggregateOp op, const std::vector<Value>& xs,
+                          const std::vector<double>& w, int64_t block,
+                          int64_t num_blocks, int level, int64_t index) {
+  Accumulator acc;
+  if (level == 0) {
+    const int64_t end =
+        std::min<int64_t>(static_cast<int64_t>(xs.size()), (index + 1) * block);
+    for (int64_t c = index * block; c < end; ++c) {
+      EXPECT_TRUE(Fold(op, acc, xs[c], w[c]).ok());
+    }
+    return acc;
+  }
+  acc = CanonicalNode(op, xs, w, block, num_blocks, level - 1, 2 * index);
+  if ((2 * index + 1) << (level - 1) < num_blocks) {
+    EXPECT_TRUE(Merge(op, acc,
+                      CanonicalNode(op, xs, w, block, num_blocks, level - 1,
+                                    2 * index + 1))
+                    .ok());
+  }
+  return acc;
+}
+
+TEST(AggregatorsTest, BitIdenticalUnderTreeReduceAtAnyThreadCount) {
+  constexpr int kClients = 1000;
+  const std::vector<Value> xs = WideRangeClients(kClients, 7, 42);
+  std::vector<double> w(kClients);
+  for (int c = 0; c < kClients; ++c) w[c] = 1 + c % 5;
+  for (AggregateOp op : {AggregateOp::kSum, AggregateOp::kWeightedSum,
+                         AggregateOp::kMin}) {
+    SCOPED_TRACE(AggregateOpName(op));
+    TreeReduceOptions options;  // blocks of 16
+    const int64_t num_blocks = (kClients + options.block_size - 1) /
+                               options.block_size;
+    int height = 0;
+    while ((int64_t{1} << height) < num_blocks) ++height;
+    absl::StatusOr<Value> expected = Finish(CanonicalNode(
+        op, xs, w, options.block_size, num_blocks, height, 0));
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    for (int threads : {1, 2, 4}) {
+      for (int64_t window : {1, 3, 0}) {
+        ThreadPool pool(threads);
+        options.window = window;
+        absl::StatusOr<Accumulator> root = TreeReduce(
+            pool, kClients, options, [] { return Accumulator(); },
+            [&](Accumulator& acc, int64_t c) {
+              return Fold(op, acc, xs[c], w[c]);
+            },
+            [op](Accumulator& left, Accumulator&& right) {
+              return Merge(op, left, std::move(right));
+            });
+        ASSERT_TRUE(root.ok()) << root.status();
+        EXPECT_EQ(root->count(), kClients);
+        absl::StatusOr<Value> got = Finish(*std::move(root));
+        ASSERT_TRUE(got.ok()) << got.status();
+        EXPECT_TRUE(got->Equals(*expected))
+            << "threads " << threads << " window " << window;
+      }
+    }
+  }
+  // The sum really is order-sensitive for these values: a left-to-right
+  // loop gives other bits than the tree.
+  absl::StatusOr<Value> loop = Aggregate(AggregateOp::kSum, xs);
+  absl::StatusOr<Value> tree = Finish(
+      CanonicalNode(AggregateOp::kSum, xs, w, 16, (kClients + 15) / 16, 6, 0));
+  ASSERT_TRUE(loop.ok() && tree.ok());
+  EXPECT_FALSE(loop->Equals(*tree));
+  EXPECT_NE(FloatBits(loop->struct_value().elements[0].value->tensor()
+                          .data<float>()[0]),
+            FloatBits(tree->struct_value().elements[0].value->tensor()
+                          .data<float>()[0]));
+}
+
+TEST(AggregatorsTest, TreeReduceReportsTheFirstClientError) {
+  // Client 37 has another shape; the error is the one a sequential run
+  // would report, whatever the thread count.
+  std::vector<Value> xs;
+  for (int c = 0; c < 100; ++c) xs.push_back(V(c == 37 ? "[1.0]" : "[1.0, 2.0]"));
+  for (int threads : {1, 4}) {
+    ThreadPool pool(threads);
+    absl::StatusOr<Accumulator> root = TreeReduce(
+        pool, static_cast<int64_t>(xs.size()), TreeReduceOptions(),
+        [] { return Accumulator(); },
+        [&](Accumulator& acc, int64_t c) {
+          return Fold(AggregateOp::kSum, acc, xs[c]);
+        },
+        [](Accumulator& left, Accumulator&& right) {
+          return Merge(AggregateOp::kSum, left, std::move(right));
+        });
+    ExpectInvalid(root.status(), "expected float32[2], found float32[1]");
+  }
+}
+
+}  // namespace
+}  // namespace fedexec::exec
