@@ -1,0 +1,1095 @@
+// FederatingExecutor: intrinsic function values and their implementations.
+//
+// Layout of this file: the shared core and small helpers (argument
+// unpacking, reading members, error messages), then per-client results
+// (eager in parallel chunks, or lazy), aggregations on TreeReduce, and
+// finally one function per intrinsic, dispatched by IntrinsicFunction.
+#include "executors/federating_executor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/limits.h"
+#include "core/status.h"
+#include "core/tree_reduce.h"
+#include "executors/aggregators.h"
+#include "ir/intrinsics.h"
+#include "runtimes/native/kernels.h"
+#include "runtimes/native/registry.h"
+
+namespace fedexec::exec {
+namespace federating_internal {
+
+// What intrinsic functions and lazy values need of the executor: never the
+// executor itself.
+struct Core {
+  std::shared_ptr<ExecutionContext> context;
+  int64_t num_clients = 0;
+  std::shared_ptr<LocalExecutor> server;
+  std::shared_ptr<LocalExecutor> clients;
+};
+
+}  // namespace federating_internal
+
+namespace {
+
+using federating_internal::Core;
+using CorePtr = std::shared_ptr<const Core>;
+
+// ------------------------------------------------------------ the table
+
+enum class Op {
+  kAggregate,
+  kApply,
+  kBroadcast,
+  kEvalAtClients,
+  kEvalAtServer,
+  kMap,
+  kMapAllEqual,
+  kMean,
+  kWeightedMean,
+  kMin,
+  kMax,
+  kSum,
+  kSecureSum,
+  kSecureSumBitwidth,
+  kSelect,
+  kValueAtClients,
+  kValueAtServer,
+  kZipAtClients,
+  kZipAtServer,
+  kGenericPlus,
+  kGenericMultiply,
+  kGenericDivide,
+  kGenericZero,
+};
+
+struct OpEntry {
+  std::string_view uri;
+  Op op;
+};
+
+constexpr OpEntry kOps[] = {
+    {"federated_aggregate", Op::kAggregate},
+    {"federated_apply", Op::kApply},
+    {"federated_broadcast", Op::kBroadcast},
+    {"federated_eval_at_clients", Op::kEvalAtClients},
+    {"federated_eval_at_server", Op::kEvalAtServer},
+    {"federated_map", Op::kMap},
+    {"federated_map_all_equal", Op::kMapAllEqual},
+    {"federated_mean", Op::kMean},
+    {"federated_weighted_mean", Op::kWeightedMean},
+    {"federated_min", Op::kMin},
+    {"federated_max", Op::kMax},
+    {"federated_sum", Op::kSum},
+    {"federated_secure_sum", Op::kSecureSum},
+    {"federated_secure_sum_bitwidth", Op::kSecureSumBitwidth},
+    {"federated_select", Op::kSelect},
+    {"federated_secure_select", Op::kSelect},
+    {"federated_value_at_clients", Op::kValueAtClients},
+    {"federated_value_at_server", Op::kValueAtServer},
+    {"federated_zip_at_clients", Op::kZipAtClients},
+    {"federated_zip_at_server", Op::kZipAtServer},
+    {"generic_plus", Op::kGenericPlus},
+    {"generic_multiply", Op::kGenericMultiply},
+    {"generic_divide", Op::kGenericDivide},
+    {"generic_zero", Op::kGenericZero},
+};
+
+std::optional<Op> FindOp(std::string_view uri) {
+  for (const OpEntry& e : kOps) {
+    if (e.uri == uri) return e.op;
+  }
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------- messages
+
+// absl::StrCat takes absl::string_view, which this Abseil keeps distinct
+// from std::string_view.
+absl::string_view AV(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+std::string Describe(const Value& value) {
+  return native::DescribeValue(value);
+}
+
+std::string DescribeFunction(const Value& fn) {
+  if (fn.is_function() && fn.function() != nullptr) {
+    return fn.function()->Describe();
+  }
+  return Describe(fn);
+}
+
+absl::Status Expects(std::string_view intrinsic, std::string_view what,
+                     const Value& got) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      AV(intrinsic), " expects ", AV(what), ", got ", Describe(got)));
+}
+
+// "<intrinsic>: <where>: <message>", for an error that does not say where
+// it arose yet; cancellation and located errors pass unchanged. When the
+// message already starts with "<intrinsic>: " (the secure aggregators'
+// do), it is not repeated.
+absl::Status Located(std::string_view intrinsic, std::string_view where,
+                     const absl::Status& status) {
+  if (status.ok() || HasLocation(status) ||
+      status.code() == absl::StatusCode::kCancelled) {
+    return CopyStatus(status);
+  }
+  absl::string_view message = status.message();
+  const std::string head = absl::StrCat(AV(intrinsic), ": ");
+  if (absl::StartsWith(message, head)) message.remove_prefix(head.size());
+  std::string text = head;
+  if (!where.empty()) absl::StrAppend(&text, AV(where), ": ");
+  absl::StrAppend(&text, message);
+  return absl::Status(status.code(), text);
+}
+
+absl::Status ClientError(std::string_view intrinsic, int64_t client,
+                         const absl::Status& status) {
+  if (status.ok() || HasLocation(status) ||
+      status.code() == absl::StatusCode::kCancelled) {
+    return CopyStatus(status);
+  }
+  return Located(intrinsic, absl::StrCat("client ", client), status);
+}
+
+absl::Status ClientFunctionError(std::string_view intrinsic, int64_t client,
+                                 const Value& fn, const absl::Status& status) {
+  if (status.ok() || HasLocation(status) ||
+      status.code() == absl::StatusCode::kCancelled) {
+    return CopyStatus(status);
+  }
+  return Located(intrinsic,
+                 absl::StrCat("client ", client, ": ", DescribeFunction(fn)),
+                 status);
+}
+
+absl::Status FunctionError(std::string_view intrinsic, std::string_view role,
+                           const Value& fn, const absl::Status& status) {
+  if (status.ok() || HasLocation(status) ||
+      status.code() == absl::StatusCode::kCancelled) {
+    return CopyStatus(status);
+  }
+  std::string where = role.empty()
+                          ? DescribeFunction(fn)
+                          : absl::StrCat(AV(role), ": ", DescribeFunction(fn));
+  return Located(intrinsic, where, status);
+}
+
+// ------------------------------------------------------------ arguments
+
+// The elements of a struct argument of exactly `arity` elements.
+absl::StatusOr<std::vector<const Value*>> Unpack(std::string_view intrinsic,
+                                                 const Value& argument,
+                                                 size_t arity) {
+  if (!argument.is_struct() ||
+      argument.struct_value().elements.size() != arity) {
+    return Expects(intrinsic, absl::StrCat("a struct of ", arity, " arguments"),
+                   argument);
+  }
+  std::vector<const Value*> out;
+  out.reserve(arity);
+  for (const auto& e : argument.struct_value().elements) {
+    out.push_back(e.value.get());
+  }
+  return out;
+}
+
+std::string Ordinal(int index) {
+  return index < 0 ? "the argument" : absl::StrCat("argument ", index + 1);
+}
+
+// Checks that `fn` is a function value taking a parameter iff
+// `with_parameter`.
+absl::Status CheckFunction(std::string_view intrinsic, int index,
+                           const Value& fn, bool with_parameter) {
+  absl::StatusOr<const Function*> f = AsFunction(fn);
+  if (!f.ok() || (*f)->has_parameter() != with_parameter) {
+    return Expects(
+        intrinsic,
+        absl::StrCat(Ordinal(index), " to be a function ",
+                     with_parameter ? "with" : "without", " a parameter"),
+        fn);
+  }
+  return absl::OkStatus();
+}
+
+// The names the parameter of a function of two arguments gives them, so
+// that an argument struct built here matches the declared parameter type.
+std::pair<std::string, std::string> PairNames(const Value& fn) {
+  absl::StatusOr<const Function*> f = AsFunction(fn);
+  if (f.ok() && (*f)->type().parameter() != nullptr) {
+    const ir::Type& p = *(*f)->type().parameter();
+    if (p.kind() == ir::TypeKind::kStruct && p.elements().size() == 2) {
+      return {p.elements()[0].name, p.elements()[1].name};
+    }
+  }
+  return {};
+}
+
+Value Pair(const std::pair<std::string, std::string>& names, Value a, Value b) {
+  std::vector<std::pair<std::string, Value>> elements;
+  elements.reserve(2);
+  elements.emplace_back(names.first, std::move(a));
+  elements.emplace_back(names.second, std::move(b));
+  return Value::Struct(std::move(elements));
+}
+
+// The one member of a SERVER value.
+absl::StatusOr<Value> ServerMember(std::string_view intrinsic, int index,
+                                   const Value& value) {
+  if (!value.is_federated() ||
+      value.federated().placement != Placement::kServer ||
+      value.federated().size() != 1) {
+    return Expects(intrinsic, absl::StrCat(Ordinal(index), " at SERVER"),
+                   value);
+  }
+  return value.federated().Member(0);
+}
+
+// A value that may be given unplaced or at SERVER (bounds of secure sums).
+absl::StatusOr<Value> UnplacedOrServer(std::string_view intrinsic, int index,
+                                       const Value& value) {
+  if (!value.is_federated()) return value;
+  return ServerMember(intrinsic, index, value);
+}
+
+bool ContainsFederated(const Value& value, int depth = 0) {
+  if (value.is_federated()) return true;
+  if (!value.is_struct() || depth > kMaxNestingDepth) return false;
+  for (const auto& e : value.struct_value().elements) {
+    if (ContainsFederated(*e.value, depth + 1)) return true;
+  }
+  return false;
+}
+
+// A CLIENTS value as a function of the client index: all-equal (one member
+// read for every client), per-client concrete, or lazy.
+class Clients {
+ public:
+  static absl::StatusOr<Clients> Of(std::string_view intrinsic, int index,
+                                    const Value& value, int64_t num_clients) {
+    if (!value.is_federated() ||
+        value.federated().placement != Placement::kClients) {
+      return Expects(intrinsic, absl::StrCat(Ordinal(index), " at CLIENTS"),
+                     value);
+    }
+    const FederatedValue& f = value.federated();
+    const int64_t size = f.size();
+    if (f.all_equal) {
+      if (size != 1 || f.lazy != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(AV(intrinsic), ": ", Ordinal(index),
+                         " is an all-equal CLIENTS value with ", size,
+                         " members; it must have exactly 1"));
+      }
+    } else if (size != num_clients) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          AV(intrinsic), ": ", Ordinal(index), " is a CLIENTS value with ",
+          size, " members, but this stack has ", num_clients, " clients"));
+    }
+    return Clients(value);
+  }
+
+  bool all_equal() const { return f_->all_equal; }
+  bool lazy() const { return f_->lazy != nullptr; }
+  const Value& value() const { return value_; }
+  // REQUIRES: all_equal().
+  const Value& single() const { return f_->members[0]; }
+
+  // Member of client i (a copy of a handle; lazy members are produced).
+  absl::StatusOr<Value> Member(int64_t i) const {
+    if (f_->lazy != nullptr) return f_->lazy->Get(i);
+    return f_->members[f_->all_equal ? 0 : static_cast<size_t>(i)];
+  }
+
+  // Calls fn(member of client i) without copying concrete members.
+  template <typename F>
+  absl::Status With(int64_t i, F&& fn) const {
+    if (f_->lazy != nullptr) {
+      absl::StatusOr<Value> m = f_->lazy->Get(i);
+      if (!m.ok()) return std::move(m).status();
+      return fn(*m);
+    }
+    return fn(f_->members[f_->all_equal ? 0 : static_cast<size_t>(i)]);
+  }
+
+ private:
+  explicit Clients(Value value)
+      : value_(std::move(value)), f_(&value_.federated()) {}
+
+  Value value_;
+  // Points into the shared contents of value_, which never move.
+  const FederatedValue* f_;
+};
+
+Value AtServer(Value v) {
+  std::vector<Value> members;
+  members.push_back(std::move(v));
+  return Value::Federated(Placement::kServer, true, std::move(members));
+}
+
+Value AllEqualAtClients(Value v) {
+  std::vector<Value> members;
+  members.push_back(std::move(v));
+  return Value::Federated(Placement::kClients, true, std::move(members));
+}
+
+// ------------------------------------------------- per-client results
+
+// Members produced on demand by a function of the client index.
+class LazyByIndex : public LazyMembers {
+ public:
+  using Fn = std::function<absl::StatusOr<Value>(int64_t)>;
+  LazyByIndex(int64_t size, Fn fn) : size_(size), fn_(std::move(fn)) {}
+  int64_t size() const override { return size_; }
+  absl::StatusOr<Value> Get(int64_t i) const override { return fn_(i); }
+
+ private:
+  const int64_t size_;
+  const Fn fn_;
+};
+
+// A CANCELLED result of a parallel loop or reduction, in the stack's
+// words.
+absl::Status Normalized(const Core& core, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kCancelled &&
+      core.context->cancel.IsCancelled()) {
+    return core.context->CheckCancelled();
+  }
+  return CopyStatus(status);
+}
+
+// A per-client CLIENTS value whose member i is member(i): lazy when `lazy`,
+// else computed now in parallel chunks of clients (ParallelFor's default
+// grain: about 4 chunks per participating thread, so thousands of cheap
+// clients per chunk; cancellation is checked at every client).
+template <typename F>
+absl::StatusOr<Value> PerClient(const Core& core, bool lazy, F member) {
+  const int64_t n = core.num_clients;
+  if (lazy) {
+    return Value::LazyFederated(
+        Placement::kClients,
+        std::make_shared<LazyByIndex>(n, LazyByIndex::Fn(std::move(member))));
+  }
+  std::vector<Value> out(static_cast<size_t>(n));
+  const CancellationToken& cancel = core.context->cancel;
+  absl::Status status = ParallelForWithStatus(
+      core.context->pool, n, /*grain=*/0,
+      [&](int64_t begin, int64_t end) -> absl::Status {
+        for (int64_t i = begin; i < end; ++i) {
+          if (cancel.IsCancelled()) [[unlikely]] {
+            return core.context->CheckCancelled();
+          }
+          absl::StatusOr<Value> m = member(i);
+          if (!m.ok()) [[unlikely]] {
+            return std::move(m).status();
+          }
+          out[static_cast<size_t>(i)] = *std::move(m);
+        }
+        return absl::OkStatus();
+      },
+      &cancel);
+  if (!status.ok()) return Normalized(core, status);
+  return Value::Federated(Placement::kClients, false, std::move(out));
+}
+
+// ------------------------------------------------------- aggregations
+
+TreeReduceOptions AggregationOptions(const Core& core) {
+  TreeReduceOptions options;
+  options.block_size = kFederatedAggregationBlockSize;
+  options.cancel = &core.context->cancel;
+  return options;
+}
+
+// Folds every client with fold_one(acc, client) and merges with
+// `op`. Errors of reading a member pass unchanged; fold errors are the
+// caller's to word.
+template <typename FoldOne>
+absl::StatusOr<Accumulator> ReduceClients(const Core& core,
+                                          std::string_view intrinsic,
+                                          AggregateOp op, FoldOne fold_one) {
+  const CancellationToken& cancel = core.context->cancel;
+  absl::StatusOr<Accumulator> root = TreeReduce(
+      core.context->pool, core.num_clients, AggregationOptions(core),
+      [] { return Accumulator(); },
+      [&](Accumulator& acc, int64_t c) -> absl::Status {
+        // Per client: folds may produce lazy members, which can be slow.
+        if (cancel.IsCancelled()) [[unlikely]] {
+          return core.context->CheckCancelled();
+        }
+        return fold_one(acc, c);
+      },
+      [&](Accumulator& left, Accumulator&& right) -> absl::Status {
+        absl::Status s = Merge(op, left, std::move(right));
+        if (!s.ok()) [[unlikely]] {
+          return Located(intrinsic, "", s);
+        }
+        return s;
+      });
+  if (!root.ok()) return Normalized(core, root.status());
+  return root;
+}
+
+absl::StatusOr<Value> ZeroResult(std::string_view intrinsic,
+                                 const ir::Type& result_type) {
+  const ir::Type& member = result_type.kind() == ir::TypeKind::kFederated
+                               ? result_type.member()
+                               : result_type;
+  absl::StatusOr<Value> zero = ZeroOf(member);
+  if (!zero.ok()) {
+    return Located(intrinsic, "over zero clients", zero.status());
+  }
+  return AtServer(*std::move(zero));
+}
+
+absl::Status NoClients(std::string_view intrinsic) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(AV(intrinsic), " over zero clients has no result"));
+}
+
+// sum, mean, min, max.
+absl::StatusOr<Value> PlainAggregate(const Core& core,
+                                     std::string_view intrinsic, Op op,
+                                     const ir::Type& result_type,
+                                     const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients in, Clients::Of(intrinsic, -1, argument, core.num_clients));
+  const AggregateOp agg = op == Op::kMin   ? AggregateOp::kMin
+                          : op == Op::kMax ? AggregateOp::kMax
+                                           : AggregateOp::kSum;
+  if (core.num_clients == 0) {
+    if (op == Op::kSum) return ZeroResult(intrinsic, result_type);
+    return NoClients(intrinsic);
+  }
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Accumulator root,
+      ReduceClients(core, intrinsic, agg,
+                    [&](Accumulator& acc, int64_t c) -> absl::Status {
+                      return in.With(c, [&](const Value& x) -> absl::Status {
+                        absl::Status s = Fold(agg, acc, x);
+                        if (!s.ok()) [[unlikely]] {
+                          return ClientError(intrinsic, c, s);
+                        }
+                        return s;
+                      });
+                    }));
+  absl::StatusOr<Value> result = op == Op::kMean
+                                     ? FinishMean(std::move(root), false)
+                                     : Finish(std::move(root));
+  if (!result.ok()) return Located(intrinsic, "", result.status());
+  return AtServer(*std::move(result));
+}
+
+absl::StatusOr<Value> WeightedMean(const Core& core, std::string_view intrinsic,
+                                   const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 2));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients values, Clients::Of(intrinsic, 0, *args[0], core.num_clients));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients weights, Clients::Of(intrinsic, 1, *args[1], core.num_clients));
+  if (core.num_clients == 0) return NoClients(intrinsic);
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Accumulator root,
+      ReduceClients(
+          core, intrinsic, AggregateOp::kWeightedSum,
+          [&](Accumulator& acc, int64_t c) -> absl::Status {
+            return weights.With(c, [&](const Value& w) -> absl::Status {
+              absl::StatusOr<double> weight = WeightOf(w);
+              if (!weight.ok()) [[unlikely]] {
+                return ClientError(intrinsic, c, weight.status());
+              }
+              return values.With(c, [&](const Value& x) -> absl::Status {
+                absl::Status s =
+                    Fold(AggregateOp::kWeightedSum, acc, x, *weight);
+                if (!s.ok()) [[unlikely]] {
+                  return ClientError(intrinsic, c, s);
+                }
+                return s;
+              });
+            });
+          }));
+  absl::StatusOr<Value> result = FinishMean(std::move(root), true);
+  if (!result.ok()) return Located(intrinsic, "", result.status());
+  return AtServer(*std::move(result));
+}
+
+absl::StatusOr<Value> SecureSum(const Core& core, std::string_view intrinsic,
+                                bool bitwidth, const ir::Type& result_type,
+                                const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 2));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients values, Clients::Of(intrinsic, 0, *args[0], core.num_clients));
+  FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
+                           UnplacedOrServer(intrinsic, 1, *args[1]));
+  absl::StatusOr<SecureBound> bound =
+      bitwidth ? SecureBound::ForBitwidth(bound_value)
+               : SecureBound::ForSecureSum(bound_value);
+  if (!bound.ok()) return Located(intrinsic, "", bound.status());
+  if (core.num_clients == 0) return ZeroResult(intrinsic, result_type);
+  const AggregateOp op =
+      bitwidth ? AggregateOp::kSecureSumBitwidth : AggregateOp::kSecureSum;
+  const SecureBound& b = *bound;
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Accumulator root,
+      ReduceClients(core, intrinsic, op,
+                    [&](Accumulator& acc, int64_t c) -> absl::Status {
+                      return values.With(c, [&](const Value& x) {
+                        absl::Status s = bitwidth ? FoldBitwidth(acc, x, b)
+                                                  : FoldSecure(acc, x, b);
+                        if (!s.ok()) [[unlikely]] {
+                          return ClientError(intrinsic, c, s);
+                        }
+                        return s;
+                      });
+                    }));
+  absl::StatusOr<Value> result = Finish(std::move(root));
+  if (!result.ok()) return Located(intrinsic, "", result.status());
+  return AtServer(*std::move(result));
+}
+
+// federated_aggregate: the accumulator is a value of type U.
+absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
+                                const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 5));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients values, Clients::Of(intrinsic, 0, *args[0], core.num_clients));
+  const Value& zero = *args[1];
+  const Value& accumulate = *args[2];
+  const Value& merge = *args[3];
+  const Value& report = *args[4];
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 2, accumulate, true));
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 3, merge, true));
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 4, report, true));
+  const auto accumulate_names = PairNames(accumulate);
+  const auto merge_names = PairNames(merge);
+  absl::StatusOr<Value> root = TreeReduce(
+      core.context->pool, core.num_clients, AggregationOptions(core),
+      [&] { return zero; },
+      [&](Value& acc, int64_t c) -> absl::Status {
+        if (core.context->cancel.IsCancelled()) [[unlikely]] {
+          return core.context->CheckCancelled();
+        }
+        return values.With(c, [&](const Value& x) -> absl::Status {
+          Value pair = Pair(accumulate_names, std::move(acc), x);
+          absl::StatusOr<Value> next = core.clients->Call(accumulate, &pair);
+          if (!next.ok()) [[unlikely]] {
+            return ClientFunctionError(intrinsic, c, accumulate, next.status());
+          }
+          acc = *std::move(next);
+          return absl::OkStatus();
+        });
+      },
+      [&](Value& left, Value&& right) -> absl::Status {
+        Value pair = Pair(merge_names, std::move(left), std::move(right));
+        absl::StatusOr<Value> merged = core.server->Call(merge, &pair);
+        if (!merged.ok()) [[unlikely]] {
+          return FunctionError(intrinsic, "merge", merge, merged.status());
+        }
+        left = *std::move(merged);
+        return absl::OkStatus();
+      });
+  if (!root.ok()) return Normalized(core, root.status());
+  absl::StatusOr<Value> result = core.server->Call(report, &*root);
+  if (!result.ok()) {
+    return FunctionError(intrinsic, "report", report, result.status());
+  }
+  return AtServer(*std::move(result));
+}
+
+// ------------------------------------------------------------- select
+
+// select_fn(<server_val, key>) computed once per distinct key, from any
+// thread. A key's first caller computes it; others asking for the same key
+// meanwhile wait for that (running) computation.
+class SelectMemo {
+ public:
+  SelectMemo(CorePtr core, std::string intrinsic, Value server_value,
+             Value select_fn)
+      : core_(std::move(core)),
+        intrinsic_(std::move(intrinsic)),
+        server_value_(std::move(server_value)),
+        select_fn_(std::move(select_fn)),
+        names_(PairNames(select_fn_)) {}
+
+  absl::StatusOr<Value> Get(int32_t key) const {
+    std::shared_ptr<Slot> slot;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::shared_ptr<Slot>& s = slots_[key];
+      if (s == nullptr) s = std::make_shared<Slot>();
+      slot = s;
+    }
+    std::lock_guard<std::mutex> lock(slot->mu);
+    if (!slot->done) {
+      Value pair = Pair(names_, server_value_, Value(Tensor::Scalar(key)));
+      absl::StatusOr<Value> r = core_->server->Call(select_fn_, &pair);
+      if (r.ok()) {
+        slot->result = *std::move(r);
+      } else {
+        slot->result = FunctionError(intrinsic_, absl::StrCat("key ", key),
+                                     select_fn_, r.status());
+      }
+      slot->done = true;
+    }
+    if (!slot->result.ok()) return CopyStatus(slot->result.status());
+    return *slot->result;
+  }
+
+ private:
+  struct Slot {
+    std::mutex mu;
+    bool done = false;
+    absl::StatusOr<Value> result{absl::UnknownError("not computed")};
+  };
+
+  const CorePtr core_;
+  const std::string intrinsic_;
+  const Value server_value_;
+  const Value select_fn_;
+  const std::pair<std::string, std::string> names_;
+  mutable std::mutex mu_;
+  mutable absl::flat_hash_map<int32_t, std::shared_ptr<Slot>> slots_;
+};
+
+// The sequence of one client: select_fn(<server_val, k>) for each key k.
+absl::StatusOr<Value> SelectFor(const SelectMemo& memo,
+                                std::string_view intrinsic, int64_t client,
+                                const Value& keys, int32_t max_key) {
+  if (!keys.is_tensor() || keys.tensor().dtype() != DType::kInt32 ||
+      keys.tensor().rank() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(intrinsic), ": client ", client,
+                     ": keys must be an int32 vector, got ", Describe(keys)));
+  }
+  absl::Span<const int32_t> k = keys.tensor().data<int32_t>();
+  std::vector<Value> elements;
+  elements.reserve(k.size());
+  for (int32_t key : k) {
+    if (key < 0 || key >= max_key) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AV(intrinsic), ": client ", client, " has key ", key,
+                       ", outside [0, ", max_key, ")"));
+    }
+    FEDEXEC_ASSIGN_OR_RETURN(Value v, memo.Get(key));
+    elements.push_back(std::move(v));
+  }
+  return Value::Sequence(std::move(elements));
+}
+
+absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
+                             const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 4));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients keys, Clients::Of(intrinsic, 0, *args[0], core->num_clients));
+  FEDEXEC_ASSIGN_OR_RETURN(Value max_key_value,
+                           ServerMember(intrinsic, 1, *args[1]));
+  if (!max_key_value.is_tensor() ||
+      max_key_value.tensor().dtype() != DType::kInt32 ||
+      max_key_value.tensor().rank() != 0) {
+    return Expects(intrinsic, "argument 2 (max_key) to be an int32 scalar",
+                   max_key_value);
+  }
+  const int32_t max_key = max_key_value.tensor().data<int32_t>()[0];
+  FEDEXEC_ASSIGN_OR_RETURN(Value server_value,
+                           ServerMember(intrinsic, 2, *args[2]));
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 3, *args[3], true));
+  auto memo = std::make_shared<const SelectMemo>(
+      core, intrinsic, std::move(server_value), *args[3]);
+  if (keys.all_equal()) {
+    FEDEXEC_ASSIGN_OR_RETURN(
+        Value seq, SelectFor(*memo, intrinsic, 0, keys.single(), max_key));
+    return AllEqualAtClients(std::move(seq));
+  }
+  return PerClient(
+      *core, keys.lazy(),
+      [memo, keys, intrinsic, max_key](int64_t i) -> absl::StatusOr<Value> {
+        FEDEXEC_ASSIGN_OR_RETURN(Value k, keys.Member(i));
+        return SelectFor(*memo, intrinsic, i, k, max_key);
+      });
+}
+
+// ------------------------------------------------------ the intrinsics
+
+absl::StatusOr<Value> MapOver(const CorePtr& core, const std::string& intrinsic,
+                              const Value& fn, const Clients& in) {
+  if (in.all_equal()) {
+    absl::StatusOr<Value> r = core->clients->Call(fn, &in.single());
+    if (!r.ok()) return FunctionError(intrinsic, "", fn, r.status());
+    return AllEqualAtClients(*std::move(r));
+  }
+  return PerClient(
+      *core, in.lazy(),
+      [core, fn, in, intrinsic](int64_t i) -> absl::StatusOr<Value> {
+        FEDEXEC_ASSIGN_OR_RETURN(Value m, in.Member(i));
+        absl::StatusOr<Value> r = core->clients->Call(fn, &m);
+        if (!r.ok()) [[unlikely]] {
+          return ClientFunctionError(intrinsic, i, fn, r.status());
+        }
+        return r;
+      });
+}
+
+absl::StatusOr<Value> Map(const CorePtr& core, const std::string& intrinsic,
+                          bool all_equal_only, const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 2));
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 0, *args[0], true));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients in, Clients::Of(intrinsic, 1, *args[1], core->num_clients));
+  if (all_equal_only && !in.all_equal()) {
+    return Expects(intrinsic, "argument 2 to be an all-equal CLIENTS value",
+                   *args[1]);
+  }
+  return MapOver(core, intrinsic, *args[0], in);
+}
+
+absl::StatusOr<Value> EvalAtClients(const CorePtr& core,
+                                    const std::string& intrinsic,
+                                    const Value& fn) {
+  FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, -1, fn, false));
+  return PerClient(*core, /*lazy=*/true,
+                   [core, fn, intrinsic](int64_t i) -> absl::StatusOr<Value> {
+                     absl::StatusOr<Value> r = core->clients->Call(fn, nullptr);
+                     if (!r.ok()) [[unlikely]] {
+                       return ClientFunctionError(intrinsic, i, fn, r.status());
+                     }
+                     return r;
+                   });
+}
+
+// One element of a zip: its name and its value.
+struct Named {
+  std::string name;
+  Value value;
+};
+
+absl::StatusOr<Value> ZipAtServer(const std::string& intrinsic,
+                                  const Value& argument) {
+  if (!argument.is_struct() || argument.struct_value().elements.empty()) {
+    return Expects(intrinsic, "a non-empty struct of SERVER values", argument);
+  }
+  std::vector<std::pair<std::string, Value>> elements;
+  const auto& in = argument.struct_value().elements;
+  for (size_t i = 0; i < in.size(); ++i) {
+    FEDEXEC_ASSIGN_OR_RETURN(
+        Value m, ServerMember(intrinsic, static_cast<int>(i), *in[i].value));
+    elements.emplace_back(in[i].name, std::move(m));
+  }
+  return AtServer(Value::Struct(std::move(elements)));
+}
+
+absl::StatusOr<Value> ZipAtClients(const CorePtr& core,
+                                   const std::string& intrinsic,
+                                   const Value& argument) {
+  if (!argument.is_struct() || argument.struct_value().elements.empty()) {
+    return Expects(intrinsic, "a non-empty struct of CLIENTS values", argument);
+  }
+  const auto& in = argument.struct_value().elements;
+  std::vector<std::string> names;
+  std::vector<Clients> parts;
+  bool all_equal = true;
+  bool lazy = false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    FEDEXEC_ASSIGN_OR_RETURN(
+        Clients c, Clients::Of(intrinsic, static_cast<int>(i), *in[i].value,
+                               core->num_clients));
+    all_equal = all_equal && c.all_equal();
+    lazy = lazy || c.lazy();
+    names.push_back(in[i].name);
+    parts.push_back(std::move(c));
+  }
+  auto member = [names, parts](int64_t i) -> absl::StatusOr<Value> {
+    std::vector<std::pair<std::string, Value>> elements;
+    elements.reserve(parts.size());
+    for (size_t k = 0; k < parts.size(); ++k) {
+      FEDEXEC_ASSIGN_OR_RETURN(Value m, parts[k].Member(i));
+      elements.emplace_back(names[k], std::move(m));
+    }
+    return Value::Struct(std::move(elements));
+  };
+  if (all_equal) {
+    FEDEXEC_ASSIGN_OR_RETURN(Value v, member(0));
+    return AllEqualAtClients(std::move(v));
+  }
+  return PerClient(*core, lazy, std::move(member));
+}
+
+using BinaryKernel = absl::StatusOr<Value> (*)(const Value&, const Value&);
+
+absl::StatusOr<Value> Generic(const CorePtr& core, const std::string& intrinsic,
+                              BinaryKernel kernel, const Value& argument) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                           Unpack(intrinsic, argument, 2));
+  const Value& a = *args[0];
+  const Value& b = *args[1];
+  if (!a.is_federated() && !b.is_federated()) {
+    absl::StatusOr<Value> r = kernel(a, b);
+    if (!r.ok()) return Located(intrinsic, "", r.status());
+    return r;
+  }
+  if (!a.is_federated() || !b.is_federated() ||
+      a.federated().placement != b.federated().placement) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AV(intrinsic),
+        " expects two unplaced values or two federated values at one "
+        "placement, got ",
+        Describe(a), " and ", Describe(b)));
+  }
+  if (a.federated().placement == Placement::kServer) {
+    FEDEXEC_ASSIGN_OR_RETURN(Value x, ServerMember(intrinsic, 0, a));
+    FEDEXEC_ASSIGN_OR_RETURN(Value y, ServerMember(intrinsic, 1, b));
+    absl::StatusOr<Value> r = kernel(x, y);
+    if (!r.ok()) return Located(intrinsic, "", r.status());
+    return AtServer(*std::move(r));
+  }
+  FEDEXEC_ASSIGN_OR_RETURN(Clients x,
+                           Clients::Of(intrinsic, 0, a, core->num_clients));
+  FEDEXEC_ASSIGN_OR_RETURN(Clients y,
+                           Clients::Of(intrinsic, 1, b, core->num_clients));
+  if (x.all_equal() && y.all_equal()) {
+    absl::StatusOr<Value> r = kernel(x.single(), y.single());
+    if (!r.ok()) return Located(intrinsic, "", r.status());
+    return AllEqualAtClients(*std::move(r));
+  }
+  return PerClient(
+      *core, x.lazy() || y.lazy(),
+      [x, y, kernel, intrinsic](int64_t i) -> absl::StatusOr<Value> {
+        FEDEXEC_ASSIGN_OR_RETURN(Value u, x.Member(i));
+        FEDEXEC_ASSIGN_OR_RETURN(Value v, y.Member(i));
+        absl::StatusOr<Value> r = kernel(u, v);
+        if (!r.ok()) [[unlikely]] {
+          return ClientError(intrinsic, i, r.status());
+        }
+        return r;
+      });
+}
+
+absl::StatusOr<Value> ZeroValue(const ir::Type& type) {
+  FEDEXEC_RETURN_IF_ERROR(ir::CheckGenericZeroType(type));
+  if (type.kind() == ir::TypeKind::kFederated) {
+    absl::StatusOr<Value> zero = ZeroOf(type.member());
+    if (!zero.ok()) return Located("generic_zero", "", zero.status());
+    std::vector<Value> members;
+    members.push_back(*std::move(zero));
+    return Value::Federated(type.placement(), true, std::move(members));
+  }
+  absl::StatusOr<Value> zero = ZeroOf(type);
+  if (!zero.ok()) return Located("generic_zero", "", zero.status());
+  return zero;
+}
+
+class IntrinsicFunction : public Function {
+ public:
+  IntrinsicFunction(ir::Type type, Op op, std::string uri, CorePtr core)
+      : Function(std::move(type)),
+        op_(op),
+        uri_(std::move(uri)),
+        core_(std::move(core)) {}
+
+  absl::StatusOr<Value> Call(const Value* argument) const override {
+    FEDEXEC_RETURN_IF_ERROR(core_->context->CheckCancelled());
+    if (argument == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(uri_, " needs an argument"));
+    }
+    const Value& arg = *argument;
+    const std::string& name = uri_;
+    const Core& core = *core_;
+    switch (op_) {
+      case Op::kValueAtServer:
+      case Op::kValueAtClients:
+        if (ContainsFederated(arg)) {
+          return Expects(name, "an unplaced value", arg);
+        }
+        return op_ == Op::kValueAtServer ? AtServer(arg)
+                                         : AllEqualAtClients(arg);
+      case Op::kEvalAtServer: {
+        FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, -1, arg, false));
+        absl::StatusOr<Value> r = core.server->Call(arg, nullptr);
+        if (!r.ok()) return FunctionError(name, "", arg, r.status());
+        return AtServer(*std::move(r));
+      }
+      case Op::kEvalAtClients:
+        return EvalAtClients(core_, name, arg);
+      case Op::kBroadcast: {
+        FEDEXEC_ASSIGN_OR_RETURN(Value m, ServerMember(name, -1, arg));
+        return AllEqualAtClients(std::move(m));
+      }
+      case Op::kMap:
+        return Map(core_, name, /*all_equal_only=*/false, arg);
+      case Op::kMapAllEqual:
+        return Map(core_, name, /*all_equal_only=*/true, arg);
+      case Op::kApply: {
+        FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
+                                 Unpack(name, arg, 2));
+        FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, 0, *args[0], true));
+        FEDEXEC_ASSIGN_OR_RETURN(Value m, ServerMember(name, 1, *args[1]));
+        absl::StatusOr<Value> r = core.server->Call(*args[0], &m);
+        if (!r.ok()) return FunctionError(name, "", *args[0], r.status());
+        return AtServer(*std::move(r));
+      }
+      case Op::kZipAtServer:
+        return ZipAtServer(name, arg);
+      case Op::kZipAtClients:
+        return ZipAtClients(core_, name, arg);
+      case Op::kSum:
+      case Op::kMean:
+      case Op::kMin:
+      case Op::kMax:
+        return PlainAggregate(core, name, op_, type().result(), arg);
+      case Op::kWeightedMean:
+        return WeightedMean(core, name, arg);
+      case Op::kSecureSum:
+        return SecureSum(core, name, false, type().result(), arg);
+      case Op::kSecureSumBitwidth:
+        return SecureSum(core, name, true, type().result(), arg);
+      case Op::kAggregate:
+        return Aggregate(core, name, arg);
+      case Op::kSelect:
+        return Select(core_, name, arg);
+      case Op::kGenericPlus:
+        return Generic(core_, name, &native::AddValues, arg);
+      case Op::kGenericMultiply:
+        return Generic(core_, name, &native::MultiplyValues, arg);
+      case Op::kGenericDivide:
+        return Generic(core_, name, &native::DivideValues, arg);
+      case Op::kGenericZero:
+        break;
+    }
+    return absl::InternalError(absl::StrCat(uri_, " is not a function"));
+  }
+
+ protected:
+  std::string What() const override { return absl::StrCat("intrinsic ", uri_); }
+
+ private:
+  const Op op_;
+  const std::string uri_;
+  const CorePtr core_;
+};
+
+// ------------------------------------------------------ validation
+
+absl::Status AtPath(const std::string& step, const absl::Status& inner) {
+  absl::string_view message = inner.message();
+  if (absl::StartsWith(message, "at ")) {
+    message.remove_prefix(3);
+    return absl::Status(inner.code(), absl::StrCat("at ", step, message));
+  }
+  return absl::Status(inner.code(), absl::StrCat("at ", step, ": ", message));
+}
+
+absl::Status CheckFits(const Value& value, int64_t num_clients, int depth) {
+  if (depth > kMaxNestingDepth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a value nested more than ", kMaxNestingDepth, " levels deep"));
+  }
+  if (value.is_struct()) {
+    const auto& elements = value.struct_value().elements;
+    for (size_t i = 0; i < elements.size(); ++i) {
+      absl::Status s = CheckFits(*elements[i].value, num_clients, depth + 1);
+      if (!s.ok()) {
+        return AtPath(elements[i].name.empty()
+                          ? absl::StrCat("[", i, "]")
+                          : absl::StrCat(".", elements[i].name),
+                      s);
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (!value.is_federated()) return absl::OkStatus();
+  const FederatedValue& f = value.federated();
+  const int64_t size = f.size();
+  if (f.placement == Placement::kServer) {
+    if (size != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a SERVER value with ", size, " members; it must have exactly 1"));
+    }
+  } else if (f.all_equal) {
+    if (size != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("an all-equal CLIENTS value with ", size,
+                       " members; it must have exactly 1"));
+    }
+  } else if (size != num_clients) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a CLIENTS value with ", size,
+                     " members, but this stack has ", num_clients, " clients"));
+  }
+  for (size_t i = 0; i < f.members.size(); ++i) {
+    if (ContainsFederated(f.members[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member ", i, " of ", Describe(value),
+                       " is itself federated (or contains a federated value)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ------------------------------------------------------ FederatingExecutor
+
+FederatingExecutor::FederatingExecutor(
+    std::shared_ptr<ExecutionContext> context, int64_t num_clients,
+    std::shared_ptr<LocalExecutor> server,
+    std::shared_ptr<LocalExecutor> clients)
+    : LocalExecutor(context, server) {
+  auto core = std::make_shared<Core>();
+  core->context = std::move(context);
+  core->num_clients = std::max<int64_t>(0, num_clients);
+  core->server = std::move(server);
+  core->clients = std::move(clients);
+  core_ = std::move(core);
+}
+
+int64_t FederatingExecutor::num_clients() const { return core_->num_clients; }
+
+absl::StatusOr<Value> FederatingExecutor::EmbedLeaf(const ir::NodePtr& node) {
+  if (node == nullptr) {
+    return absl::InvalidArgumentError("EmbedLeaf: null node");
+  }
+  if (!node->Is<ir::IntrinsicNode>()) return LocalExecutor::EmbedLeaf(node);
+  const std::string& uri = node->As<ir::IntrinsicNode>().uri;
+  std::optional<Op> op = FindOp(uri);
+  if (!op.has_value()) return LocalExecutor::EmbedLeaf(node);
+  if (!node->type().has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "intrinsic ", uri, " has no type (type-check the computation first)"));
+  }
+  const ir::Type& type = *node->type();
+  if (*op == Op::kGenericZero) return ZeroValue(type);
+  if (type.kind() != ir::TypeKind::kFunction || type.parameter() == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("intrinsic ", uri, " has type ", type.ToString(),
+                     ", which is not a function type with a parameter"));
+  }
+  return Value::Function(
+      std::make_shared<IntrinsicFunction>(type, *op, uri, core_));
+}
+
+absl::Status FederatingExecutor::ValidateValue(const Value& value) {
+  FEDEXEC_RETURN_IF_ERROR(CheckFits(value, core_->num_clients, 0));
+  return LocalExecutor::ValidateValue(value);
+}
+
+}  // namespace fedexec::exec
