@@ -1,6 +1,8 @@
 // LocalExecutor: ids, futures and scheduling for in-process executors.
 #include "executors/local_executor.h"
 
+#include <deque>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,13 @@ namespace fedexec::exec {
 
 namespace {
 std::atomic<int64_t> live_states{0};
+
+// Waiters of values completed while an earlier completion on this thread is
+// running its waiters: that outermost completion runs them, one after the
+// other, so a chain of structs, selections or failed calls waiting on one
+// value completes in constant stack instead of recursing once per link.
+thread_local std::deque<absl::AnyInvocable<void() &&>>* deferred_waiters =
+    nullptr;
 }  // namespace
 
 // A value that is or will be computed: completed once with its result.
@@ -37,7 +46,20 @@ class ValueState {
       waiters.swap(waiters_);
     }
     cv_.notify_all();
-    for (auto& w : waiters) std::move(w)();
+    if (deferred_waiters != nullptr) {
+      for (auto& w : waiters) deferred_waiters->push_back(std::move(w));
+      return;
+    }
+    std::deque<absl::AnyInvocable<void() &&>> queue(
+        std::make_move_iterator(waiters.begin()),
+        std::make_move_iterator(waiters.end()));
+    deferred_waiters = &queue;
+    while (!queue.empty()) {
+      absl::AnyInvocable<void() &&> w = std::move(queue.front());
+      queue.pop_front();
+      std::move(w)();
+    }
+    deferred_waiters = nullptr;
   }
 
   // Runs fn once the state is complete: now if it is.
@@ -396,6 +418,14 @@ absl::StatusOr<Value> LocalExecutor::Evaluate(const ir::NodePtr& node) {
 
 absl::StatusOr<Value> LocalExecutor::EmbedLeaf(const ir::NodePtr& node) {
   if (child_ != nullptr) return child_->EmbedLeaf(node);
+  if (node->Is<ir::PlacementNode>()) {
+    const std::string_view name =
+        PlacementName(node->As<ir::PlacementNode>().placement);
+    return absl::InvalidArgumentError(
+        absl::StrCat("placement literal ",
+                     absl::string_view(name.data(), name.size()),
+                     " has no value at run time"));
+  }
   std::string what = ir::NodeKindName(node->kind());
   if (node->Is<ir::IntrinsicNode>()) {
     what = absl::StrCat("intrinsic ", node->As<ir::IntrinsicNode>().uri);

@@ -1,16 +1,32 @@
 #include "tools/cli.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/npy.h"
+#include "core/thread_pool.h"
 #include "glog/logging.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ir/computation_file.h"
 #include "ir/text_syntax.h"
+#include "ir/value_syntax.h"
+#include "runtimes/native/registry.h"
+#include "stacks/runtime.h"
 
 namespace fedexec::cli {
 namespace {
@@ -18,6 +34,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRuntimeError = 1;
 constexpr int kExitBadInput = 2;
+constexpr int kExitInterrupted = 130;
 
 // Protobuf writes its own complaints to stderr; fedexec reports errors as one
 // line of its own, so protobuf's messages go to the log (shown with
@@ -62,7 +79,7 @@ int ExitCodeFor(const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
       return kExitBadInput;
     case absl::StatusCode::kCancelled:
-      return 130;
+      return kExitInterrupted;
     default:
       return kExitRuntimeError;
   }
@@ -130,6 +147,268 @@ int RunFmt(const std::string& file, const std::string& to, bool write) {
   return kExitOk;
 }
 
+
+// ------------------------------------------------------------------- run
+
+// Ctrl-C (SIGINT) and SIGTERM while a computation runs: the first one
+// cancels it (the call then returns CANCELLED and the program exits with
+// 130), a second one exits at once. The signals must be blocked in every
+// thread before any thread starts (BlockInterrupts), so that only the
+// watcher's sigwait receives them.
+class InterruptWatcher {
+ public:
+  // Blocks SIGINT and SIGTERM in the calling thread; threads created later
+  // inherit the mask.
+  static void BlockInterrupts() {
+    sigset_t set = Signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+
+  explicit InterruptWatcher(std::function<void()> on_interrupt)
+      : on_interrupt_(std::move(on_interrupt)), thread_([this] { Watch(); }) {}
+
+  // Stops the watcher: wakes its sigwait with a signal aimed at its thread
+  // alone, then joins it.
+  ~InterruptWatcher() {
+    stopping_.store(true);
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+  }
+
+  void Watch() {
+    const sigset_t set = Signals();
+    while (true) {
+      int signal = 0;
+      if (!interrupted_.load()) {
+        if (sigwait(&set, &signal) != 0) continue;
+      } else {
+        // After an interrupt, cancel again every 50 ms: a call that had not
+        // started when the signal came is cancelled too.
+        const timespec period = {0, 50'000'000};
+        signal = sigtimedwait(&set, nullptr, &period);
+        if (signal < 0) {
+          if (!stopping_.load()) on_interrupt_();
+          continue;
+        }
+      }
+      if (stopping_.load()) return;
+      if (interrupted_.exchange(true)) {
+        // A second interrupt: the user does not want to wait.
+        constexpr char kMessage[] = "fedexec: interrupted\n";
+        [[maybe_unused]] ssize_t n =
+            write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+        _exit(kExitInterrupted);
+      }
+      on_interrupt_();
+    }
+  }
+
+  std::function<void()> on_interrupt_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> interrupted_{false};
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+struct RunOptions {
+  std::string file;
+  std::vector<std::string> args;
+  std::optional<int64_t> clients;
+  std::optional<int> threads;
+  std::string out;
+};
+
+// "round" or "round.model" / "round[1]": the parameter element an --arg
+// binds, for messages.
+std::string ElementName(const std::string& parameter,
+                        const ir::StructElementType& element, size_t index) {
+  if (!element.name.empty()) return absl::StrCat(parameter, ".", element.name);
+  return absl::StrCat(parameter, "[", index, "]");
+}
+
+// The computation's argument from the --arg texts: one binds the whole
+// parameter, several bind the elements of a struct parameter in order.
+absl::StatusOr<std::optional<Value>> ParseArguments(
+    const RunOptions& options, const ir::NodePtr& computation) {
+  const ir::Type& type = *computation->type();
+  const ir::Type* parameter = type.kind() == ir::TypeKind::kFunction
+                                  ? type.parameter()
+                                  : nullptr;
+  const size_t count = options.args.size();
+  if (parameter == nullptr) {
+    if (count == 0) return std::nullopt;
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.file, " takes no argument (its type is ", type.ToString(),
+        "), given ", count, " --arg"));
+  }
+  std::string name = "the parameter";
+  if (computation->Is<ir::LambdaNode>()) {
+    name = computation->As<ir::LambdaNode>().parameter_name;
+  }
+  if (count == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "missing --arg: ", options.file, " takes an argument ", name, ": ",
+        parameter->ToString()));
+  }
+  if (count == 1) {
+    absl::StatusOr<Value> value = ir::ParseValueAs(options.args[0], *parameter);
+    if (!value.ok()) {
+      return absl::Status(value.status().code(),
+                          absl::StrCat("--arg (", name, ": ",
+                                       parameter->ToString(),
+                                       "): ", value.status().message()));
+    }
+    return std::optional<Value>(*std::move(value));
+  }
+  if (parameter->kind() != ir::TypeKind::kStruct) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        count, " --arg given, but the parameter ", name, " (",
+        parameter->ToString(), ") is not a struct: give one --arg"));
+  }
+  const std::vector<ir::StructElementType>& elements = parameter->elements();
+  if (count != elements.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        count, " --arg given, but the parameter ", name, " (",
+        parameter->ToString(), ") has ", elements.size(),
+        " elements: give one --arg for the whole struct or one per element"));
+  }
+  std::vector<std::pair<std::string, Value>> values;
+  values.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    absl::StatusOr<Value> value =
+        ir::ParseValueAs(options.args[i], elements[i].type);
+    if (!value.ok()) {
+      return absl::Status(
+          value.status().code(),
+          absl::StrCat("--arg ", i + 1, " (", ElementName(name, elements[i], i),
+                       ": ", elements[i].type.ToString(),
+                       "): ", value.status().message()));
+    }
+    values.emplace_back(elements[i].name, *std::move(value));
+  }
+  return std::optional<Value>(Value::Struct(std::move(values)));
+}
+
+bool IsNpyPath(const std::string& path) {
+  return absl::EndsWith(path, ".npy");
+}
+
+// The tensor an --out .npy file holds: the result itself, or the member of
+// a SERVER-placed tensor.
+std::optional<Tensor> NpyTensorOf(const Value& result) {
+  if (result.is_tensor()) return result.tensor();
+  if (result.is_federated() &&
+      result.federated().placement == Placement::kServer &&
+      result.federated().size() == 1) {
+    absl::StatusOr<Value> member = result.federated().Member(0);
+    if (member.ok() && member->is_tensor()) return member->tensor();
+  }
+  return std::nullopt;
+}
+
+bool IsTensorResultType(const ir::Type& type) {
+  if (type.kind() == ir::TypeKind::kTensor) return true;
+  return type.kind() == ir::TypeKind::kFederated &&
+         type.placement() == Placement::kServer &&
+         type.member().kind() == ir::TypeKind::kTensor;
+}
+
+int WriteResult(const RunOptions& options, const Value& result) {
+  if (options.out.empty()) {
+    std::cout << ir::PrintValue(result) << "\n";
+    std::cout.flush();
+    return std::cout.good() ? kExitOk : kExitRuntimeError;
+  }
+  if (IsNpyPath(options.out)) {
+    std::optional<Tensor> tensor = NpyTensorOf(result);
+    if (!tensor.has_value()) {
+      PrintError(absl::StrCat("--out ", options.out,
+                              " needs a tensor result, got ",
+                              native::DescribeValue(result)));
+      return kExitBadInput;
+    }
+    absl::Status written = WriteNpyFile(options.out, *tensor);
+    if (!written.ok()) {
+      PrintError(written.message());
+      return written.code() == absl::StatusCode::kInvalidArgument
+                 ? kExitBadInput
+                 : kExitRuntimeError;
+    }
+    return kExitOk;
+  }
+  std::ofstream f(options.out, std::ios::binary | std::ios::trunc);
+  f << ir::PrintValue(result) << "\n";
+  f.close();
+  if (!f) {
+    PrintError(absl::StrCat(options.out, ": cannot write"));
+    return kExitRuntimeError;
+  }
+  return kExitOk;
+}
+
+int RunRun(const RunOptions& options) {
+  auto computation = ir::LoadCheckedComputation(options.file);
+  if (!computation.ok()) {
+    PrintError(computation.status().message());
+    return ExitCodeFor(computation.status());
+  }
+  const ir::Type& type = *(*computation)->type();
+  const ir::Type& result_type =
+      type.kind() == ir::TypeKind::kFunction ? type.result() : type;
+  if (!options.out.empty() && IsNpyPath(options.out) &&
+      !IsTensorResultType(result_type)) {
+    PrintError(absl::StrCat("--out ", options.out,
+                            " needs a tensor result, got ",
+                            result_type.ToString()));
+    return kExitBadInput;
+  }
+  absl::StatusOr<std::optional<Value>> argument =
+      ParseArguments(options, *computation);
+  if (!argument.ok()) {
+    PrintError(argument.status().message());
+    return ExitCodeFor(argument.status());
+  }
+
+  // Before the runtime starts its threads, so that they inherit the mask.
+  InterruptWatcher::BlockInterrupts();
+  stacks::RuntimeOptions runtime_options;
+  runtime_options.threads = options.threads.value_or(0);
+  auto runtime = stacks::Runtime::Create(runtime_options);
+  if (!runtime.ok()) {
+    PrintError(runtime.status().message());
+    return ExitCodeFor(runtime.status());
+  }
+  absl::StatusOr<Value> result;
+  bool interrupted = false;
+  {
+    stacks::Runtime* r = runtime->get();
+    InterruptWatcher watcher([r] { r->CancelRunning(); });
+    stacks::Runtime::CallOptions call_options;
+    call_options.num_clients = options.clients;
+    result = r->Call(*computation, *std::move(argument), call_options);
+    interrupted = watcher.interrupted();
+  }
+  if (interrupted) {
+    PrintError("interrupted");
+    return kExitInterrupted;
+  }
+  if (!result.ok()) {
+    PrintError(result.status().message());
+    return ExitCodeFor(result.status());
+  }
+  return WriteResult(options, *result);
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -168,6 +447,28 @@ int Main(int argc, char** argv) {
   fmt->add_flag("-w,--write", fmt_write,
                 "Rewrite the file in place instead of printing");
 
+  CLI::App* run = app.add_subcommand(
+      "run", "Run a computation and print its result in the value syntax");
+  RunOptions run_options;
+  run->add_option("file", run_options.file, "A .fed, .pb or .textproto file")
+      ->required();
+  run->add_option("--arg", run_options.args,
+                  "The argument, in the value syntax (docs/syntax.md); "
+                  "repeat to give the elements of a struct parameter in "
+                  "order. @file.npy reads a tensor")
+      ->allow_extra_args(false)
+      ->take_all();
+  run->add_option("--clients", run_options.clients,
+                  "Number of clients (default: the length of the argument's "
+                  "per-client values, else 1)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--threads", run_options.threads,
+                  "Worker threads (default: one per hardware thread)")
+      ->check(CLI::Range(1, ThreadPool::kMaxThreads));
+  run->add_option("--out", run_options.out,
+                  "Write the result to this file instead of printing it: "
+                  ".npy (a tensor result) or text (the value syntax)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -184,6 +485,7 @@ int Main(int argc, char** argv) {
 
   if (check->parsed()) return RunCheck(check_files);
   if (fmt->parsed()) return RunFmt(fmt_file, fmt_to, fmt_write);
+  if (run->parsed()) return RunRun(run_options);
   return kExitBadInput;
 }
 

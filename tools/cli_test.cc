@@ -1,8 +1,12 @@
 // The fedexec program as a user meets it: sub-commands, --help, --version,
-// exit codes (0 ok, 2 bad input) and one-line errors on stderr. Runs the
-// built binary as a child process.
+// exit codes (0 ok, 2 bad input, 130 interrupted) and one-line errors on
+// stderr. Runs the built binary as a child process.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/npy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/test_files.h"
@@ -80,7 +85,8 @@ TEST_F(CliTest, VersionAndHelp) {
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, StartsWith("fedexec "));
 
-  for (const char* args : {"--help", "check --help", "fmt --help"}) {
+  for (const char* args :
+       {"--help", "check --help", "fmt --help", "run --help"}) {
     RunResult help = Fedexec(args);
     EXPECT_EQ(help.exit_code, 0) << args;
     EXPECT_THAT(help.out, HasSubstr("Usage")) << args;
@@ -203,6 +209,286 @@ TEST_F(CliTest, FmtWriteRewritesInPlace) {
   std::string formatted = ReadFile(file);
   EXPECT_THAT(formatted, HasSubstr("keep me"));
   EXPECT_EQ(Fedexec("fmt '" + file.string() + "'").out, formatted);
+}
+
+// ------------------------------------------------------------------- run
+
+TEST_F(CliTest, RunWithOneArgPrintsTheResult) {
+  RunResult run =
+      Fedexec("run examples/mean.fed --arg '{1.0, 2.0, 6.0}@CLIENTS'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "3.0@SERVER\n");
+  EXPECT_EQ(run.err, "");
+
+  // Literals take the parameter's dtype; negative numbers are values.
+  run = Fedexec("run examples/scoping.fed --arg -4");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "<-6, -4>\n");
+
+  // One --arg binds a whole struct parameter.
+  run = Fedexec(
+      "run examples/generic_plus_structs.fed "
+      "--arg '<a=<x=[1, 2], y=3>, b=<x=[10, 20], y=4>>'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "<x=[11.0, 22.0], y=7>\n");
+}
+
+TEST_F(CliTest, RunWithSeveralArgsBindsTheStructElements) {
+  RunResult run = Fedexec(
+      "run examples/zip_and_map.fed --arg '{[1, 2, 3], [1, 1, 1]}@CLIENTS' "
+      "--arg '{[2, 2, 2], [4, 5, 6]}@CLIENTS'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "{[2.0, 4.0, 6.0], [4.0, 5.0, 6.0]}@CLIENTS\n");
+
+  run = Fedexec(
+      "run examples/generic_plus_structs.fed --arg '<x=[1, 2], y=3>' "
+      "--arg='<x=[10, 20], y=4>'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "<x=[11.0, 22.0], y=7>\n");
+}
+
+TEST_F(CliTest, RunWithoutParameterAndClients) {
+  fs::path file =
+      Write("twos.fed", "() -> federated_sum(federated_value_at_clients(2))\n");
+  RunResult run = Fedexec("run '" + file.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "2@SERVER\n") << "one client by default";
+
+  run = Fedexec("run '" + file.string() + "' --clients 4");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "8@SERVER\n");
+
+  run = Fedexec("run '" + file.string() + "' --clients 0");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "0@SERVER\n");
+
+  // The server's vector squared at each of 3 clients, summed.
+  run = Fedexec(
+      "run examples/map_all_equal.fed --clients 3 "
+      "--arg '[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]@SERVER'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "[3.0, 12.0, 27.0, 48.0, 75.0, 108.0, 147.0, 192.0, 243.0, "
+            "300.0]@SERVER\n");
+}
+
+TEST_F(CliTest, RunGivesTheSameResultOnAnyThreadCount) {
+  // 1,000 clients' values: the mean is folded as a tree over blocks of
+  // clients, the same tree at every thread count.
+  std::string values;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StrAppend(&values, i > 0 ? ", " : "", 0.1 * i * i);
+  }
+  fs::path arg = Write("values.txt", "{" + values + "}@CLIENTS");
+  std::string command =
+      "run examples/mean.fed --arg \"$(cat '" + arg.string() + "')\"";
+  RunResult one = Fedexec(command + " --threads 1");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_THAT(one.out, StartsWith("33283.")); // sum(0.1 i^2) / 1000
+  for (int threads : {2, 3, 8}) {
+    RunResult run = Fedexec(absl::StrCat(command, " --threads ", threads));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.out, one.out) << threads << " threads";
+  }
+}
+
+TEST_F(CliTest, RunOutWritesNpyOrText) {
+  const std::string squares =
+      "run examples/map_all_equal.fed --arg '[1, 2, 3, 4, 5, 6, 7, 8, 9, "
+      "10]@SERVER'";
+  fs::path npy = tmp_ / "squares.npy";
+  RunResult run = Fedexec(squares + " --out '" + npy.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "");
+  absl::StatusOr<fedexec::Tensor> tensor = fedexec::ReadNpyFile(npy.string());
+  ASSERT_TRUE(tensor.ok()) << tensor.status();
+  ASSERT_EQ(tensor->dtype(), fedexec::DType::kFloat32);
+  ASSERT_EQ(tensor->shape(), std::vector<int64_t>{10});
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(tensor->data<float>()[i], static_cast<float>((i + 1) * (i + 1)));
+  }
+
+  // The .npy file is an argument too.
+  run = Fedexec("run examples/map_all_equal.fed --arg '@" + npy.string() +
+                "@SERVER'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, StartsWith("[1.0, 16.0, 81.0, 256.0,"));
+
+  fs::path text = tmp_ / "squares.txt";
+  run = Fedexec(squares + " --out '" + text.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(ReadFile(text),
+            "[1.0, 4.0, 9.0, 16.0, 25.0, 36.0, 49.0, 64.0, 81.0, "
+            "100.0]@SERVER\n");
+
+  // A plain tensor result.
+  fs::path scalar = tmp_ / "scalar.npy";
+  run = Fedexec("run examples/scoping.fed --arg 1 --out '" + scalar.string() +
+                "'");
+  EXPECT_EQ(run.exit_code, 2) << "a struct result";
+  fs::path plain = Write("plain.fed", "(x: int32) -> generic_plus(x, x)\n");
+  run = Fedexec("run '" + plain.string() + "' --arg 21 --out '" +
+                scalar.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  tensor = fedexec::ReadNpyFile(scalar.string());
+  ASSERT_TRUE(tensor.ok()) << tensor.status();
+  EXPECT_EQ(tensor->rank(), 0);
+  EXPECT_EQ(tensor->data<int32_t>()[0], 42);
+}
+
+TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
+  fs::path no_param =
+      Write("no_param.fed", "() -> federated_sum(federated_value_at_clients(2))\n");
+  struct BadRun {
+    std::string args;
+    std::string message;  // expected in the error line
+  };
+  const std::vector<BadRun> cases = {
+      {"run examples/mean.fed --arg '{1.0, 2.0@CLIENTS'",
+       "fedexec: --arg (x: {float32}@CLIENTS): 1:"},
+      {"run examples/mean.fed --arg '1.0@SERVER'",
+       "--arg (x: {float32}@CLIENTS): 1:1: expected {float32}@CLIENTS, found "
+       "float32@SERVER"},
+      {"run examples/generic_plus_structs.fed --arg '<x=[1, 2], y=3>' "
+       "--arg '<x=[1, 2], y=3.5>'",
+       "--arg 2 (p.b: <x=float32[2],y=int32>): 1:"},
+      {"run examples/zip_and_map.fed --arg '{[1, 2, 3]}@CLIENTS' "
+       "--arg '{[1, 2, 3]}@CLIENTS' --arg '{[1, 2, 3]}@CLIENTS'",
+       "3 --arg given, but the parameter p "
+       "(<a={float32[3]}@CLIENTS,b={float32[3]}@CLIENTS>) has 2 elements"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --arg '{2.0}@CLIENTS'",
+       "2 --arg given, but the parameter x ({float32}@CLIENTS) is not a "
+       "struct"},
+      {"run examples/mean.fed",
+       "missing --arg: examples/mean.fed takes an argument x: "
+       "{float32}@CLIENTS"},
+      {"run '" + no_param.string() + "' --arg 1",
+       "takes no argument (its type is ( -> int32@SERVER)), given 1 --arg"},
+      {"run examples/nested_structs.fed --arg '<a=<b=1, c=[2.0, 3.0]>, "
+       "d=true>' --out x.npy",
+       "--out x.npy needs a tensor result, got "
+       "<int32,float32[2],c=float32[2],flag=bool,bool>"},
+      {"run examples/zip_and_map.fed --arg '{[1, 2, 3]}@CLIENTS' "
+       "--arg '{[1, 2, 3], [4, 5, 6]}@CLIENTS'",
+       "argument a has 1 clients but b has 2"},
+      {"run examples/mean.fed --arg '{1.0, 2.0}@CLIENTS' --clients 3",
+       "the call is for 3 clients but the argument has per-client values "
+       "for 2"},
+      {"run examples/mean.fed --arg '@no/such/file.npy@CLIENTS'",
+       "no/such/file.npy"},
+      {"run examples/mean.fed --arg '{}@CLIENTS'",
+       "federated_mean over zero clients"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads 0", "--threads"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads -2",
+       "--threads"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads many",
+       "--threads"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --clients=-1",
+       "--clients"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --clients x", "--clients"},
+      {"run no/such/file.fed", "no/such/file.fed"},
+      {"run examples/mean.fed --arg 1 2", "2"},
+      {"run", "file"},
+  };
+  for (const BadRun& c : cases) {
+    RunResult run = Fedexec(c.args);
+    EXPECT_EQ(run.exit_code, 2) << c.args << ": " << run.err;
+    EXPECT_EQ(Lines(run.err), 1) << c.args << ": " << run.err;
+    EXPECT_THAT(run.err, StartsWith("fedexec: ")) << c.args;
+    EXPECT_THAT(run.err, HasSubstr(c.message)) << c.args;
+    EXPECT_EQ(run.out, "") << c.args;
+  }
+}
+
+// A computation that runs for many minutes: every one of --clients clients
+// multiplies a 64x64 matrix by itself.
+constexpr char kLongComputation[] = R"(
+(m: float32[64,64]@SERVER) ->
+  federated_sum(
+    federated_map(
+      (p: <float32[64,64],float32>) ->
+        native("matmul", (<float32[64,64],float32[64,64]> -> float32[64,64]))(
+          <p[0], p[0]>
+        ),
+      federated_zip_at_clients(
+        federated_broadcast(m),
+        federated_eval_at_clients(() -> 1.0)
+      )
+    )
+  )
+)";
+
+// Whether process `pid` blocks `signal` in its main thread
+// (/proc/PID/status, SigBlk: a hex mask, bit signal - 1).
+bool BlocksSignal(pid_t pid, int signal) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("SigBlk:", 0) == 0) {
+      uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
+      return (mask >> (signal - 1)) & 1;
+    }
+  }
+  return false;
+}
+
+TEST_F(CliTest, RunInterruptedExitsWith130) {
+  fs::path file = Write("long.fed", kLongComputation);
+  absl::StatusOr<fedexec::Tensor> m =
+      fedexec::Tensor::Zeros(fedexec::DType::kFloat32, {64, 64});
+  ASSERT_TRUE(m.ok());
+  fs::path npy = tmp_ / "m.npy";
+  ASSERT_TRUE(fedexec::WriteNpyFile(npy.string(), *m).ok());
+  const std::string arg = "@" + npy.string() + "@SERVER";
+
+  for (int signal : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(strsignal(signal));
+    fs::path err = tmp_ / "stderr";
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, STDERR_FILENO);
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, STDOUT_FILENO);
+      execl(binary_.c_str(), binary_.c_str(), "run", file.c_str(), "--arg",
+            arg.c_str(), "--clients", "100000000", "--threads", "2",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Signals are blocked (and left to the watcher) once the computation is
+    // about to start; before that a signal would just kill the program.
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 60000 && !BlocksSignal(pid, signal); ++i) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      usleep(1000);
+    }
+    ASSERT_FALSE(exited) << "exited early: " << ReadFile(err);
+    usleep(200 * 1000);  // let the computation get going
+    kill(pid, signal);
+    // Cancellation is prompt; the bound only keeps a broken build from
+    // hanging the test.
+    for (int i = 0; i < 60000; ++i) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      usleep(1000);
+    }
+    if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "not stopped within a minute of the signal";
+    }
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+    EXPECT_EQ(WEXITSTATUS(status), 130);
+    EXPECT_EQ(ReadFile(err), "fedexec: interrupted\n");
+  }
 }
 
 }  // namespace
