@@ -24,21 +24,51 @@ namespace {
 // Names listed at most in an "unknown native function" message.
 constexpr size_t kMaxListedNames = 20;
 
-std::string JoinPath(const std::string& path, const StructValue::Element& e,
-                     size_t index) {
-  if (!e.name.empty()) return absl::StrCat(path, ".", e.name);
-  return absl::StrCat(path, "[", index, "]");
+// Where a value sits inside the checked value: built on the stack as the
+// check descends, turned into text ("[1].b{2}") only for an error, so a
+// successful check allocates nothing.
+struct PathStep {
+  const PathStep* parent = nullptr;
+  enum class Kind { kElement, kSequence, kMember } kind = Kind::kElement;
+  const std::string* name = nullptr;  // a named struct element
+  size_t index = 0;
+};
+
+std::string PathText(const PathStep* step) {
+  std::vector<const PathStep*> steps;
+  for (; step != nullptr; step = step->parent) steps.push_back(step);
+  std::string out;
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    const PathStep& s = **it;
+    switch (s.kind) {
+      case PathStep::Kind::kElement:
+        if (s.name != nullptr && !s.name->empty()) {
+          absl::StrAppend(&out, ".", *s.name);
+        } else {
+          absl::StrAppend(&out, "[", s.index, "]");
+        }
+        break;
+      case PathStep::Kind::kSequence:
+        absl::StrAppend(&out, "{", s.index, "}");
+        break;
+      case PathStep::Kind::kMember:
+        absl::StrAppend(&out, "@", s.index);
+        break;
+    }
+  }
+  return out;
 }
 
-absl::Status MismatchAt(const std::string& path, const ir::Type& type,
+absl::Status MismatchAt(const PathStep* step, const ir::Type& type,
                         const Value& value) {
+  const std::string path = PathText(step);
   return absl::InvalidArgumentError(absl::StrCat(
       path.empty() ? "" : absl::StrCat("at ", path, ": "), "expected ",
       type.ToString(), ", found ", DescribeValue(value)));
 }
 
 absl::Status MatchAt(const Value& value, const ir::Type& type,
-                     const std::string& path) {
+                     const PathStep* path) {
   switch (type.kind()) {
     case ir::TypeKind::kTensor: {
       if (!value.is_tensor() || !value.tensor().valid() ||
@@ -68,9 +98,10 @@ absl::Status MatchAt(const Value& value, const ir::Type& type,
         if (!name.empty() && elements[i].name != name) {
           return MismatchAt(path, type, value);
         }
-        FEDEXEC_RETURN_IF_ERROR(MatchAt(*elements[i].value,
-                                        type.elements()[i].type,
-                                        JoinPath(path, elements[i], i)));
+        const PathStep step{path, PathStep::Kind::kElement,
+                            &elements[i].name, i};
+        FEDEXEC_RETURN_IF_ERROR(
+            MatchAt(*elements[i].value, type.elements()[i].type, &step));
       }
       return absl::OkStatus();
     }
@@ -79,8 +110,8 @@ absl::Status MatchAt(const Value& value, const ir::Type& type,
       // A lazy sequence's elements are checked by whoever traverses it.
       const auto& elements = value.sequence().elements;
       for (size_t i = 0; i < elements.size(); ++i) {
-        FEDEXEC_RETURN_IF_ERROR(MatchAt(elements[i], type.element(),
-                                        absl::StrCat(path, "{", i, "}")));
+        const PathStep step{path, PathStep::Kind::kSequence, nullptr, i};
+        FEDEXEC_RETURN_IF_ERROR(MatchAt(elements[i], type.element(), &step));
       }
       return absl::OkStatus();
     }
@@ -92,8 +123,8 @@ absl::Status MatchAt(const Value& value, const ir::Type& type,
       }
       const auto& members = value.federated().members;
       for (size_t i = 0; i < members.size(); ++i) {
-        FEDEXEC_RETURN_IF_ERROR(
-            MatchAt(members[i], type.member(), absl::StrCat(path, "@", i)));
+        const PathStep step{path, PathStep::Kind::kMember, nullptr, i};
+        FEDEXEC_RETURN_IF_ERROR(MatchAt(members[i], type.member(), &step));
       }
       return absl::OkStatus();
     }
@@ -150,7 +181,7 @@ std::string DescribeValue(const Value& value) {
 }
 
 absl::Status CheckValueMatchesType(const Value& value, const ir::Type& type) {
-  return MatchAt(value, type, "");
+  return MatchAt(value, type, nullptr);
 }
 
 // ------------------------------------------------------------ BoundFunction
