@@ -5,6 +5,7 @@
 //   BM_MapSum/N        federated_sum(federated_map(x -> x + 1, xs)) over N
 //                      scalar float32 clients, on a pool of one thread.
 //                      per_client_intrinsic = time / (2 N).
+//   BM_Sum/N           federated_sum alone over the same clients.
 //   BM_BareMapSum/N    the same map and sum as a plain C++ loop over the
 //                      same client values, one thread.
 //   BM_FederatedMean   federated_mean over 1,000 clients of 1M float32
@@ -155,6 +156,23 @@ BENCHMARK(BM_MapSum)
     ->Arg(1000)
     ->Arg(10000)
     ->Arg(100000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_Sum(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  static const ir::NodePtr computation =
+      Compile("(xs: {float32}@CLIENTS) -> federated_sum(xs)");
+  const Value argument =
+      Value::Federated(Placement::kClients, false, ScalarClients(n));
+  RunCalls(state, computation, &argument, n, /*threads=*/1);
+  state.counters["per_client"] = benchmark::Counter(
+      1.0 * n, benchmark::Counter::kIsIterationInvariantRate |
+                   benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Sum)
+    ->Arg(1000)
     ->Arg(1000000)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
