@@ -8,9 +8,11 @@
 // limits: M itself, or 2^B - 1 for a bit width B.
 #include "executors/aggregators.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -491,6 +493,168 @@ class Access {
       Poison(acc);
     }
     return s;
+  }
+
+  // ------------------------------------------------------- block folds
+
+  // The range kernel of a plain op on leaf `leaf`, elements [begin, end).
+  static absl::Status FoldRange(AggregateOp op, MutableTensor& a,
+                                const Tensor& t, double weight, int64_t begin,
+                                int64_t end) {
+    switch (op) {
+      case AggregateOp::kSum:
+        return native::AccumulateAddRange(a, t, begin, end);
+      case AggregateOp::kWeightedSum:
+        return native::AccumulateScaledAddRange(a, t, weight, begin, end);
+      case AggregateOp::kMin:
+        return native::AccumulateMinRange(a, t, begin, end);
+      case AggregateOp::kMax:
+        return native::AccumulateMaxRange(a, t, begin, end);
+      default:
+        return absl::InternalError("not a plain op");
+    }
+  }
+
+  // Fold of xs[i] (weights[i]) for i in order, stopping at the first error.
+  static absl::Status FoldEach(AggregateOp op, Accumulator& acc,
+                               absl::Span<const Value* const> xs,
+                               absl::Span<const double> weights,
+                               int64_t* failed_index) {
+    for (size_t i = 0; i < xs.size(); ++i) {
+      absl::Status s =
+          Fold(op, acc, *xs[i], weights.empty() ? 1.0 : weights[i]);
+      if (!s.ok()) [[unlikely]] {
+        if (failed_index != nullptr) *failed_index = static_cast<int64_t>(i);
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The tiled fold. Every x is checked first (weight, structure, and each
+  // leaf's kernel checks through an empty range): only when all would fold
+  // does it write anything; otherwise acc is restored and FoldEach
+  // reproduces the sequential outcome exactly, error included. Then each
+  // leaf tile by tile: the copy of xs[0] (or zeros) when acc was empty,
+  // and the many-operand kernel over the other values' tiles.
+  static absl::Status FoldBlock(AggregateOp op, Accumulator& acc,
+                                absl::Span<const Value* const> xs,
+                                absl::Span<const double> weights,
+                                int64_t* failed_index) {
+    if (failed_index != nullptr) *failed_index = -1;
+    if (!weights.empty() && weights.size() != xs.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("FoldBlock: ", weights.size(), " weights for ",
+                       xs.size(), " values"));
+    }
+    if (xs.empty()) return absl::OkStatus();
+    if (acc.failed_ || IsSecure(op) || (!acc.empty() && acc.op_ != op)) {
+      return FoldEach(op, acc, xs, weights, failed_index);
+    }
+    const bool weighted = op == AggregateOp::kWeightedSum;
+    auto weight_of = [&](size_t i) {
+      return weights.empty() ? 1.0 : weights[i];
+    };
+    // An empty acc adopts xs[0]'s structure with uninitialized leaves; the
+    // tiles below fill them (a copy of xs[0], or zeros for a weighted sum).
+    const bool adopted = acc.empty();
+    if (adopted) {
+      if (weighted && !CheckWeight(weight_of(0)).ok()) {
+        return FoldEach(op, acc, xs, weights, failed_index);
+      }
+      if (!Adopt(op, acc, *xs[0], [](const Tensor& t) {
+             return MutableTensor::Uninitialized(t.dtype(), t.shape());
+           }).ok()) {
+        acc.Reset();
+        return FoldEach(op, acc, xs, weights, failed_index);
+      }
+    }
+    const size_t num_leaves = acc.leaves_.size();
+    const size_t count = xs.size();
+    // tensors[l * count + i]: leaf l of xs[i].
+    absl::InlinedVector<const Tensor*, 32> tensors(count * num_leaves, nullptr);
+    bool ok = true;
+    for (size_t i = 0; i < count && ok; ++i) {
+      const double w = weight_of(i);
+      if (weighted && !CheckWeight(w).ok()) {
+        ok = false;
+        break;
+      }
+      ok = ForEachLeaf(
+               op, acc, *xs[i],
+               [&](size_t leaf, const Tensor& t, int32_t) -> absl::Status {
+                 tensors[leaf * count + i] = &t;
+                 return FoldRange(op, acc.leaves_[leaf], t, w, 0, 0);
+               })
+               .ok();
+    }
+    if (!ok) {
+      if (adopted) acc.Reset();
+      return FoldEach(op, acc, xs, weights, failed_index);
+    }
+    absl::InlinedVector<double, 16> ws(count);
+    for (size_t i = 0; i < count; ++i) ws[i] = weight_of(i);
+    // An adopted plain op starts from a copy of xs[0]; the others fold all.
+    const size_t first = adopted && !weighted ? 1 : 0;
+    for (size_t l = 0; l < num_leaves; ++l) {
+      MutableTensor& a = acc.leaves_[l];
+      const int64_t n = a.num_elements();
+      const size_t element = DTypeSize(a.dtype());
+      const int64_t tile = std::max<int64_t>(
+          1, kFoldBlockTileBytes / static_cast<int64_t>(element));
+      char* bytes = static_cast<char*>(a.raw_mutable_data());
+      const absl::Span<const Tensor* const> leaf_xs =
+          absl::MakeConstSpan(tensors).subspan(l * count + first,
+                                               count - first);
+      for (int64_t begin = 0; begin < n; begin += tile) {
+        const int64_t end = std::min(n, begin + tile);
+        if (adopted) {
+          char* dst = bytes + static_cast<size_t>(begin) * element;
+          const size_t size = static_cast<size_t>(end - begin) * element;
+          if (weighted) {
+            std::memset(dst, 0, size);  // the zero of every numeric dtype
+          } else {
+            const char* src =
+                static_cast<const char*>(tensors[l * count]->raw_data());
+            std::memcpy(dst, src + static_cast<size_t>(begin) * element, size);
+          }
+        }
+        absl::Status s;
+        switch (op) {
+          case AggregateOp::kSum:
+            s = native::AccumulateAddMany(a, leaf_xs, begin, end);
+            break;
+          case AggregateOp::kWeightedSum:
+            s = native::AccumulateScaledAddMany(
+                a, leaf_xs, absl::MakeConstSpan(ws).subspan(first), begin, end);
+            break;
+          case AggregateOp::kMin:
+            s = native::AccumulateMinMany(a, leaf_xs, begin, end);
+            break;
+          case AggregateOp::kMax:
+            s = native::AccumulateMaxMany(a, leaf_xs, begin, end);
+            break;
+          default:
+            s = absl::InternalError("not a plain op");
+        }
+        if (!s.ok()) [[unlikely]] {
+          // Every value was checked above: not expected.
+          absl::Status e = KernelError(op, acc, NodeOfLeafFast(acc, l), s);
+          Poison(acc);
+          return e;
+        }
+      }
+    }
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (adopted && i == 0 && !weighted) {
+        acc.count_ = 1;
+        acc.total_weight_ = 1;
+        continue;
+      }
+      ++acc.count_;
+      acc.total_weight_ += weighted ? weight_of(i) : 1.0;
+    }
+    return absl::OkStatus();
   }
 
   // ----------------------------------------------------------- secure ops
@@ -1200,6 +1364,13 @@ absl::StatusOr<double> WeightOf(const Value& weight) {
 absl::Status Fold(AggregateOp op, Accumulator& acc, const Value& x,
                   double weight) {
   return Access::Fold(op, acc, x, weight);
+}
+
+absl::Status FoldBlock(AggregateOp op, Accumulator& acc,
+                       absl::Span<const Value* const> xs,
+                       absl::Span<const double> weights,
+                       int64_t* failed_index) {
+  return Access::FoldBlock(op, acc, xs, weights, failed_index);
 }
 
 absl::Status FoldSecure(Accumulator& acc, const Value& x,

@@ -6,11 +6,13 @@
 // TreeReduce.
 #include "executors/aggregators.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -994,6 +996,287 @@ TEST(AggregatorsTest, TreeReduceReportsTheFirstClientError) {
         });
     ExpectInvalid(root.status(), "expected float32[2], found float32[1]");
   }
+}
+
+// ------------------------------------------------------------ FoldBlock
+
+// Every tensor of v, depth-first, as names + dtype + shape + raw bytes: equal
+// strings mean bit-identical values (NaN payloads and -0 included).
+std::string BitsOf(const Value& v) {
+  if (v.is_tensor()) {
+    const Tensor& t = v.tensor();
+    return absl::StrCat(
+        t.TypeString(), ":",
+        std::string(static_cast<const char*>(t.raw_data()), t.byte_size()));
+  }
+  std::string out = "<";
+  for (const auto& e : v.struct_value().elements) {
+    absl::StrAppend(&out, e.name, "=", BitsOf(*e.value), ",");
+  }
+  return out + ">";
+}
+
+// A random tensor of n elements; floats include NaN, -0 and +0 now and then.
+template <typename E>
+Value RandomLeaf(std::mt19937& rng, int64_t n) {
+  std::vector<E> v(static_cast<size_t>(n));
+  std::uniform_int_distribution<int> special(0, 99);
+  for (E& e : v) {
+    if constexpr (std::is_floating_point_v<E>) {
+      e = std::uniform_real_distribution<E>(-1000, 1000)(rng);
+      const int k = special(rng);
+      if (k == 0) e = std::numeric_limits<E>::quiet_NaN();
+      if (k == 1) e = -0.0;
+      if (k == 2) e = 0.0;
+    } else {
+      e = static_cast<E>(std::uniform_int_distribution<int64_t>(
+          std::numeric_limits<E>::min(), std::numeric_limits<E>::max())(rng));
+    }
+  }
+  absl::StatusOr<Tensor> t = Tensor::FromSpan<E>(v, {n});
+  EXPECT_TRUE(t.ok());
+  return Value(*std::move(t));
+}
+
+// A value with leaves of the given sizes: a single tensor for one size,
+// else a nested named struct <l0=..., s=<l1=..., ...>>.
+template <typename E>
+Value RandomValue(std::mt19937& rng, const std::vector<int64_t>& sizes) {
+  if (sizes.size() == 1) return RandomLeaf<E>(rng, sizes[0]);
+  std::vector<std::pair<std::string, Value>> inner;
+  for (size_t i = 1; i < sizes.size(); ++i) {
+    inner.emplace_back(i % 2 == 0 ? "" : absl::StrCat("l", i),
+                       RandomLeaf<E>(rng, sizes[i]));
+  }
+  std::vector<std::pair<std::string, Value>> outer;
+  outer.emplace_back("l0", RandomLeaf<E>(rng, sizes[0]));
+  outer.emplace_back("s", Value::Struct(std::move(inner)));
+  return Value::Struct(std::move(outer));
+}
+
+// FoldBlock over consecutive groups of xs (group sizes cycling through
+// `groups`) vs Fold one by one: same bits, counts and weights. `prefold`
+// values are folded one by one into both accumulators first.
+void ExpectBlocksMatchFolds(AggregateOp op, const std::vector<Value>& xs,
+                            const std::vector<double>& weights, size_t prefold,
+                            const std::vector<size_t>& groups) {
+  Accumulator seq, blk;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    ASSERT_TRUE(Fold(op, seq, xs[i], weights[i]).ok());
+  }
+  for (size_t i = 0; i < prefold; ++i) {
+    ASSERT_TRUE(Fold(op, blk, xs[i], weights[i]).ok());
+  }
+  std::vector<const Value*> ptrs;
+  for (const Value& x : xs) ptrs.push_back(&x);
+  const bool weighted = op == AggregateOp::kWeightedSum;
+  for (size_t i = prefold, g = 0; i < xs.size(); ++g) {
+    const size_t size = std::min(groups[g % groups.size()], xs.size() - i);
+    int64_t failed = 7;
+    absl::Status s =
+        FoldBlock(op, blk, absl::MakeConstSpan(ptrs).subspan(i, size),
+                  weighted ? absl::MakeConstSpan(weights).subspan(i, size)
+                           : absl::Span<const double>(),
+                  &failed);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(failed, -1);
+    i += size;
+  }
+  EXPECT_EQ(blk.count(), seq.count());
+  EXPECT_EQ(blk.total_weight(), seq.total_weight());
+  absl::StatusOr<Value> a = Finish(std::move(seq));
+  absl::StatusOr<Value> b = Finish(std::move(blk));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(BitsOf(*a) == BitsOf(*b));
+}
+
+template <typename E>
+void CheckFoldBlockDType() {
+  const int64_t tile = kFoldBlockTileBytes / static_cast<int64_t>(sizeof(E));
+  const std::vector<std::vector<int64_t>> shapes = {{1},
+                                                    {100},
+                                                    {tile - 1},
+                                                    {tile},
+                                                    {tile + 1},
+                                                    {3 * tile + 17},
+                                                    {5, 2 * tile + 3, 0, tile}};
+  std::mt19937 rng(1234);
+  for (const std::vector<int64_t>& sizes : shapes) {
+    std::vector<Value> xs;
+    std::vector<double> weights;
+    for (int i = 0; i < 19; ++i) {
+      xs.push_back(RandomValue<E>(rng, sizes));
+      weights.push_back(std::is_floating_point_v<E>
+                            ? 0.25 * (i % 5) + 0.1
+                            : static_cast<double>(i % 4));
+    }
+    for (AggregateOp op : {AggregateOp::kSum, AggregateOp::kWeightedSum,
+                           AggregateOp::kMin, AggregateOp::kMax}) {
+      for (size_t prefold : {0, 1, 3}) {
+        SCOPED_TRACE(absl::StrCat(
+            std::string(DTypeName(DTypeOf<E>::value)), " ", sizes.size(),
+            " leaves, first ", sizes[0], " op ",
+            std::string(AggregateOpName(op)), " prefold ", prefold));
+        ExpectBlocksMatchFolds(op, xs, weights, prefold, {16});
+        ExpectBlocksMatchFolds(op, xs, weights, prefold, {1, 2, 5});
+      }
+    }
+  }
+}
+
+TEST(FoldBlockTest, BitIdenticalToFoldFloat32) { CheckFoldBlockDType<float>(); }
+TEST(FoldBlockTest, BitIdenticalToFoldFloat64) {
+  CheckFoldBlockDType<double>();
+}
+TEST(FoldBlockTest, BitIdenticalToFoldInt32) { CheckFoldBlockDType<int32_t>(); }
+
+TEST(FoldBlockTest, TheSameValueRepeated) {
+  std::mt19937 rng(5);
+  const Value x = RandomLeaf<float>(rng, 20000);
+  const std::string before = BitsOf(x);
+  std::vector<const Value*> ptrs(16, &x);
+  Accumulator seq, blk;
+  for (int i = 0; i < 16; ++i)
+    ASSERT_TRUE(Fold(AggregateOp::kSum, seq, x).ok());
+  ASSERT_TRUE(FoldBlock(AggregateOp::kSum, blk, ptrs).ok());
+  EXPECT_EQ(blk.count(), 16);
+  absl::StatusOr<Value> a = Finish(std::move(seq));
+  absl::StatusOr<Value> b = Finish(std::move(blk));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(BitsOf(*a) == BitsOf(*b));
+  // The input is unchanged.
+  EXPECT_TRUE(BitsOf(x) == before);
+}
+
+TEST(FoldBlockTest, NothingToFold) {
+  Accumulator acc;
+  int64_t failed = 3;
+  ASSERT_TRUE(FoldBlock(AggregateOp::kSum, acc, {}, {}, &failed).ok());
+  EXPECT_EQ(failed, -1);
+  EXPECT_TRUE(acc.empty());
+  EXPECT_FALSE(acc.failed());
+}
+
+// One error case: FoldBlock gives Fold's outcome one by one.
+struct BlockErrorCase {
+  const char* label;
+  AggregateOp op;
+  std::vector<Value> prefold;  // folded one by one into both first
+  std::vector<Value> xs;
+  std::vector<double> weights;                           // empty: none
+  std::optional<AggregateOp> prefold_op = std::nullopt;  // default: op
+};
+
+void ExpectErrorParity(const BlockErrorCase& c) {
+  SCOPED_TRACE(c.label);
+  Accumulator seq, blk;
+  for (const Value& p : c.prefold) {
+    ASSERT_TRUE(Fold(c.prefold_op.value_or(c.op), seq, p).ok());
+    ASSERT_TRUE(Fold(c.prefold_op.value_or(c.op), blk, p).ok());
+  }
+  absl::Status want;
+  int64_t want_index = -1;
+  for (size_t i = 0; i < c.xs.size(); ++i) {
+    want = Fold(c.op, seq, c.xs[i], c.weights.empty() ? 1.0 : c.weights[i]);
+    if (!want.ok()) {
+      want_index = static_cast<int64_t>(i);
+      break;
+    }
+  }
+  ASSERT_FALSE(want.ok()) << "the case must fail";
+  std::vector<const Value*> ptrs;
+  for (const Value& x : c.xs) ptrs.push_back(&x);
+  int64_t failed = -7;
+  absl::Status got = FoldBlock(c.op, blk, ptrs, c.weights, &failed);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(failed, want_index);
+  EXPECT_TRUE(blk.failed());
+  EXPECT_EQ(Fold(c.op, blk, c.xs[0]).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Finish(std::move(blk)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FoldBlockTest, ErrorsAreThoseOfFoldingOneByOne) {
+  std::mt19937 rng(9);
+  const int64_t big = 3 * kFoldBlockTileBytes / 4 + 5;
+  std::vector<Value> good;
+  for (int i = 0; i < 8; ++i) {
+    good.push_back(RandomValue<float>(rng, {big, 3, big}));
+  }
+  auto with = [&](size_t i, Value bad) {
+    std::vector<Value> xs = good;
+    xs[i] = std::move(bad);
+    return xs;
+  };
+  const Value wrong_shape = RandomValue<float>(rng, {big, 4, big});
+  const Value wrong_dtype = RandomValue<double>(rng, {big, 3, big});
+  const std::vector<double> w8 = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::vector<double> negative = w8;
+  negative[3] = -1;
+  std::vector<double> nan = w8;
+  nan[0] = std::nan("");
+  std::vector<Value> ints;
+  for (int i = 0; i < 6; ++i) ints.push_back(RandomLeaf<int32_t>(rng, big));
+  const std::vector<BlockErrorCase> cases = {
+      {"shape at x5", AggregateOp::kSum, {}, with(5, wrong_shape), {}},
+      {"shape at x5, prefolded",
+       AggregateOp::kMax,
+       {good[0]},
+       with(5, wrong_shape),
+       {}},
+      {"dtype at x0, prefolded",
+       AggregateOp::kMin,
+       {good[1]},
+       with(0, wrong_dtype),
+       {}},
+      {"dtype at x1", AggregateOp::kWeightedSum, {}, with(1, wrong_dtype), w8},
+      {"negative weight at x3", AggregateOp::kWeightedSum, {}, good, negative},
+      {"NaN weight at x0", AggregateOp::kWeightedSum, {}, good, nan},
+      {"fractional weight for ints at x2",
+       AggregateOp::kWeightedSum,
+       {},
+       ints,
+       {1, 2, 2.5, 3, 4, 5}},
+      {"complex min",
+       AggregateOp::kMin,
+       {},
+       {Value(Tensor::Vector<std::complex<float>>({{1, 2}})), V("[1.0]")},
+       {}},
+      {"bool sum", AggregateOp::kSum, {}, {V("[true]"), V("[true]")}, {}},
+      {"not a tensor", AggregateOp::kSum, {}, {good[0], V("seq[1.0]")}, {}},
+      {"op mismatch",
+       AggregateOp::kMin,
+       {good[0]},
+       good,
+       {},
+       AggregateOp::kSum},
+      {"secure op", AggregateOp::kSecureSum, {}, {V("1")}, {}},
+  };
+  for (const BlockErrorCase& c : cases) ExpectErrorParity(c);
+
+  // A failed accumulator stays failed, at the first value.
+  Accumulator failed_acc;
+  ASSERT_TRUE(Fold(AggregateOp::kSum, failed_acc, V("1")).ok());
+  ASSERT_FALSE(Fold(AggregateOp::kSum, failed_acc, V("1.0")).ok());
+  const Value one = V("1");
+  const Value* ptr = &one;
+  int64_t index = -1;
+  EXPECT_EQ(
+      FoldBlock(AggregateOp::kSum, failed_acc, {&ptr, 1}, {}, &index).code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(index, 0);
+
+  // Weights that do not pair with the values: acc untouched.
+  Accumulator acc;
+  ASSERT_TRUE(Fold(AggregateOp::kWeightedSum, acc, one, 2).ok());
+  const double two[] = {1, 2};
+  ExpectInvalid(
+      FoldBlock(AggregateOp::kWeightedSum, acc, {&ptr, 1}, two, &index),
+      "FoldBlock: 2 weights for 1 values");
+  EXPECT_EQ(index, -1);
+  EXPECT_FALSE(acc.failed());
+  EXPECT_EQ(acc.count(), 1);
 }
 
 }  // namespace

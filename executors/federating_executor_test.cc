@@ -3,6 +3,7 @@
 // ir::InferIntrinsicType, native leaves as the per-client functions.
 #include "executors/federating_executor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -903,6 +904,153 @@ TEST(FederatingExecutorTest, MapThenSumOverTenThousandClients) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->federated().members.size(), static_cast<size_t>(kClients));
   EXPECT_TRUE(m->federated().members[9].Equals(V("3.0")));
+}
+
+// Members handed in lazily, from a vector: the same data as a concrete
+// value, through the unbuffered per-client folds.
+class VectorMembers : public LazyMembers {
+ public:
+  explicit VectorMembers(std::vector<Value> members)
+      : members_(std::move(members)) {}
+  int64_t size() const override {
+    return static_cast<int64_t>(members_.size());
+  }
+  absl::StatusOr<Value> Get(int64_t i) const override {
+    return members_[static_cast<size_t>(i)];
+  }
+
+ private:
+  const std::vector<Value> members_;
+};
+
+// The tensors of v, depth-first, as raw bytes (bit-identity).
+std::string BitsOf(const Value& v) {
+  if (v.is_federated()) return BitsOf(v.federated().members[0]);
+  if (v.is_tensor()) {
+    return absl::StrCat(
+        v.tensor().TypeString(), ":",
+        std::string(static_cast<const char*>(v.tensor().raw_data()),
+                    v.tensor().byte_size()));
+  }
+  std::string out = "<";
+  for (const auto& e : v.struct_value().elements) {
+    absl::StrAppend(&out, e.name, "=", BitsOf(*e.value), ",");
+  }
+  return out + ">";
+}
+
+Value RandomFloats(std::mt19937& rng, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& e : v) e = std::uniform_real_distribution<float>(-10, 10)(rng);
+  return Value(Tensor::Vector<float>(v));
+}
+
+// Large concrete members fold in blocks through FoldBlock; lazy ones one by
+// one: the results and the errors must be the same.
+TEST(FederatingExecutorTest, ConcreteAndLazyMembersAggregateBitIdentically) {
+  constexpr int64_t kClients = 37;  // two full blocks and a partial one
+  constexpr int64_t kBig = 20011;
+  const std::string type = "<a=float32[20011],b=float32[3]>";
+  std::mt19937 rng(77);
+  std::vector<Value> members, weights;
+  for (int64_t i = 0; i < kClients; ++i) {
+    std::vector<std::pair<std::string, Value>> e;
+    e.emplace_back("a", RandomFloats(rng, kBig));
+    e.emplace_back("b", RandomFloats(rng, 3));
+    members.push_back(Value::Struct(std::move(e)));
+    weights.push_back(Value(Tensor::Scalar<float>(
+        std::uniform_real_distribution<float>(0, 3)(rng))));
+  }
+  const Value concrete = PerClient(members);
+  const Value lazy = Value::LazyFederated(
+      Placement::kClients, std::make_shared<VectorMembers>(members));
+  const Value concrete_w = PerClient(weights);
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE(threads);
+    Stack s(kClients, threads);
+    OwnedValue c = s.Make(concrete);
+    OwnedValue l = s.Make(lazy);
+    OwnedValue w = s.Make(concrete_w);
+    for (const char* uri : {"federated_sum", "federated_mean", "federated_min",
+                            "federated_max"}) {
+      SCOPED_TRACE(uri);
+      const std::string arg_type = absl::StrCat("{", type, "}@CLIENTS");
+      absl::StatusOr<Value> a = s.Run(uri, arg_type, c);
+      absl::StatusOr<Value> b = s.Run(uri, arg_type, l);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      EXPECT_TRUE(BitsOf(*a) == BitsOf(*b));
+    }
+    const std::string wtype =
+        absl::StrCat("<{", type, "}@CLIENTS,{float32}@CLIENTS>");
+    OwnedValue cw = s.Struct({&c, &w});
+    OwnedValue lw = s.Struct({&l, &w});
+    absl::StatusOr<Value> a = s.Run("federated_weighted_mean", wtype, cw);
+    absl::StatusOr<Value> b = s.Run("federated_weighted_mean", wtype, lw);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_TRUE(BitsOf(*a) == BitsOf(*b));
+
+    // All-equal: one member for every client.
+    OwnedValue same =
+        s.Make(Value::Federated(Placement::kClients, true, {members[5]}));
+    OwnedValue same_lazy = s.Make(Value::LazyFederated(
+        Placement::kClients, std::make_shared<VectorMembers>(
+                                 std::vector<Value>(kClients, members[5]))));
+    absl::StatusOr<Value> x =
+        s.Run("federated_sum", absl::StrCat("{", type, "}@CLIENTS"), same);
+    absl::StatusOr<Value> y =
+        s.Run("federated_sum", absl::StrCat("{", type, "}@CLIENTS"), same_lazy);
+    ASSERT_TRUE(x.ok()) << x.status();
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_TRUE(BitsOf(*x) == BitsOf(*y));
+  }
+}
+
+TEST(FederatingExecutorTest, ConcreteAndLazyMembersFailAlike) {
+  constexpr int64_t kClients = 37;
+  std::mt19937 rng(3);
+  std::vector<Value> members, weights;
+  for (int64_t i = 0; i < kClients; ++i) {
+    members.push_back(RandomFloats(rng, 20000));
+    weights.push_back(Value(Tensor::Scalar<float>(1.5f)));
+  }
+  auto run = [&](const char* uri, std::vector<Value> xs, std::vector<Value> ws,
+                 bool lazy) -> absl::Status {
+    Stack s(kClients, 2);
+    const Value v =
+        lazy ? Value::LazyFederated(Placement::kClients,
+                                    std::make_shared<VectorMembers>(xs))
+             : PerClient(xs);
+    OwnedValue x = s.Make(v);
+    if (ws.empty()) return s.Run(uri, "{float32[20000]}@CLIENTS", x).status();
+    OwnedValue w = s.Make(PerClient(ws));
+    OwnedValue xw = s.Struct({&x, &w});
+    return s.Run(uri, "<{float32[20000]}@CLIENTS,{float32}@CLIENTS>", xw)
+        .status();
+  };
+  // A bad member in the last (partial) block, and one in a full block.
+  for (int64_t bad : {int64_t{34}, int64_t{21}}) {
+    SCOPED_TRACE(bad);
+    std::vector<Value> xs = members;
+    xs[static_cast<size_t>(bad)] = RandomFloats(rng, 19999);
+    absl::Status a = run("federated_mean", xs, {}, false);
+    absl::Status b = run("federated_mean", xs, {}, true);
+    EXPECT_EQ(a, b);
+    EXPECT_THAT(std::string(a.message()),
+                HasSubstr(absl::StrCat("federated_mean: client ", bad, ": ")));
+    // A bad weight after the bad member: the member's error comes first;
+    // before it: the weight's.
+    for (int64_t w : {bad + 1, bad - 2}) {
+      std::vector<Value> ws = weights;
+      ws[static_cast<size_t>(w)] = Value(Tensor::Scalar<float>(-1.0f));
+      absl::Status c = run("federated_weighted_mean", xs, ws, false);
+      absl::Status d = run("federated_weighted_mean", xs, ws, true);
+      EXPECT_EQ(c, d);
+      EXPECT_THAT(std::string(c.message()),
+                  HasSubstr(absl::StrCat("client ", std::min(w, bad), ": ")));
+    }
+  }
 }
 
 // --------------------------------------------------------- laziness

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/status.h"
@@ -576,9 +577,12 @@ absl::Status CheckAccumulate(absl::string_view kernel, const MutableTensor& acc,
   return absl::OkStatus();
 }
 
+// Applies f(acc + begin, x + begin, end - begin) after the checks common to
+// every accumulation kernel; [begin, end) must lie within the elements.
 template <typename F>
 absl::Status AccumulateWith(absl::string_view kernel, bool real_only,
-                            MutableTensor& acc, const Tensor& x, F f) {
+                            MutableTensor& acc, const Tensor& x, int64_t begin,
+                            int64_t end, F f) {
   FEDEXEC_RETURN_IF_ERROR(CheckAccumulate(kernel, acc, x));
   return VisitDType(x.dtype(), [&](auto tag) -> absl::Status {
     using T = decltype(tag);
@@ -586,9 +590,14 @@ absl::Status AccumulateWith(absl::string_view kernel, bool real_only,
       return Unsupported(kernel, x.dtype());
     } else {
       if (real_only && !kIsReal<T>) return Unsupported(kernel, x.dtype());
-      T* __restrict a = acc.mutable_data<T>().data();
-      const T* __restrict b = x.data<T>().data();
-      f(a, b, x.num_elements());
+      if (begin < 0 || end < begin || end > x.num_elements()) [[unlikely]] {
+        return absl::InvalidArgumentError(absl::StrCat(
+            kernel, ": range [", begin, ", ", end, ") is outside the ",
+            x.num_elements(), " elements of ", x.TypeString()));
+      }
+      T* __restrict a = acc.mutable_data<T>().data() + begin;
+      const T* __restrict b = x.data<T>().data() + begin;
+      f(a, b, end - begin);
       return absl::OkStatus();
     }
   });
@@ -1129,9 +1138,10 @@ absl::StatusOr<Value> ScaleValue(const Value& value, double factor) {
 
 // ----------------------------------------------------- accumulation API
 
-absl::Status AccumulateAdd(MutableTensor& acc, const Tensor& x) {
+absl::Status AccumulateAddRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end) {
   return AccumulateWith(
-      "AccumulateAdd", false, acc, x,
+      "AccumulateAdd", false, acc, x, begin, end,
       [](auto* __restrict a, const auto* __restrict b, int64_t n) {
         using T = std::remove_reference_t<decltype(*a)>;
         using N = Num<T>;
@@ -1145,8 +1155,9 @@ absl::Status AccumulateAdd(MutableTensor& acc, const Tensor& x) {
       });
 }
 
-absl::Status AccumulateScaledAdd(MutableTensor& acc, const Tensor& x,
-                                 double weight) {
+absl::Status AccumulateScaledAddRange(MutableTensor& acc, const Tensor& x,
+                                      double weight, int64_t begin,
+                                      int64_t end) {
   if (IsInteger(x.dtype())) {
     const bool whole = std::trunc(weight) == weight;
     const bool fits = VisitDType(x.dtype(), [&](auto tag) {
@@ -1166,7 +1177,7 @@ absl::Status AccumulateScaledAdd(MutableTensor& acc, const Tensor& x,
     }
   }
   return AccumulateWith(
-      "AccumulateScaledAdd", false, acc, x,
+      "AccumulateScaledAdd", false, acc, x, begin, end,
       [weight](auto* __restrict a, const auto* __restrict b, int64_t n) {
         using T = std::remove_reference_t<decltype(*a)>;
         using N = Num<T>;
@@ -1190,9 +1201,10 @@ absl::Status AccumulateScaledAdd(MutableTensor& acc, const Tensor& x,
       });
 }
 
-absl::Status AccumulateMin(MutableTensor& acc, const Tensor& x) {
+absl::Status AccumulateMinRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end) {
   return AccumulateWith(
-      "AccumulateMin", true, acc, x,
+      "AccumulateMin", true, acc, x, begin, end,
       [](auto* __restrict a, const auto* __restrict b, int64_t n) {
         using T = std::remove_reference_t<decltype(*a)>;
         using N = Num<T>;
@@ -1204,9 +1216,10 @@ absl::Status AccumulateMin(MutableTensor& acc, const Tensor& x) {
       });
 }
 
-absl::Status AccumulateMax(MutableTensor& acc, const Tensor& x) {
+absl::Status AccumulateMaxRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end) {
   return AccumulateWith(
-      "AccumulateMax", true, acc, x,
+      "AccumulateMax", true, acc, x, begin, end,
       [](auto* __restrict a, const auto* __restrict b, int64_t n) {
         using T = std::remove_reference_t<decltype(*a)>;
         using N = Num<T>;
@@ -1216,6 +1229,213 @@ absl::Status AccumulateMax(MutableTensor& acc, const Tensor& x) {
           }
         }
       });
+}
+
+// ------------------------------------------ many operands in one pass
+
+namespace {
+
+// Operands folded per pass over the accumulator: each pass reads the
+// accumulator once and this many operand streams at once (a few concurrent
+// streams use the memory system best; many short ones do not).
+constexpr size_t kOperandsPerPass = 5;
+
+// a[i] = step(...step(step(a[i], p[0][i], base), p[1][i], base + 1)...)
+// for K operands: per element, the operations of K single-kernel calls in
+// their order, the running value kept in T (so rounded like a store).
+template <int K, typename T, typename Step>
+void ManyLoop(T* __restrict a, const T* const* xs, int64_t n, size_t base,
+              const Step& step) {
+  const T* __restrict p[K];
+  for (int k = 0; k < K; ++k) p[k] = xs[k];
+  for (int64_t i = 0; i < n; ++i) {
+    T v = a[i];
+    for (int k = 0; k < K; ++k) v = step(v, p[k][i], base + k);
+    a[i] = v;
+  }
+}
+
+template <typename T, typename Step>
+void ManyPasses(T* a, const T* const* xs, size_t count, int64_t n,
+                const Step& step) {
+  for (size_t i = 0; i < count;) {
+    const size_t k = std::min(kOperandsPerPass, count - i);
+    switch (k) {
+      case 1:
+        ManyLoop<1>(a, xs + i, n, i, step);
+        break;
+      case 2:
+        ManyLoop<2>(a, xs + i, n, i, step);
+        break;
+      case 3:
+        ManyLoop<3>(a, xs + i, n, i, step);
+        break;
+      case 4:
+        ManyLoop<4>(a, xs + i, n, i, step);
+        break;
+      default:
+        ManyLoop<5>(a, xs + i, n, i, step);
+        break;
+    }
+    i += k;
+  }
+}
+
+// Checks every operand as the single kernel `check(x)` would (the first
+// failure wins), then the range, then calls run(T* a, const T* const* xs)
+// with the operands' data offset by begin.
+template <typename Check, typename Run>
+absl::Status AccumulateManyWith(absl::string_view kernel, MutableTensor& acc,
+                                absl::Span<const Tensor* const> xs,
+                                int64_t begin, int64_t end, Check check,
+                                Run run) {
+  if (xs.empty()) return absl::OkStatus();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i] == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kernel, ": operand ", i, " is null"));
+    }
+    FEDEXEC_RETURN_IF_ERROR(check(*xs[i], i));
+  }
+  const Tensor& x0 = *xs[0];
+  if (begin < 0 || end < begin || end > x0.num_elements()) [[unlikely]] {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kernel, ": range [", begin, ", ", end, ") is outside the ",
+                     x0.num_elements(), " elements of ", x0.TypeString()));
+  }
+  return VisitDType(x0.dtype(), [&](auto tag) -> absl::Status {
+    using T = decltype(tag);
+    if constexpr (kIsNumeric<T>) {
+      absl::InlinedVector<const T*, 16> data(xs.size());
+      for (size_t i = 0; i < xs.size(); ++i) {
+        data[i] = xs[i]->data<T>().data() + begin;
+      }
+      run(acc.mutable_data<T>().data() + begin, data.data(), end - begin);
+    }
+    return absl::OkStatus();  // other dtypes failed the checks
+  });
+}
+
+}  // namespace
+
+absl::Status AccumulateAddMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end) {
+  return AccumulateManyWith(
+      "AccumulateAdd", acc, xs, begin, end,
+      [&](const Tensor& x, size_t) { return AccumulateAddRange(acc, x, 0, 0); },
+      [&](auto* a, const auto* const* p, int64_t n) {
+        using T = std::remove_reference_t<decltype(*a)>;
+        using N = Num<T>;
+        ManyPasses(a, p, xs.size(), n, [](T v, T b, size_t) {
+          if constexpr (std::is_same_v<T, typename N::C>) {
+            return WAdd<T>(v, b);
+          } else {
+            return N::Store(N::Load(v) + N::Load(b));
+          }
+        });
+      });
+}
+
+absl::Status AccumulateScaledAddMany(MutableTensor& acc,
+                                     absl::Span<const Tensor* const> xs,
+                                     absl::Span<const double> weights,
+                                     int64_t begin, int64_t end) {
+  if (weights.size() != xs.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AccumulateScaledAdd: ", weights.size(), " weights for ",
+                     xs.size(), " operands"));
+  }
+  return AccumulateManyWith(
+      "AccumulateScaledAdd", acc, xs, begin, end,
+      [&](const Tensor& x, size_t i) {
+        return AccumulateScaledAddRange(acc, x, weights[i], 0, 0);
+      },
+      [&](auto* a, const auto* const* p, int64_t n) {
+        using T = std::remove_reference_t<decltype(*a)>;
+        using N = Num<T>;
+        using C = typename N::C;
+        // The weights converted as the single kernel converts them.
+        if constexpr (kIsInt<T>) {
+          absl::InlinedVector<T, 16> w(weights.size());
+          for (size_t i = 0; i < w.size(); ++i)
+            w[i] = static_cast<T>(weights[i]);
+          ManyPasses(a, p, xs.size(), n, [&w](T v, T b, size_t k) {
+            return WAdd<T>(v, WMul<T>(b, w[k]));
+          });
+        } else if constexpr (kIsComplex<T>) {
+          using R = typename T::value_type;
+          absl::InlinedVector<R, 16> w(weights.size());
+          for (size_t i = 0; i < w.size(); ++i)
+            w[i] = static_cast<R>(weights[i]);
+          ManyPasses(a, p, xs.size(), n,
+                     [&w](T v, T b, size_t k) { return v + b * w[k]; });
+        } else if constexpr (std::is_same_v<T, C>) {
+          absl::InlinedVector<T, 16> w(weights.size());
+          for (size_t i = 0; i < w.size(); ++i)
+            w[i] = static_cast<T>(weights[i]);
+          ManyPasses(a, p, xs.size(), n,
+                     [&w](T v, T b, size_t k) { return v + b * w[k]; });
+        } else {
+          absl::InlinedVector<C, 16> w(weights.size());
+          for (size_t i = 0; i < w.size(); ++i)
+            w[i] = static_cast<C>(weights[i]);
+          ManyPasses(a, p, xs.size(), n, [&w](T v, T b, size_t k) {
+            return N::Store(N::Load(v) + N::Load(b) * w[k]);
+          });
+        }
+      });
+}
+
+absl::Status AccumulateMinMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end) {
+  return AccumulateManyWith(
+      "AccumulateMin", acc, xs, begin, end,
+      [&](const Tensor& x, size_t) { return AccumulateMinRange(acc, x, 0, 0); },
+      [&](auto* a, const auto* const* p, int64_t n) {
+        using T = std::remove_reference_t<decltype(*a)>;
+        using N = Num<T>;
+        if constexpr (kIsReal<T>) {
+          ManyPasses(a, p, xs.size(), n, [](T v, T b, size_t) {
+            return N::Store(Min(N::Load(v), N::Load(b)));
+          });
+        }
+      });
+}
+
+absl::Status AccumulateMaxMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end) {
+  return AccumulateManyWith(
+      "AccumulateMax", acc, xs, begin, end,
+      [&](const Tensor& x, size_t) { return AccumulateMaxRange(acc, x, 0, 0); },
+      [&](auto* a, const auto* const* p, int64_t n) {
+        using T = std::remove_reference_t<decltype(*a)>;
+        using N = Num<T>;
+        if constexpr (kIsReal<T>) {
+          ManyPasses(a, p, xs.size(), n, [](T v, T b, size_t) {
+            return N::Store(Max(N::Load(v), N::Load(b)));
+          });
+        }
+      });
+}
+
+absl::Status AccumulateAdd(MutableTensor& acc, const Tensor& x) {
+  return AccumulateAddRange(acc, x, 0, x.num_elements());
+}
+
+absl::Status AccumulateScaledAdd(MutableTensor& acc, const Tensor& x,
+                                 double weight) {
+  return AccumulateScaledAddRange(acc, x, weight, 0, x.num_elements());
+}
+
+absl::Status AccumulateMin(MutableTensor& acc, const Tensor& x) {
+  return AccumulateMinRange(acc, x, 0, x.num_elements());
+}
+
+absl::Status AccumulateMax(MutableTensor& acc, const Tensor& x) {
+  return AccumulateMaxRange(acc, x, 0, x.num_elements());
 }
 
 }  // namespace fedexec::native

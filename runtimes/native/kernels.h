@@ -149,6 +149,48 @@ absl::Status AccumulateScaledAdd(MutableTensor& acc, const Tensor& x,
 absl::Status AccumulateMin(MutableTensor& acc, const Tensor& x);
 absl::Status AccumulateMax(MutableTensor& acc, const Tensor& x);
 
+// The same folds over the flat element range [begin, end) only, for callers
+// that fold many operands into one accumulator tile by tile (so the
+// accumulator's tile stays in cache): the loops, and so every element's
+// result, are those of the whole-tensor kernels. The checks and their
+// messages are the whole-tensor kernels' (dtypes, shapes, the weight) and
+// come first, whatever the range, so an empty range checks without
+// touching anything; then the range must satisfy
+// 0 <= begin <= end <= num_elements ("AccumulateAdd: range [0, 9) is
+// outside the 8 elements of float32[8]"). The whole-tensor kernels are the
+// range [0, num_elements).
+absl::Status AccumulateAddRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end);
+absl::Status AccumulateScaledAddRange(MutableTensor& acc, const Tensor& x,
+                                      double weight, int64_t begin,
+                                      int64_t end);
+absl::Status AccumulateMinRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end);
+absl::Status AccumulateMaxRange(MutableTensor& acc, const Tensor& x,
+                                int64_t begin, int64_t end);
+
+// Many operands over [begin, end): the outcome of calling the range kernel
+// for xs[0], xs[1], ... in order (with weights[i] for xs[i]), the same bits
+// element by element, but the accumulator is read and written once per
+// group of up to 5 operands instead of once per operand, and the operands
+// are read as a few concurrent streams. Every operand is checked first,
+// in order, like the single kernel (its message; nothing is written when
+// one fails); then the range. No operand is null; weights has one entry
+// per operand. No operands: nothing to do.
+absl::Status AccumulateAddMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end);
+absl::Status AccumulateScaledAddMany(MutableTensor& acc,
+                                     absl::Span<const Tensor* const> xs,
+                                     absl::Span<const double> weights,
+                                     int64_t begin, int64_t end);
+absl::Status AccumulateMinMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end);
+absl::Status AccumulateMaxMany(MutableTensor& acc,
+                               absl::Span<const Tensor* const> xs,
+                               int64_t begin, int64_t end);
+
 // ------------------------------------------------ as native functions
 //
 // Registered by RegisterBuiltinKernels (registry.h); each takes one argument

@@ -3,8 +3,10 @@
 // loop, the struct-recursive forms and the accumulation kernels.
 #include "runtimes/native/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -761,6 +763,268 @@ TEST(AccumulateTest, ManyOperandsSumExactly) {
   for (float x : acc->data<float>()) {
     ASSERT_EQ(x, kOperands * (kOperands + 1) / 2);
   }
+}
+
+// The range kernels applied tile by tile, with several operands per tile,
+// give the bits of the whole-tensor kernels applied operand by operand.
+template <typename T>
+void ExpectRangesMatchWhole(DType dtype) {
+  constexpr int64_t kN = 1031;  // odd: tiles end mid-vector
+  constexpr int kOperands = 5;
+  std::mt19937 rng(7);
+  std::vector<Tensor> xs;
+  for (int k = 0; k < kOperands; ++k) {
+    std::vector<T> v(kN);
+    for (T& e : v) {
+      if constexpr (std::is_floating_point_v<T>) {
+        e = std::uniform_real_distribution<T>(-100, 100)(rng);
+      } else {
+        e = static_cast<T>(std::uniform_int_distribution<int64_t>(
+            -1000000000, 1000000000)(rng));
+      }
+    }
+    xs.push_back(Vec<T>(v));
+  }
+  const double weights[kOperands] = {0.5, 3, 1.25, 7, 2};
+  const double int_weights[kOperands] = {1, 3, 2, 7, 5};
+  for (int op = 0; op < 4; ++op) {
+    for (int64_t tile : {int64_t{1}, int64_t{7}, int64_t{256}, kN, kN + 5}) {
+      absl::StatusOr<MutableTensor> whole = MutableTensor::CopyOf(xs[0]);
+      absl::StatusOr<MutableTensor> tiled = MutableTensor::CopyOf(xs[0]);
+      ASSERT_TRUE(whole.ok() && tiled.ok());
+      auto weight = [&](int k) {
+        return std::is_floating_point_v<T> ? weights[k] : int_weights[k];
+      };
+      for (int k = 1; k < kOperands; ++k) {
+        absl::Status s;
+        switch (op) {
+          case 0:
+            s = AccumulateAdd(*whole, xs[k]);
+            break;
+          case 1:
+            s = AccumulateScaledAdd(*whole, xs[k], weight(k));
+            break;
+          case 2:
+            s = AccumulateMin(*whole, xs[k]);
+            break;
+          default:
+            s = AccumulateMax(*whole, xs[k]);
+            break;
+        }
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      for (int64_t b = 0; b < kN; b += tile) {
+        const int64_t e = std::min(kN, b + tile);
+        for (int k = 1; k < kOperands; ++k) {
+          absl::Status s;
+          switch (op) {
+            case 0:
+              s = AccumulateAddRange(*tiled, xs[k], b, e);
+              break;
+            case 1:
+              s = AccumulateScaledAddRange(*tiled, xs[k], weight(k), b, e);
+              break;
+            case 2:
+              s = AccumulateMinRange(*tiled, xs[k], b, e);
+              break;
+            default:
+              s = AccumulateMaxRange(*tiled, xs[k], b, e);
+              break;
+          }
+          ASSERT_TRUE(s.ok()) << s;
+        }
+      }
+      ASSERT_EQ(tiled->dtype(), dtype);
+      EXPECT_EQ(
+          std::memcmp(whole->raw_data(), tiled->raw_data(), whole->byte_size()),
+          0)
+          << "op " << op << " tile " << tile;
+    }
+  }
+}
+
+TEST(AccumulateTest, RangesGiveTheBitsOfTheWholeKernels) {
+  ExpectRangesMatchWhole<float>(DType::kFloat32);
+  ExpectRangesMatchWhole<double>(DType::kFloat64);
+  ExpectRangesMatchWhole<int32_t>(DType::kInt32);
+  ExpectRangesMatchWhole<int8_t>(DType::kInt8);
+}
+
+TEST(AccumulateTest, RangesTouchOnlyTheirElements) {
+  absl::StatusOr<MutableTensor> acc =
+      MutableTensor::CopyOf(Vec<float>({1, 2, 3, 4, 5}));
+  ASSERT_TRUE(acc.ok());
+  const Tensor x = Vec<float>({10, 10, 10, 10, 10});
+  ASSERT_TRUE(AccumulateAddRange(*acc, x, 1, 3).ok());
+  EXPECT_THAT(acc->data<float>(), ElementsAre(1, 12, 13, 4, 5));
+  ASSERT_TRUE(AccumulateScaledAddRange(*acc, x, 0.5, 4, 5).ok());
+  EXPECT_THAT(acc->data<float>(), ElementsAre(1, 12, 13, 4, 10));
+  ASSERT_TRUE(AccumulateMaxRange(*acc, x, 0, 2).ok());
+  EXPECT_THAT(acc->data<float>(), ElementsAre(10, 12, 13, 4, 10));
+  ASSERT_TRUE(AccumulateMinRange(*acc, x, 1, 5).ok());
+  EXPECT_THAT(acc->data<float>(), ElementsAre(10, 10, 10, 4, 10));
+  // Empty ranges change nothing, anywhere.
+  ASSERT_TRUE(AccumulateAddRange(*acc, x, 0, 0).ok());
+  ASSERT_TRUE(AccumulateAddRange(*acc, x, 5, 5).ok());
+  EXPECT_THAT(acc->data<float>(), ElementsAre(10, 10, 10, 4, 10));
+}
+
+TEST(AccumulateTest, RangeErrors) {
+  absl::StatusOr<MutableTensor> acc =
+      MutableTensor::Zeros(DType::kFloat32, {8});
+  ASSERT_TRUE(acc.ok());
+  const Tensor x = Vec<float>(std::vector<float>(8, 1.0f));
+  ExpectInvalid(AccumulateAddRange(*acc, x, 0, 9),
+                "AccumulateAdd: range [0, 9) is outside the 8 elements of "
+                "float32[8]");
+  ExpectInvalid(AccumulateMinRange(*acc, x, -1, 2),
+                "AccumulateMin: range [-1, 2)");
+  ExpectInvalid(AccumulateMaxRange(*acc, x, 3, 2),
+                "AccumulateMax: range [3, 2)");
+  ExpectInvalid(AccumulateScaledAddRange(*acc, x, 1.0, 9, 9),
+                "AccumulateScaledAdd: range [9, 9)");
+  for (float v : acc->data<float>()) EXPECT_EQ(v, 0.0f);
+  // The whole-tensor checks come first, even for an empty range.
+  ExpectInvalid(AccumulateAddRange(*acc, Vec<float>({1, 2}), 0, 0),
+                "AccumulateAdd: accumulator float32[8] and operand float32[2] "
+                "differ");
+  absl::StatusOr<MutableTensor> i = MutableTensor::Zeros(DType::kInt8, {1});
+  ExpectInvalid(AccumulateScaledAddRange(*i, Vec<int8_t>({1}), 0.5, 0, 0),
+                "AccumulateScaledAdd: weight 0.5 for int8[1] must be a whole "
+                "number within int8");
+  absl::StatusOr<MutableTensor> c =
+      MutableTensor::Zeros(DType::kComplex64, {1});
+  ExpectInvalid(AccumulateMinRange(*c, Vec<c64>({{1, 1}}), 0, 0),
+                "AccumulateMin: not defined for complex64");
+}
+
+// The many-operand kernels give the bits of the single kernels applied one
+// operand after another, for every group size around the pass width.
+template <typename T>
+void ExpectManyMatchSingles() {
+  constexpr int64_t kN = 1031;
+  std::mt19937 rng(11);
+  std::vector<Tensor> xs;
+  std::vector<double> weights;
+  for (int k = 0; k < 13; ++k) {
+    std::vector<T> v(kN);
+    for (T& e : v) {
+      if constexpr (std::is_floating_point_v<T>) {
+        e = std::uniform_real_distribution<T>(-100, 100)(rng);
+        if (std::uniform_int_distribution<int>(0, 50)(rng) == 0) {
+          e = std::numeric_limits<T>::quiet_NaN();
+        }
+      } else {
+        e = static_cast<T>(std::uniform_int_distribution<int64_t>(
+            std::numeric_limits<T>::min(), std::numeric_limits<T>::max())(rng));
+      }
+    }
+    xs.push_back(Vec<T>(v));
+    weights.push_back(std::is_floating_point_v<T> ? 0.3 * k + 0.05 : k % 5);
+  }
+  for (int op = 0; op < 4; ++op) {
+    for (size_t count : {1, 4, 5, 6, 10, 12}) {
+      for (auto [b, e] : {std::pair<int64_t, int64_t>{0, kN}, {3, 700}}) {
+        absl::StatusOr<MutableTensor> single = MutableTensor::CopyOf(xs[12]);
+        absl::StatusOr<MutableTensor> many = MutableTensor::CopyOf(xs[12]);
+        ASSERT_TRUE(single.ok() && many.ok());
+        std::vector<const Tensor*> ptrs;
+        for (size_t k = 0; k < count; ++k) {
+          ptrs.push_back(&xs[k]);
+          absl::Status s;
+          switch (op) {
+            case 0:
+              s = AccumulateAddRange(*single, xs[k], b, e);
+              break;
+            case 1:
+              s = AccumulateScaledAddRange(*single, xs[k], weights[k], b, e);
+              break;
+            case 2:
+              s = AccumulateMinRange(*single, xs[k], b, e);
+              break;
+            default:
+              s = AccumulateMaxRange(*single, xs[k], b, e);
+              break;
+          }
+          ASSERT_TRUE(s.ok()) << s;
+        }
+        absl::Status s;
+        switch (op) {
+          case 0:
+            s = AccumulateAddMany(*many, ptrs, b, e);
+            break;
+          case 1:
+            s = AccumulateScaledAddMany(
+                *many, ptrs, absl::MakeConstSpan(weights).subspan(0, count), b,
+                e);
+            break;
+          case 2:
+            s = AccumulateMinMany(*many, ptrs, b, e);
+            break;
+          default:
+            s = AccumulateMaxMany(*many, ptrs, b, e);
+            break;
+        }
+        ASSERT_TRUE(s.ok()) << s;
+        EXPECT_EQ(std::memcmp(single->raw_data(), many->raw_data(),
+                              single->byte_size()),
+                  0)
+            << "op " << op << " count " << count << " range " << b;
+      }
+    }
+  }
+}
+
+TEST(AccumulateTest, ManyGiveTheBitsOfOneAfterAnother) {
+  ExpectManyMatchSingles<float>();
+  ExpectManyMatchSingles<double>();
+  ExpectManyMatchSingles<int32_t>();
+  ExpectManyMatchSingles<int8_t>();
+}
+
+TEST(AccumulateTest, ManyHalfPrecisionRoundsAtEveryStep) {
+  // 1 + 2^-11 rounds back to 1 in float16 at every step: five of them added
+  // one by one leave 1, not 1 + 5 * 2^-11.
+  absl::StatusOr<MutableTensor> one_by_one =
+      MutableTensor::CopyOf(Vec<Float16>({H(0x3C00)}));
+  absl::StatusOr<MutableTensor> many =
+      MutableTensor::CopyOf(Vec<Float16>({H(0x3C00)}));
+  const Tensor tiny = Vec<Float16>({H(0x1000)});  // 2^-11
+  std::vector<const Tensor*> ptrs(5, &tiny);
+  for (int k = 0; k < 5; ++k)
+    ASSERT_TRUE(AccumulateAdd(*one_by_one, tiny).ok());
+  ASSERT_TRUE(AccumulateAddMany(*many, ptrs, 0, 1).ok());
+  EXPECT_EQ(one_by_one->data<Float16>()[0].bits, many->data<Float16>()[0].bits);
+  EXPECT_EQ(many->data<Float16>()[0].bits, 0x3C00);
+}
+
+TEST(AccumulateTest, ManyErrors) {
+  absl::StatusOr<MutableTensor> acc =
+      MutableTensor::Zeros(DType::kFloat32, {3});
+  ASSERT_TRUE(acc.ok());
+  const Tensor good = Vec<float>({1, 2, 3});
+  const Tensor bad = Vec<float>({1, 2});
+  std::vector<const Tensor*> xs = {&good, &good, &bad, &good};
+  ExpectInvalid(AccumulateAddMany(*acc, xs, 0, 3),
+                "AccumulateAdd: accumulator float32[3] and operand float32[2] "
+                "differ");
+  for (float v : acc->data<float>()) EXPECT_EQ(v, 0.0f);  // nothing written
+  xs[2] = &good;
+  ExpectInvalid(AccumulateMaxMany(*acc, xs, 0, 4),
+                "AccumulateMax: range [0, 4) is outside the 3 elements");
+  ExpectInvalid(AccumulateScaledAddMany(*acc, xs, {1.0, 2.0}, 0, 3),
+                "AccumulateScaledAdd: 2 weights for 4 operands");
+  absl::StatusOr<MutableTensor> i = MutableTensor::Zeros(DType::kInt8, {1});
+  const Tensor one = Vec<int8_t>({1});
+  const Tensor* ones[] = {&one, &one};
+  ExpectInvalid(AccumulateScaledAddMany(*i, ones, {1.0, 0.5}, 0, 1),
+                "AccumulateScaledAdd: weight 0.5 for int8[1]");
+  EXPECT_EQ(i->data<int8_t>()[0], 0);
+  std::vector<const Tensor*> none;
+  EXPECT_TRUE(AccumulateMinMany(*acc, none, 0, 99).ok());
+  xs[1] = nullptr;
+  ExpectInvalid(AccumulateAddMany(*acc, xs, 0, 3),
+                "AccumulateAdd: operand 1 is null");
 }
 
 }  // namespace
