@@ -471,22 +471,6 @@ absl::StatusOr<Tensor> Decode(std::shared_ptr<const void> owner,
   return tensor;
 }
 
-absl::Status ErrnoError(const std::string& path, absl::string_view what,
-                        int error) {
-  const std::string message =
-      absl::StrCat(path, ": ", what, ": ", std::strerror(error));
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    default:
-      return absl::InvalidArgumentError(message);
-  }
-}
-
 // Appends up to `n` more bytes of `fd` to `out`; stops early at the end.
 // Grows `out` by what arrives, not by `n`, so that a header that claims
 // terabytes costs nothing until they come.

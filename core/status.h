@@ -5,8 +5,11 @@
 #ifndef FEDEXEC_CORE_STATUS_H_
 #define FEDEXEC_CORE_STATUS_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 #define FEDEXEC_STATUS_CONCAT_INNER_(a, b) a##b
 #define FEDEXEC_STATUS_CONCAT_(a, b) FEDEXEC_STATUS_CONCAT_INNER_(a, b)
@@ -28,5 +31,16 @@
   auto statusor = (rexpr);                                   \
   if (!statusor.ok()) return std::move(statusor).status();   \
   lhs = std::move(statusor).value()
+
+namespace fedexec {
+
+// The status for a failed file operation with errno `error`:
+// "<path>: <what>: <strerror>", NOT_FOUND for a missing file or directory,
+// PERMISSION_DENIED for a refused one, INVALID_ARGUMENT otherwise (the
+// path is the user's input).
+absl::Status ErrnoError(const std::string& path, absl::string_view what,
+                        int error);
+
+}  // namespace fedexec
 
 #endif  // FEDEXEC_CORE_STATUS_H_

@@ -14,28 +14,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/status.h"
 
 namespace fedexec::demo {
 namespace {
 
 absl::Status Error(const std::string& path, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
-}
-
-absl::Status ErrnoError(const std::string& path, absl::string_view what,
-                        int error) {
-  const std::string message =
-      absl::StrCat(path, ": ", what, ": ", std::strerror(error));
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    default:
-      return absl::InvalidArgumentError(message);
-  }
 }
 
 // The tensor dtype of an IDX dtype code; kInvalid for an unknown code.

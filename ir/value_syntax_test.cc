@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "ir/text_syntax.h"
 #include "testing/types.h"
+#include "testing/test_files.h"
 
 namespace fedexec::ir {
 namespace {
@@ -83,24 +84,7 @@ std::string TypeError(const Value& v) {
   return std::string(t.status().message());
 }
 
-// A fresh directory for .npy files.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "value_syntax_XXXXXX")
-            .string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const {
-    return (std::filesystem::path(path_) / name).string();
-  }
-
- private:
-  std::string path_;
-};
+using ::fedexec::test_util::TempDir;
 
 // ------------------------------------------------------------ tensors
 

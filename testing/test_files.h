@@ -1,9 +1,11 @@
 // Helpers for tests that read files of the source tree (examples, compat
-// vectors, golden files). Tests only.
+// vectors, golden files) or write scratch files. Tests only.
 //
 // Thread-safety: stateless.
 #ifndef FEDEXEC_TESTING_TEST_FILES_H_
 #define FEDEXEC_TESTING_TEST_FILES_H_
+
+#include <stdlib.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +29,30 @@ inline std::string ReadFile(const std::filesystem::path& path) {
   contents << in.rdbuf();
   return contents.str();
 }
+
+// A fresh directory under the system's temporary directory, removed with
+// everything in it when the object is destroyed.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "fedexec_test_XXXXXX")
+            .string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // The path of `name` (which may contain directories) inside it.
+  std::string File(const std::string& name) const {
+    return (std::filesystem::path(path_) / name).string();
+  }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace fedexec::test_util
 
