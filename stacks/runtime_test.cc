@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "executors/local_executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "executors/local_executor.h"
 #include "ir/computation_file.h"
 #include "ir/text_syntax.h"
 #include "ir/type_checker.h"
@@ -80,7 +80,8 @@ TEST_P(ExamplesTest, RunsToTheExpectedResult) {
   ir::NodePtr computation = LoadExample(c.file);
   ASSERT_NE(computation, nullptr);
   std::optional<Value> argument;
-  if (!c.argument.empty()) argument = ValueAs(c.argument, Parameter(computation));
+  if (!c.argument.empty())
+    argument = ValueAs(c.argument, Parameter(computation));
   absl::StatusOr<Value> result = runtime->Call(computation, argument);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(*result, ValueAs(c.expected, Result(computation)))
@@ -102,7 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
         ExampleCase{"generic_plus_structs.fed",
                     "<a=<x=[1.0, 2.0], y=3>, b=<x=[10.0, 20.0], y=4>>",
                     "<x=[11.0, 22.0], y=7>"},
-        ExampleCase{"map_all_equal.fed", "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]@SERVER",
+        ExampleCase{"map_all_equal.fed",
+                    "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]@SERVER",
                     "[1, 4, 9, 16, 25, 36, 49, 64, 81, 100]@SERVER"},
         ExampleCase{"nested_structs.fed", "<a=<b=1, c=[2.0, 3.0]>, d=true>",
                     "<1, [2.0, 3.0], c=[2.0, 3.0], flag=true, true>"},
@@ -178,7 +180,8 @@ TEST(RuntimeTest, UntypedComputationIsCheckedFirst) {
       runtime->Call(*bad, Value(Tensor::Scalar<int32_t>(21)));
   ASSERT_FALSE(error.ok());
   EXPECT_EQ(error.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(error.status().message()), HasSubstr("federated_sum"));
+  EXPECT_THAT(std::string(error.status().message()),
+              HasSubstr("federated_sum"));
   EXPECT_EQ(runtime->Call(nullptr, std::nullopt).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -228,7 +231,8 @@ TEST(RuntimeTest, ClientCountsThatDisagree) {
 TEST(RuntimeTest, NumClientsOverridesInference) {
   std::unique_ptr<Runtime> runtime = MakeRuntime();
   ir::NodePtr squares = LoadExample("map_all_equal.fed");
-  Value w = ValueAs("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]@SERVER", Parameter(squares));
+  Value w =
+      ValueAs("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]@SERVER", Parameter(squares));
   Runtime::CallOptions options;
   options.num_clients = 3;
   absl::StatusOr<Value> result = runtime->Call(squares, w, options);
@@ -266,8 +270,10 @@ TEST(RuntimeTest, ErrorsOfTheComputationComeBack) {
       runtime->Call(mean, ValueAs("{}@CLIENTS", Parameter(mean)));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("federated_mean"));
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("zero clients"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("federated_mean"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("zero clients"));
 }
 
 TEST(RuntimeTest, BadOptions) {
@@ -316,28 +322,15 @@ TEST(RuntimeTest, ConcurrentCalls) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-// A computation that runs for minutes unless cancelled: every client
-// multiplies a 64x64 matrix by itself (clients are lazy, produced while
-// the sum folds them).
-constexpr char kLongComputation[] = R"(
-(m: float32[64,64]@SERVER) ->
-  federated_sum(
-    federated_map(
-      (p: <float32[64,64],float32>) ->
-        native("matmul", (<float32[64,64],float32[64,64]> -> float32[64,64]))(
-          <p[0], p[0]>
-        ),
-      federated_zip_at_clients(
-        federated_broadcast(m),
-        federated_eval_at_clients(() -> 1.0)
-      )
-    )
-  )
-)";
+// A computation that runs for minutes unless cancelled.
+std::string LongComputation() {
+  return test_util::ReadFile(SourceDir() /
+                             "testdata/computations/long_running.fed");
+}
 
 TEST(RuntimeTest, CancelRunningStopsCallsAndLaterCallsRun) {
   std::unique_ptr<Runtime> runtime = MakeRuntime();
-  ir::NodePtr computation = Compile(kLongComputation);
+  ir::NodePtr computation = Compile(LongComputation());
   ASSERT_NE(computation, nullptr);
   auto zeros = Tensor::Zeros(DType::kFloat32, {64, 64});
   ASSERT_TRUE(zeros.ok());
@@ -349,9 +342,8 @@ TEST(RuntimeTest, CancelRunningStopsCallsAndLaterCallsRun) {
   std::vector<absl::StatusOr<Value>> results(kCalls);
   std::vector<std::thread> threads;
   for (int i = 0; i < kCalls; ++i) {
-    threads.emplace_back([&, i] {
-      results[i] = runtime->Call(computation, m, options);
-    });
+    threads.emplace_back(
+        [&, i] { results[i] = runtime->Call(computation, m, options); });
   }
   while (runtime->NumRunning() < kCalls) std::this_thread::yield();
   runtime->CancelRunning();
@@ -367,7 +359,8 @@ TEST(RuntimeTest, CancelRunningStopsCallsAndLaterCallsRun) {
   options.num_clients = 3;
   ASSERT_TRUE(runtime->Call(computation, m, options).ok());
   std::thread later([&] {
-    results[0] = runtime->Call(computation, m, Runtime::CallOptions{100'000'000});
+    results[0] =
+        runtime->Call(computation, m, Runtime::CallOptions{100'000'000});
   });
   while (runtime->NumRunning() < 1) std::this_thread::yield();
   runtime->CancelRunning();
@@ -375,7 +368,8 @@ TEST(RuntimeTest, CancelRunningStopsCallsAndLaterCallsRun) {
   EXPECT_EQ(results[0].status().code(), absl::StatusCode::kCancelled);
   absl::StatusOr<Value> small = runtime->Call(computation, m, options);
   ASSERT_TRUE(small.ok()) << small.status();
-  EXPECT_EQ(*small, Value::Federated(Placement::kServer, true, {Value(*zeros)}));
+  EXPECT_EQ(*small,
+            Value::Federated(Placement::kServer, true, {Value(*zeros)}));
 }
 
 // Resident set size in bytes (/proc/self/statm: pages), after giving the
@@ -431,8 +425,8 @@ TEST(RuntimeTest, MemoryStaysFlatOverManyCalls) {
   const int64_t after_1000 = ResidentBytes();
   // The tasks that computed a call's values may hold them for a moment
   // after the call returned: wait for them to let go.
-  for (int i = 0; i < 10000 && exec::LocalExecutor::NumLiveStatesForTesting() >
-                                   live_before;
+  for (int i = 0; i < 10000 &&
+                  exec::LocalExecutor::NumLiveStatesForTesting() > live_before;
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -441,8 +435,7 @@ TEST(RuntimeTest, MemoryStaysFlatOverManyCalls) {
   if (kSanitized) {
     GTEST_SKIP() << "resident size under a sanitizer includes its quarantine "
                     "(leaks are the sanitizer's to find); after 10 calls "
-                 << after_10 << " bytes, after " << calls << " "
-                 << after_1000;
+                 << after_10 << " bytes, after " << calls << " " << after_1000;
   }
   EXPECT_LE(after_1000, after_10 + after_10 / 20)
       << "resident memory after 10 calls " << after_10 << " bytes, after 1000 "

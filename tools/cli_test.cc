@@ -284,7 +284,7 @@ TEST_F(CliTest, RunGivesTheSameResultOnAnyThreadCount) {
       "run examples/mean.fed --arg \"$(cat '" + arg.string() + "')\"";
   RunResult one = Fedexec(command + " --threads 1");
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  EXPECT_THAT(one.out, StartsWith("33283.")); // sum(0.1 i^2) / 1000
+  EXPECT_THAT(one.out, StartsWith("33283."));  // sum(0.1 i^2) / 1000
   for (int threads : {2, 3, 8}) {
     RunResult run = Fedexec(absl::StrCat(command, " --threads ", threads));
     EXPECT_EQ(run.exit_code, 0) << run.err;
@@ -338,8 +338,8 @@ TEST_F(CliTest, RunOutWritesNpyOrText) {
 }
 
 TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
-  fs::path no_param =
-      Write("no_param.fed", "() -> federated_sum(federated_value_at_clients(2))\n");
+  fs::path no_param = Write(
+      "no_param.fed", "() -> federated_sum(federated_value_at_clients(2))\n");
   struct BadRun {
     std::string args;
     std::string message;  // expected in the error line
@@ -380,12 +380,10 @@ TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
       {"run examples/mean.fed --arg '{}@CLIENTS'",
        "federated_mean over zero clients"},
       {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads 0", "--threads"},
-      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads -2",
-       "--threads"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads -2", "--threads"},
       {"run examples/mean.fed --arg '{1.0}@CLIENTS' --threads many",
        "--threads"},
-      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --clients=-1",
-       "--clients"},
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --clients=-1", "--clients"},
       {"run examples/mean.fed --arg '{1.0}@CLIENTS' --clients x", "--clients"},
       {"run no/such/file.fed", "no/such/file.fed"},
       {"run examples/mean.fed --arg 1 2", "2"},
@@ -400,24 +398,6 @@ TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
     EXPECT_EQ(run.out, "") << c.args;
   }
 }
-
-// A computation that runs for many minutes: every one of --clients clients
-// multiplies a 64x64 matrix by itself.
-constexpr char kLongComputation[] = R"(
-(m: float32[64,64]@SERVER) ->
-  federated_sum(
-    federated_map(
-      (p: <float32[64,64],float32>) ->
-        native("matmul", (<float32[64,64],float32[64,64]> -> float32[64,64]))(
-          <p[0], p[0]>
-        ),
-      federated_zip_at_clients(
-        federated_broadcast(m),
-        federated_eval_at_clients(() -> 1.0)
-      )
-    )
-  )
-)";
 
 // Whether process `pid` blocks `signal` in its main thread
 // (/proc/PID/status, SigBlk: a hex mask, bit signal - 1).
@@ -434,7 +414,9 @@ bool BlocksSignal(pid_t pid, int signal) {
 }
 
 TEST_F(CliTest, RunInterruptedExitsWith130) {
-  fs::path file = Write("long.fed", kLongComputation);
+  fs::path file =
+      Write("long.fed",
+            ReadFile(SourceDir() / "testdata/computations/long_running.fed"));
   absl::StatusOr<fedexec::Tensor> m =
       fedexec::Tensor::Zeros(fedexec::DType::kFloat32, {64, 64});
   ASSERT_TRUE(m.ok());
