@@ -129,6 +129,14 @@ BENCHMARK(BM_EvalAtClientsMean)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// A counter of seconds per unit of work, `units` units per iteration
+// (printed with an SI prefix: 250n).
+benchmark::Counter SecondsPer(double units) {
+  return benchmark::Counter(units,
+                            benchmark::Counter::kIsIterationInvariantRate |
+                                benchmark::Counter::kInvert);
+}
+
 std::vector<Value> ScalarClients(int64_t n) {
   std::vector<Value> members;
   members.reserve(n);
@@ -147,10 +155,7 @@ void BM_MapSum(benchmark::State& state) {
   const Value argument =
       Value::Federated(Placement::kClients, false, ScalarClients(n));
   RunCalls(state, computation, &argument, n, /*threads=*/1);
-  // Seconds per client per intrinsic (printed with an SI prefix: 250n).
-  state.counters["per_client_intrinsic"] = benchmark::Counter(
-      2.0 * n, benchmark::Counter::kIsIterationInvariantRate |
-                   benchmark::Counter::kInvert);
+  state.counters["per_client_intrinsic"] = SecondsPer(2.0 * n);
 }
 BENCHMARK(BM_MapSum)
     ->Arg(1000)
@@ -167,9 +172,7 @@ void BM_Sum(benchmark::State& state) {
   const Value argument =
       Value::Federated(Placement::kClients, false, ScalarClients(n));
   RunCalls(state, computation, &argument, n, /*threads=*/1);
-  state.counters["per_client"] = benchmark::Counter(
-      1.0 * n, benchmark::Counter::kIsIterationInvariantRate |
-                   benchmark::Counter::kInvert);
+  state.counters["per_client"] = SecondsPer(1.0 * n);
 }
 BENCHMARK(BM_Sum)
     ->Arg(1000)
@@ -188,9 +191,7 @@ void BM_BareMapSum(benchmark::State& state) {
     benchmark::DoNotOptimize(sum);
   }
   // Seconds per client (one map and one add), SI prefix as above.
-  state.counters["per_client"] = benchmark::Counter(
-      1.0 * n, benchmark::Counter::kIsIterationInvariantRate |
-                   benchmark::Counter::kInvert);
+  state.counters["per_client"] = SecondsPer(1.0 * n);
 }
 BENCHMARK(BM_BareMapSum)
     ->Arg(1000)

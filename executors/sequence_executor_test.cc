@@ -410,19 +410,24 @@ TEST(SequenceExecutorTest, OtherLeavesGoToTheChild) {
 
 // ------------------------------------------------------------- end to end
 
-absl::StatusOr<std::string> RunText(Executor& executor, const std::string& text,
+absl::StatusOr<std::string> RunNode(Executor& executor,
+                                    absl::StatusOr<ir::NodePtr> node,
                                     const std::string& argument) {
-  absl::StatusOr<ir::NodePtr> parsed = ir::ParseComputation(text);
-  if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<ir::NodePtr> checked = ir::CheckComputation(*parsed);
-  if (!checked.ok()) return checked.status();
-  absl::StatusOr<OwnedValue> f = executor.CreateValue(*checked);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<OwnedValue> f = executor.CreateValue(*node);
   if (!f.ok()) return f.status();
   absl::StatusOr<OwnedValue> arg = executor.CreateValue(V(argument));
   if (!arg.ok()) return arg.status();
   absl::StatusOr<OwnedValue> r = executor.CreateCall(*f, *arg);
   if (!r.ok()) return r.status();
   return Printed(executor, *r);
+}
+
+absl::StatusOr<std::string> RunText(Executor& executor, const std::string& text,
+                                    const std::string& argument) {
+  absl::StatusOr<ir::NodePtr> parsed = ir::ParseComputation(text);
+  if (!parsed.ok()) return parsed.status();
+  return RunNode(executor, ir::CheckComputation(*parsed), argument);
 }
 
 TEST(SequenceExecutorEndToEndTest, ReduceWithALambda) {
@@ -518,18 +523,6 @@ absl::StatusOr<ir::NodePtr> NestedReduces(int n) {
       MakeNode(ir::LambdaNode{"s", T("float32*"), std::move(body)}));
 }
 
-absl::StatusOr<std::string> RunNode(Executor& executor,
-                                    absl::StatusOr<ir::NodePtr> node,
-                                    const std::string& argument) {
-  if (!node.ok()) return node.status();
-  absl::StatusOr<OwnedValue> f = executor.CreateValue(*node);
-  if (!f.ok()) return f.status();
-  absl::StatusOr<OwnedValue> arg = executor.CreateValue(V(argument));
-  if (!arg.ok()) return arg.status();
-  absl::StatusOr<OwnedValue> r = executor.CreateCall(*f, *arg);
-  if (!r.ok()) return r.status();
-  return Printed(executor, *r);
-}
 
 TEST(SequenceExecutorEndToEndTest, ClosuresCalledThroughIntrinsicsNest) {
   Stack stack;
