@@ -2,6 +2,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <utility>
 
@@ -47,24 +48,57 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Schedule(Task task) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(task));
+    queued_.store(queue_.size(), std::memory_order_release);
+    // Spinning workers see the task without a notification.
+    wake = sleeping_ > 0;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
+namespace {
+
+void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
 void ThreadPool::WorkerLoop() {
+  using Clock = std::chrono::steady_clock;
   for (;;) {
+    // Look for work without blocking for a while (see the header).
+    if (queued_.load(std::memory_order_acquire) == 0) {
+      const Clock::time_point until =
+          Clock::now() + std::chrono::microseconds(kSpinMicros);
+      for (int i = 1; queued_.load(std::memory_order_acquire) == 0; ++i) {
+        if (i % 64 != 0) {
+          CpuRelax();
+          continue;
+        }
+        if (Clock::now() >= until) break;
+        std::this_thread::yield();
+      }
+    }
     Task task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      while (!stopping_ && queue_.empty()) {
+        ++sleeping_;
+        cv_.wait(lock);
+        --sleeping_;
+      }
       // Draining before exiting: a stopping pool still runs what is queued,
       // including tasks scheduled by the tasks it runs.
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
     }
     std::move(task)();
   }

@@ -71,6 +71,28 @@ TEST(ThreadPoolTest, DefaultPoolIsOneSharedPoolSizedByTheHardware) {
   EXPECT_EQ(sum.load(), 999 * 1000 / 2);
 }
 
+// Idle workers look for work for kSpinMicros and then block: tasks
+// scheduled while they look, and after they blocked, both run.
+TEST(ThreadPoolTest, TasksRunWhetherWorkersAreLookingOrBlocked) {
+  ThreadPool pool(3);
+  for (int round = 0; round < 20; ++round) {
+    // Every other round, leave the workers idle well past the spin period,
+    // so that they block and must be woken.
+    if (round % 2 == 1) {
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(20 * ThreadPool::kSpinMicros));
+    }
+    std::promise<void> done;
+    std::atomic<int> left{4};
+    for (int i = 0; i < 4; ++i) {
+      pool.Schedule([&] {
+        if (left.fetch_sub(1) == 1) done.set_value();
+      });
+    }
+    done.get_future().wait();
+  }
+}
+
 TEST(ThreadPoolTest, EveryScheduledTaskRunsOnceOnAFixedSetOfWorkers) {
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<int> runs{0};

@@ -25,7 +25,8 @@ absl::StatusOr<std::string> FindFile(const std::string& dir,
   return absl::NotFoundError(absl::StrCat(
       "Fashion-MNIST file ", gz, " (or ", base,
       " uncompressed) not found: install Debian's dataset-fashion-mnist "
-      "package (apt-get install dataset-fashion-mnist) or pass --data DIR"));
+      "package (apt-get install dataset-fashion-mnist) or pass --data-dir "
+      "DIR"));
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ TEST(FashionMnistTest, MissingFileSaysHowToGetTheData) {
               AllOf(HasSubstr(dir.File("train-images-idx3-ubyte.gz")),
                     HasSubstr("not found: install Debian's "
                               "dataset-fashion-mnist package (apt-get install "
-                              "dataset-fashion-mnist) or pass --data DIR")));
+                              "dataset-fashion-mnist) or pass --data-dir DIR")));
 }
 
 TEST(FashionMnistTest, MissingLabelsFile) {

@@ -340,8 +340,10 @@ absl::Status VisitBatchValue(const Value& element, int64_t index,
   return visit(e[0].value->tensor(), e[1].value->tensor());
 }
 
-absl::StatusOr<Tensor> SliceRows(const Tensor& t, int64_t begin, int64_t end,
-                                 const std::shared_ptr<const void>& owner) {
+// Rows [begin, end) of t (a checked range), viewing t's buffer; `owner`
+// keeps it alive.
+absl::StatusOr<Tensor> RowsOwnedBy(const Tensor& t, int64_t begin, int64_t end,
+                                   const std::shared_ptr<const void>& owner) {
   int64_t row = 1;
   for (int i = 1; i < t.rank(); ++i) row *= t.shape()[i];
   std::vector<int64_t> shape = t.shape();
@@ -378,7 +380,7 @@ absl::StatusOr<Value> ClientUpdateNative(ModelKind kind, const Value& arg) {
   const std::string fn = FunctionName(kind, "client_update");
   if (!arg.is_struct() || arg.struct_value().elements.size() != 4) {
     return Invalid(fn, absl::StrCat("argument must be a struct "
-                                    "<model,data,lr,epochs>, found ",
+                                    "<model,batches,lr,epochs>, found ",
                                     native::DescribeValue(arg)));
   }
   const auto& e = arg.struct_value().elements;
@@ -437,7 +439,7 @@ std::string BatchTypeString() {
 
 std::string ClientUpdateSignature(ModelKind kind) {
   const std::string m = ModelTypeString(kind);
-  return absl::StrCat("(<model=", m, ",data=", BatchTypeString(),
+  return absl::StrCat("(<model=", m, ",batches=", BatchTypeString(),
                       "*,lr=float32,epochs=int32> -> <delta=", m,
                       ",weight=float32,loss=float32>)");
 }
@@ -592,12 +594,28 @@ absl::StatusOr<Value> MakeBatches(const Tensor& images, const Tensor& labels,
   batches.reserve((end - begin + batch_size - 1) / batch_size);
   for (int64_t start = begin; start < end; start += batch_size) {
     const int64_t stop = std::min(end, start + batch_size);
-    FEDEXEC_ASSIGN_OR_RETURN(Tensor x, SliceRows(images, start, stop, owner));
-    FEDEXEC_ASSIGN_OR_RETURN(Tensor y, SliceRows(labels, start, stop, owner));
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor x, RowsOwnedBy(images, start, stop, owner));
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor y, RowsOwnedBy(labels, start, stop, owner));
     batches.push_back(Value::Struct(
         {{"x", Value(std::move(x))}, {"y", Value(std::move(y))}}));
   }
   return Value::Sequence(std::move(batches));
+}
+
+absl::StatusOr<Tensor> SliceRows(const Tensor& t, int64_t begin,
+                                 int64_t end) {
+  if (!t.valid() || t.rank() < 1 || t.dtype() == DType::kString) {
+    return Invalid("SliceRows",
+                   absl::StrCat("need a numeric tensor of rank >= 1, found ",
+                                t.TypeString()));
+  }
+  if (begin < 0 || begin > end || end > t.shape()[0]) {
+    return Invalid("SliceRows",
+                   absl::StrCat("rows [", begin, ", ", end,
+                                ") are not a range within [0, ", t.shape()[0],
+                                ")"));
+  }
+  return RowsOwnedBy(t, begin, end, std::make_shared<const Tensor>(t));
 }
 
 absl::Status RegisterDemoFunctions(native::NativeRegistry& registry) {

@@ -31,7 +31,7 @@
 // Native functions (RegisterDemoFunctions), for `native` leaves of the
 // FedAvg computation, with M the model type above:
 //   logreg_client_update, mlp_client_update:
-//     (<model=M,data=<x=float32[?,784],y=int32[?]>*,lr=float32,epochs=int32>
+//     (<model=M,batches=<x=float32[?,784],y=int32[?]>*,lr=float32,epochs=int32>
 //       -> <delta=M,weight=float32,loss=float32>)
 //   logreg_evaluate, mlp_evaluate:
 //     (<model=M,x=float32[?,784],y=int32[?]>
@@ -144,6 +144,11 @@ absl::StatusOr<LossAndGradient> ComputeLossAndGradient(ModelKind kind,
 absl::StatusOr<Value> MakeBatches(const Tensor& images, const Tensor& labels,
                                   int64_t begin, int64_t end,
                                   int64_t batch_size);
+
+// Rows [begin, end) of `t` (rank >= 1, not strings), zero-copy: the result
+// views t's buffer and keeps it alive. INVALID_ARGUMENT for another tensor
+// or a range outside [0, rows].
+absl::StatusOr<Tensor> SliceRows(const Tensor& t, int64_t begin, int64_t end);
 
 // Registers logreg_client_update, mlp_client_update, logreg_evaluate and
 // mlp_evaluate into `registry`. Returns the first registration error

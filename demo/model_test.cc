@@ -528,7 +528,7 @@ TEST(ModelNativeTest, RegisteredFunctionsBindAndCall) {
     EXPECT_TRUE(registry.Contains(name)) << name;
   }
   EXPECT_EQ(*registry.Signature("logreg_client_update"),
-            "(<model=<w=float32[784,10],b=float32[10]>,data=<x=float32[?,784],"
+            "(<model=<w=float32[784,10],b=float32[10]>,batches=<x=float32[?,784],"
             "y=int32[?]>*,lr=float32,epochs=int32> -> <delta=<w=float32[784,"
             "10],b=float32[10]>,weight=float32,loss=float32>)");
 
@@ -543,7 +543,7 @@ TEST(ModelNativeTest, RegisteredFunctionsBindAndCall) {
     ASSERT_TRUE(update.ok()) << update.status();
     absl::StatusOr<Value> out = update->Call(
         Value::Struct({{"model", model},
-                       {"data", data},
+                       {"batches", data},
                        {"lr", Value(Tensor::Scalar<float>(0.1f))},
                        {"epochs", Value(Tensor::Scalar<int32_t>(2))}}));
     ASSERT_TRUE(out.ok()) << out.status();
@@ -558,7 +558,7 @@ TEST(ModelNativeTest, RegisteredFunctionsBindAndCall) {
     EXPECT_TRUE(registry
                     .Bind(prefix + "_client_update",
                           T("(<model=" + m +
-                            ",data=<x=float32[10,784],y=int32[10]>*,lr=float32,"
+                            ",batches=<x=float32[10,784],y=int32[10]>*,lr=float32,"
                             "epochs=int32> -> <delta=" +
                             m + ",weight=float32,loss=float32>)"))
                     .ok());
@@ -593,7 +593,7 @@ TEST(ModelNativeTest, WrongDeclaredTypesAreRejectedAtBind) {
   const std::string mlp = ModelTypeString(ModelKind::kMlp);
   auto update_type = [](const std::string& model, const std::string& batch,
                         const std::string& lr) {
-    return "(<model=" + model + ",data=" + batch + "*,lr=" + lr +
+    return "(<model=" + model + ",batches=" + batch + "*,lr=" + lr +
            ",epochs=int32> -> <delta=" + model +
            ",weight=float32,loss=float32>)";
   };
@@ -736,6 +736,47 @@ TEST(ModelFashionMnistTest, LogRegOneEpochLearns) {
   EXPECT_GT(e->accuracy, 0.70f) << "loss " << e->loss;
   EXPECT_LT(e->loss, 1.0f);
   RecordProperty("accuracy", std::to_string(e->accuracy));
+}
+
+}  // namespace
+}  // namespace fedexec::demo
+
+namespace fedexec::demo {
+namespace {
+
+TEST(SliceRowsTest, ViewsRowsWithoutCopying) {
+  const Tensor t = *Tensor::FromSpan<int32_t>({0, 1, 2, 3, 4, 5, 6, 7}, {4, 2});
+  absl::StatusOr<Tensor> rows = SliceRows(t, 1, 3);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_THAT(rows->data<int32_t>(), testing::ElementsAre(2, 3, 4, 5));
+  EXPECT_EQ(rows->raw_data(), t.data<int32_t>().data() + 2);
+  absl::StatusOr<Tensor> none = SliceRows(t, 4, 4);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->num_elements(), 0);
+}
+
+TEST(SliceRowsTest, KeepsTheBufferAlive) {
+  absl::StatusOr<Tensor> rows;
+  {
+    const Tensor t = *Tensor::FromSpan<float>({1, 2, 3}, {3});
+    rows = SliceRows(t, 2, 3);
+  }
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->data<float>()[0], 3.0f);
+}
+
+TEST(SliceRowsTest, BadRangesAndTensors) {
+  const Tensor t = *Tensor::FromSpan<float>({1, 2, 3}, {3});
+  for (auto [begin, end] : {std::pair{-1, 2}, {2, 1}, {0, 4}}) {
+    absl::StatusOr<Tensor> r = SliceRows(t, begin, end);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(r.status().message()),
+                testing::HasSubstr("not a range within [0, 3)"));
+  }
+  EXPECT_FALSE(SliceRows(Tensor::Scalar<float>(1), 0, 0).ok());
+  EXPECT_FALSE(SliceRows(Tensor(), 0, 0).ok());
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ absl::Status CheckClients(int64_t n, int64_t clients) {
   }
   if (clients < 1 || clients > n) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--clients is ", clients, "; must be in [1, ", n,
+        absl::StrCat("--population is ", clients, "; must be in [1, ", n,
                      "] (at least one example per client)"));
   }
   return absl::OkStatus();
@@ -196,8 +196,30 @@ absl::StatusOr<Partition> DirichletPartition(absl::Span<const int32_t> labels,
   for (auto& members : by_class) {
     if (members.empty()) continue;
     rng.Shuffle(members);
-    const std::vector<double> p =
-        rng.Dirichlet(alpha, static_cast<int>(clients));
+    std::vector<double> p = rng.Dirichlet(alpha, static_cast<int>(clients));
+    // Clients that already hold their share of the data (n / clients
+    // examples) take no more: sizes stay near the mean while each client's
+    // labels stay skewed.
+    // (Some client is always below its share while examples remain to be
+    // dealt. Proportions that underflowed to 0 for every such client, as
+    // tiny alphas give, become equal ones.)
+    std::vector<double> capped(p.size(), 0.0);
+    double total = 0;
+    int64_t below = 0;
+    for (int64_t c = 0; c < clients; ++c) {
+      if (static_cast<int64_t>(partition[c].size()) * clients < n) {
+        capped[c] = p[c];
+        total += p[c];
+        ++below;
+      }
+    }
+    if (below > 0) {
+      for (int64_t c = 0; c < clients; ++c) {
+        if (static_cast<int64_t>(partition[c].size()) * clients >= n) continue;
+        capped[c] = total > 0 ? capped[c] / total : 1.0 / below;
+      }
+      p = std::move(capped);
+    }
     const std::vector<int64_t> counts =
         Apportion(static_cast<int64_t>(members.size()), p);
     size_t next = 0;
@@ -231,7 +253,7 @@ absl::StatusOr<Partition> ShardPartition(absl::Span<const int32_t> labels,
   if (absl::Status s = CheckClients(n, clients); !s.ok()) return s;
   if (shards_per_client < 1 || shards_per_client > n / clients) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--shards_per_client is ", shards_per_client, "; must be in [1, ",
+        "--shards-per-client is ", shards_per_client, "; must be in [1, ",
         n / clients, "] for ", n, " examples and ", clients, " clients"));
   }
   absl::StatusOr<int32_t> max_label = CheckLabels(labels);
@@ -266,11 +288,11 @@ absl::StatusOr<std::vector<int64_t>> SampleCohort(int64_t clients,
                                                   uint64_t seed) {
   if (clients < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--clients is ", clients, "; must be >= 1"));
+        absl::StrCat("--population is ", clients, "; must be >= 1"));
   }
   if (cohort < 1 || cohort > clients) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--cohort is ", cohort, "; must be in [1, --clients = ", clients, "]"));
+        "--cohort is ", cohort, "; must be in [1, --population = ", clients, "]"));
   }
   if (round < 0) {
     return absl::InvalidArgumentError(

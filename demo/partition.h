@@ -15,7 +15,7 @@
 // clients, and every client has at least one example.
 //
 // Errors: INVALID_ARGUMENT naming the demo flag the argument comes from
-// (--clients, --alpha, --shards_per_client, --cohort, --round).
+// (--population, --alpha, --shards-per-client, --cohort, --round).
 //
 // Thread-safety: the functions are stateless; a DemoRng is not thread-safe.
 #ifndef FEDEXEC_DEMO_PARTITION_H_
@@ -79,7 +79,12 @@ absl::StatusOr<Partition> IidPartition(int64_t n, int64_t clients,
 // Label-skewed split: for each class, its examples (shuffled) are divided
 // among the clients in proportions drawn from Dirichlet(alpha) (sizes by
 // the largest-remainder method). Small alpha gives each client few labels;
-// large alpha approaches an IID split. An empty client then takes one
+// large alpha approaches an IID split. Classes are dealt in label order, and
+// a client that already holds at least the mean share (n / clients
+// examples) when a class is dealt gets none of it (the other proportions
+// are renormalised, or made equal when they all underflowed to 0): label
+// skew stays while client sizes stay near the mean.
+// An empty client then takes one
 // example from the client holding the most (the lowest-numbered of those,
 // its highest index), repeated until no client is empty; this moves at
 // most `clients` examples. Labels must be >= 0.

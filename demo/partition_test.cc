@@ -178,7 +178,7 @@ TEST(IidPartitionTest, InvalidClients) {
   for (int64_t clients : {0, -1, 11}) {
     absl::StatusOr<Partition> p = IidPartition(10, clients, 0);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(p.status().message(), HasSubstr("--clients"));
+    EXPECT_THAT(p.status().message(), HasSubstr("--population"));
   }
 }
 
@@ -233,6 +233,23 @@ TEST(DirichletPartitionTest, LargeAlphaIsNearUniform) {
   }
 }
 
+// A client at its mean share gets nothing of later classes: with two
+// classes of 100 and alpha tiny, class 0 goes (almost surely) to one
+// client, so class 1 must go to the other one, for every seed. Without the
+// cap the two would often land on the same client.
+TEST(DirichletPartitionTest, ClientsAtTheirShareTakeNoMore) {
+  const std::vector<int32_t> labels = BalancedLabels(2, 100);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    absl::StatusOr<Partition> p = DirichletPartition(labels, 2, 0.001, seed);
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ((*p)[0].size(), 100u) << "seed " << seed;
+    ASSERT_EQ((*p)[1].size(), 100u) << "seed " << seed;
+    for (const std::vector<int32_t>& client : *p) {
+      for (int32_t i : client) EXPECT_EQ(labels[i], labels[client[0]]);
+    }
+  }
+}
+
 TEST(DirichletPartitionTest, DeterministicPerSeed) {
   const std::vector<int32_t> labels = BalancedLabels(10, 100);
   EXPECT_EQ(*DirichletPartition(labels, 20, 0.5, 8),
@@ -257,9 +274,9 @@ TEST(DirichletPartitionTest, InvalidArguments) {
   }
   absl::StatusOr<Partition> p = DirichletPartition(labels, 11, 1.0, 0);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(p.status().message(), HasSubstr("--clients is 11"));
+  EXPECT_THAT(p.status().message(), HasSubstr("--population is 11"));
   p = DirichletPartition({}, 1, 1.0, 0);
-  EXPECT_THAT(p.status().message(), HasSubstr("--clients"));
+  EXPECT_THAT(p.status().message(), HasSubstr("--population"));
   p = DirichletPartition({1, -2, 0}, 1, 1.0, 0);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(p.status().message(), HasSubstr("label of example 1 is -2"));
@@ -307,11 +324,11 @@ TEST(ShardPartitionTest, InvalidArguments) {
   const std::vector<int32_t> labels = BalancedLabels(2, 5);  // n = 10
   absl::StatusOr<Partition> p = ShardPartition(labels, 5, 3, 0);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(p.status().message(), HasSubstr("--shards_per_client is 3"));
+  EXPECT_THAT(p.status().message(), HasSubstr("--shards-per-client is 3"));
   p = ShardPartition(labels, 5, 0, 0);
-  EXPECT_THAT(p.status().message(), HasSubstr("--shards_per_client is 0"));
+  EXPECT_THAT(p.status().message(), HasSubstr("--shards-per-client is 0"));
   p = ShardPartition(labels, 0, 1, 0);
-  EXPECT_THAT(p.status().message(), HasSubstr("--clients is 0"));
+  EXPECT_THAT(p.status().message(), HasSubstr("--population is 0"));
   ASSERT_TRUE(ShardPartition(labels, 5, 2, 0).ok());
 }
 
@@ -355,7 +372,7 @@ TEST(SampleCohortTest, EachClientEquallyLikely) {
 
 TEST(SampleCohortTest, InvalidArguments) {
   EXPECT_THAT(SampleCohort(0, 1, 0, 0).status().message(),
-              HasSubstr("--clients is 0"));
+              HasSubstr("--population is 0"));
   EXPECT_THAT(SampleCohort(10, 11, 0, 0).status().message(),
               HasSubstr("--cohort is 11"));
   EXPECT_THAT(SampleCohort(10, 0, 0, 0).status().message(),

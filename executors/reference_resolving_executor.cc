@@ -30,6 +30,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -848,10 +850,60 @@ class Compiler {
 
 }  // namespace
 
+namespace reference_resolving_internal {
+
+// The compiled programs of one executor, most recently used first. Each
+// entry holds its tree, so a cached node's address is never reused.
+class ProgramCache {
+ public:
+  // The cached program of `node`, or null.
+  std::shared_ptr<const Program> Find(const ir::NodePtr& node) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first.get() != node.get()) continue;
+      entries_.splice(entries_.begin(), entries_, it);
+      return entries_.front().second;
+    }
+    return nullptr;
+  }
+
+  void Insert(ir::NodePtr node, std::shared_ptr<const Program> program) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++compilations_;
+    for (const auto& e : entries_) {
+      if (e.first.get() == node.get()) return;  // compiled concurrently
+    }
+    entries_.emplace_front(std::move(node), std::move(program));
+    if (entries_.size() > ReferenceResolvingExecutor::kProgramCacheSize) {
+      entries_.pop_back();
+    }
+  }
+
+  int64_t compilations() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return compilations_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::list<std::pair<ir::NodePtr, std::shared_ptr<const Program>>>
+      entries_;               // guarded by mu_
+  int64_t compilations_ = 0;  // guarded by mu_
+};
+
+}  // namespace reference_resolving_internal
+
 ReferenceResolvingExecutor::ReferenceResolvingExecutor(
     std::shared_ptr<ExecutionContext> context,
     std::shared_ptr<LocalExecutor> child)
-    : LocalExecutor(std::move(context), std::move(child)) {}
+    : LocalExecutor(std::move(context), std::move(child)),
+      cache_(std::make_unique<reference_resolving_internal::ProgramCache>()) {}
+
+ReferenceResolvingExecutor::~ReferenceResolvingExecutor() = default;
+
+int64_t ReferenceResolvingExecutor::NumCompilationsForTesting() const {
+  return cache_->compilations();
+}
 
 absl::StatusOr<Value> ReferenceResolvingExecutor::Evaluate(
     const ir::NodePtr& node) {
@@ -863,19 +915,24 @@ absl::StatusOr<Value> ReferenceResolvingExecutor::Evaluate(
         "the reference resolving executor has no child executor to embed "
         "leaves");
   }
-  ir::NodePtr checked = node;
-  if (!node->type().has_value()) {
-    FEDEXEC_ASSIGN_OR_RETURN(checked, ir::CheckComputation(node));
-  }
   FEDEXEC_RETURN_IF_ERROR(context()->CheckCancelled());
-  const int depth = ir::TreeDepth(checked);
-  absl::StatusOr<std::shared_ptr<const Program>> program =
-      CallWithStackFor(static_cast<size_t>(depth), [&] {
-        return Compiler(*child()).Compile(checked);
-      });
-  if (!program.ok()) return program.status();
-  Machine machine(*program, context());
-  return machine.Run((*program)->root, nullptr, (*program)->root_frame_size,
+  std::shared_ptr<const Program> program = cache_->Find(node);
+  if (program == nullptr) {
+    ir::NodePtr checked = node;
+    if (!node->type().has_value()) {
+      FEDEXEC_ASSIGN_OR_RETURN(checked, ir::CheckComputation(node));
+    }
+    const int depth = ir::TreeDepth(checked);
+    absl::StatusOr<std::shared_ptr<const Program>> compiled =
+        CallWithStackFor(static_cast<size_t>(depth), [&] {
+          return Compiler(*child()).Compile(checked);
+        });
+    if (!compiled.ok()) return compiled.status();
+    program = *std::move(compiled);
+    cache_->Insert(node, program);
+  }
+  Machine machine(program, context());
+  return machine.Run(program->root, nullptr, program->root_frame_size,
                      nullptr);
 }
 

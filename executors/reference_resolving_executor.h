@@ -15,6 +15,10 @@
 // - each frame slot's last read moves the value out instead of copying it,
 //   and a local nobody reads is dropped as soon as it is computed, so
 //   values are released as early as the code allows.
+// Programs are cached per executor (the kProgramCacheSize most recently
+// used trees, by node identity: the cache holds the tree, so a pointer is
+// never reused while cached), so calling one computation again and again,
+// as a training loop does every round, compiles and binds it once.
 // The program then runs in an empty scope. A lambda evaluates to a closure
 // (an exec::Function) holding the compiled body, the values it references
 // from enclosing scopes (flat closure conversion: a closure keeps only what
@@ -43,6 +47,7 @@
 #ifndef FEDEXEC_EXECUTORS_REFERENCE_RESOLVING_EXECUTOR_H_
 #define FEDEXEC_EXECUTORS_REFERENCE_RESOLVING_EXECUTOR_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -51,13 +56,27 @@
 
 namespace fedexec::exec {
 
+namespace reference_resolving_internal {
+class ProgramCache;
+}  // namespace reference_resolving_internal
+
 class ReferenceResolvingExecutor : public LocalExecutor {
  public:
+  // Compiled trees kept per executor.
+  static constexpr size_t kProgramCacheSize = 16;
+
   // `child` embeds the leaves (required).
   ReferenceResolvingExecutor(std::shared_ptr<ExecutionContext> context,
                              std::shared_ptr<LocalExecutor> child);
+  ~ReferenceResolvingExecutor() override;
 
   absl::StatusOr<Value> Evaluate(const ir::NodePtr& node) override;
+
+  // Compilations done so far (cache misses), for tests.
+  int64_t NumCompilationsForTesting() const;
+
+ private:
+  const std::unique_ptr<reference_resolving_internal::ProgramCache> cache_;
 };
 
 }  // namespace fedexec::exec

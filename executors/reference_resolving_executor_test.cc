@@ -718,3 +718,94 @@ TEST(ReferenceResolvingExecutorConcurrencyTest, ConcurrentCallsThroughTheInterfa
 
 }  // namespace
 }  // namespace fedexec::exec
+
+namespace fedexec::exec {
+namespace {
+
+// Evaluates `node` on `executor` and calls the result with 2.0.
+std::string CallWithTwo(ReferenceResolvingExecutor& executor,
+                        const ir::NodePtr& node) {
+  absl::StatusOr<OwnedValue> f = executor.CreateValue(node);
+  EXPECT_TRUE(f.ok()) << f.status();
+  absl::StatusOr<OwnedValue> arg = executor.CreateValue(V("2.0"));
+  EXPECT_TRUE(arg.ok());
+  absl::StatusOr<OwnedValue> call = executor.CreateCall(*f, *arg);
+  EXPECT_TRUE(call.ok());
+  absl::StatusOr<Value> v = executor.Materialize(*call);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? ir::PrintValue(*v) : "";
+}
+
+TEST(ProgramCacheTest, ACallableComputationIsCompiledAndBoundOnce) {
+  auto counting = std::make_shared<CountingRuntime>(DefaultRuntimes()[0]);
+  Stack stack(2, {counting});
+  const ir::NodePtr node =
+      Parse(absl::StrCat("(x: float32) -> ", Add("x", "1.0")));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(CallWithTwo(*stack.executor, node), "3.0");
+  }
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(), 1);
+  EXPECT_EQ(counting->compiled(), 1);
+  // An equal tree that is another object is compiled on its own.
+  const ir::NodePtr same_text =
+      Parse(absl::StrCat("(x: float32) -> ", Add("x", "1.0")));
+  EXPECT_EQ(CallWithTwo(*stack.executor, same_text), "3.0");
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(), 2);
+}
+
+TEST(ProgramCacheTest, KeepsTheMostRecentlyUsedTrees) {
+  Stack stack;
+  const size_t n = ReferenceResolvingExecutor::kProgramCacheSize;
+  std::vector<ir::NodePtr> nodes;
+  for (size_t i = 0; i <= n; ++i) {
+    nodes.push_back(Parse(
+        absl::StrCat("(x: float32) -> ", Add("x", absl::StrCat(i, ".0")))));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(CallWithTwo(*stack.executor, nodes[i]),
+              absl::StrCat(i + 2, ".0"));
+  }
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(), static_cast<int>(n));
+  // Using tree 0 again keeps it; adding tree n then evicts tree 1, the
+  // least recently used.
+  CallWithTwo(*stack.executor, nodes[0]);
+  CallWithTwo(*stack.executor, nodes[n]);
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(),
+            static_cast<int>(n + 1));
+  CallWithTwo(*stack.executor, nodes[0]);
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(),
+            static_cast<int>(n + 1));
+  EXPECT_EQ(CallWithTwo(*stack.executor, nodes[1]), "3.0");
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(),
+            static_cast<int>(n + 2));
+}
+
+// A cached tree stays alive in the cache even when the caller drops it, so
+// a new tree never reuses a cached address by accident.
+TEST(ProgramCacheTest, TheCacheHoldsItsTrees) {
+  Stack stack;
+  ir::NodePtr node = Parse(absl::StrCat("(x: float32) -> ", Add("x", "5.0")));
+  std::weak_ptr<const ir::Node> weak = node;
+  EXPECT_EQ(CallWithTwo(*stack.executor, node), "7.0");
+  node.reset();
+  EXPECT_FALSE(weak.expired());
+}
+
+// Failed compilations are not cached: the error comes again.
+TEST(ProgramCacheTest, ErrorsAreNotCached) {
+  Stack stack;
+  const ir::NodePtr node = Parse(
+      R"((x: float32) -> native("no_such_function", (float32 -> float32))(x))");
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<OwnedValue> f = stack.executor->CreateValue(node);
+    ASSERT_TRUE(f.ok());
+    absl::StatusOr<Value> v = stack.executor->Materialize(*f);
+    ASSERT_FALSE(v.ok());
+    EXPECT_THAT(std::string(v.status().message()),
+                HasSubstr("no_such_function"));
+  }
+  EXPECT_EQ(stack.executor->NumCompilationsForTesting(), 0);
+}
+
+}  // namespace
+}  // namespace fedexec::exec

@@ -102,13 +102,18 @@ case "$mode" in
     # It synchronises with std:: primitives, which TSan sees (Debian's Abseil
     # is not instrumented).
     configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DFEDEXEC_SANITIZE=thread
-    build build-tsan core_tests executors_tests stacks_tests
+    build build-tsan core_tests executors_tests stacks_tests demo_tests
     export TSAN_OPTIONS=halt_on_error=1
     "$root/build-tsan/core/core_tests" \
       --gtest_filter='*ThreadPool*:*ParallelFor*:*Cancellation*:*TreeReduce*'
     # Every executor and stack test: they all share state between threads.
     "$root/build-tsan/executors/executors_tests"
     "$root/build-tsan/stacks/stacks_tests"
+    # The FedAvg driver: rounds on the runtime's pool, 1 and 2 threads,
+    # cancellation from another thread (the direct-loop comparison, slow
+    # under TSan, runs in the other builds).
+    "$root/build-tsan/demo/demo_tests" \
+      --gtest_filter='FedAvgRunTest.*:-*DirectLoop*:*DifferentSeeds*'
     unset TSAN_OPTIONS
     echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-30} s each)"
     CC=clang CXX=clang++ configure build-fuzz \

@@ -1,18 +1,11 @@
 #include "tools/cli.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <cstdint>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -27,14 +20,11 @@
 #include "ir/value_syntax.h"
 #include "runtimes/native/registry.h"
 #include "stacks/runtime.h"
+#include "tools/cli_common.h"
+#include "tools/demo_command.h"
 
 namespace fedexec::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitRuntimeError = 1;
-constexpr int kExitBadInput = 2;
-constexpr int kExitInterrupted = 130;
 
 // Protobuf writes its own complaints to stderr; fedexec reports errors as one
 // line of its own, so protobuf's messages go to the log (shown with
@@ -60,29 +50,6 @@ void SetUpLogging(const char* argv0, const std::string& level) {
     FLAGS_minloglevel = google::GLOG_ERROR;
   }
   google::protobuf::SetLogHandler(&RouteProtobufLog);
-}
-
-// One line on stderr: errors never span lines, so scripts can grep them.
-void PrintError(absl::string_view message) {
-  std::string line(message);
-  for (char& c : line) {
-    if (c == '\n') c = ' ';
-  }
-  std::cerr << "fedexec: " << line << "\n";
-}
-
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kFailedPrecondition:
-      return kExitBadInput;
-    case absl::StatusCode::kCancelled:
-      return kExitInterrupted;
-    default:
-      return kExitRuntimeError;
-  }
 }
 
 int RunCheck(const std::vector<std::string>& files) {
@@ -149,76 +116,6 @@ int RunFmt(const std::string& file, const std::string& to, bool write) {
 
 
 // ------------------------------------------------------------------- run
-
-// Ctrl-C (SIGINT) and SIGTERM while a computation runs: the first one
-// cancels it (the call then returns CANCELLED and the program exits with
-// 130), a second one exits at once. The signals must be blocked in every
-// thread before any thread starts (BlockInterrupts), so that only the
-// watcher's sigwait receives them.
-class InterruptWatcher {
- public:
-  // Blocks SIGINT and SIGTERM in the calling thread; threads created later
-  // inherit the mask.
-  static void BlockInterrupts() {
-    sigset_t set = Signals();
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-
-  explicit InterruptWatcher(std::function<void()> on_interrupt)
-      : on_interrupt_(std::move(on_interrupt)), thread_([this] { Watch(); }) {}
-
-  // Stops the watcher: wakes its sigwait with a signal aimed at its thread
-  // alone, then joins it.
-  ~InterruptWatcher() {
-    stopping_.store(true);
-    pthread_kill(thread_.native_handle(), SIGTERM);
-    thread_.join();
-  }
-
-  bool interrupted() const { return interrupted_.load(); }
-
- private:
-  static sigset_t Signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    return set;
-  }
-
-  void Watch() {
-    const sigset_t set = Signals();
-    while (true) {
-      int signal = 0;
-      if (!interrupted_.load()) {
-        if (sigwait(&set, &signal) != 0) continue;
-      } else {
-        // After an interrupt, cancel again every 50 ms: a call that had not
-        // started when the signal came is cancelled too.
-        const timespec period = {0, 50'000'000};
-        signal = sigtimedwait(&set, nullptr, &period);
-        if (signal < 0) {
-          if (!stopping_.load()) on_interrupt_();
-          continue;
-        }
-      }
-      if (stopping_.load()) return;
-      if (interrupted_.exchange(true)) {
-        // A second interrupt: the user does not want to wait.
-        constexpr char kMessage[] = "fedexec: interrupted\n";
-        [[maybe_unused]] ssize_t n =
-            write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
-        _exit(kExitInterrupted);
-      }
-      on_interrupt_();
-    }
-  }
-
-  std::function<void()> on_interrupt_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> interrupted_{false};
-  std::thread thread_;  // last: starts once the members above exist
-};
 
 struct RunOptions {
   std::string file;
@@ -469,6 +366,8 @@ int Main(int argc, char** argv) {
                   "Write the result to this file instead of printing it: "
                   ".npy (a tensor result) or text (the value syntax)");
 
+  DemoCommand demo(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -486,6 +385,7 @@ int Main(int argc, char** argv) {
   if (check->parsed()) return RunCheck(check_files);
   if (fmt->parsed()) return RunFmt(fmt_file, fmt_to, fmt_write);
   if (run->parsed()) return RunRun(run_options);
+  if (demo.parsed()) return demo.Run();
   return kExitBadInput;
 }
 

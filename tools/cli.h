@@ -1,5 +1,5 @@
-// The `fedexec` command-line program: sub-commands check, fmt and run,
-// --help on each, --version, --log-level.
+// The `fedexec` command-line program: sub-commands check, fmt, run and demo
+// (tools/demo_command.h); --help on each, --version, --log-level.
 //
 // Exit codes: 0 success, 2 bad input (parse, type, argument errors, one line
 // on stderr), 1 failure at run time, 130 interrupted.

@@ -21,6 +21,7 @@
 #include "core/npy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/subprocess.h"
 #include "testing/test_files.h"
 
 namespace {
@@ -29,21 +30,20 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using RunResult = ::fedexec::test_util::ProgramRun;
 
+using ::fedexec::test_util::BlocksSignal;
+using ::fedexec::test_util::KillChild;
+using ::fedexec::test_util::PollChild;
 using ::fedexec::test_util::ReadFile;
 using ::fedexec::test_util::SourceDir;
+using ::fedexec::test_util::SpawnRedirected;
+using ::fedexec::test_util::WaitOutcome;
 
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // FEDEXEC_BINARY overrides the program the build made.
-    const char* binary = std::getenv("FEDEXEC_BINARY");
-    binary_ = binary ? binary : FEDEXEC_BINARY_PATH;
+    binary_ = ::fedexec::test_util::ProgramUnderTest(FEDEXEC_BINARY_PATH);
     tmp_ = fs::temp_directory_path() /
            absl::StrCat(
                "fedexec_cli_test_", getpid(), "_",
@@ -54,16 +54,7 @@ class CliTest : public ::testing::Test {
 
   // Runs `fedexec ARGS` (ARGS is shell text) in the source directory.
   RunResult Fedexec(const std::string& args) {
-    fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    std::string command =
-        absl::StrCat("cd '", SourceDir().string(), "' && '", binary_, "' ",
-                     args, " >'", out.string(), "' 2>'", err.string(), "'");
-    int status = std::system(command.c_str());
-    RunResult run;
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.out = ReadFile(out);
-    run.err = ReadFile(err);
-    return run;
+    return ::fedexec::test_util::RunProgram(binary_, args, SourceDir(), tmp_);
   }
 
   fs::path Write(const std::string& name, const std::string& contents) {
@@ -399,20 +390,6 @@ TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
   }
 }
 
-// Whether process `pid` blocks `signal` in its main thread
-// (/proc/PID/status, SigBlk: a hex mask, bit signal - 1).
-bool BlocksSignal(pid_t pid, int signal) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("SigBlk:", 0) == 0) {
-      uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
-      return (mask >> (signal - 1)) & 1;
-    }
-  }
-  return false;
-}
-
 TEST_F(CliTest, RunInterruptedExitsWith130) {
   fs::path file =
       Write("long.fed",
@@ -427,44 +404,24 @@ TEST_F(CliTest, RunInterruptedExitsWith130) {
   for (int signal : {SIGINT, SIGTERM}) {
     SCOPED_TRACE(strsignal(signal));
     fs::path err = tmp_ / "stderr";
-    pid_t pid = fork();
+    const pid_t pid = SpawnRedirected(
+        {binary_, "run", file.string(), "--arg", arg, "--clients", "100000000",
+         "--threads", "2"},
+        "", err.string());
     ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, STDERR_FILENO);
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, STDOUT_FILENO);
-      execl(binary_.c_str(), binary_.c_str(), "run", file.c_str(), "--arg",
-            arg.c_str(), "--clients", "100000000", "--threads", "2",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
     // Signals are blocked (and left to the watcher) once the computation is
     // about to start; before that a signal would just kill the program.
     int status = 0;
-    bool exited = false;
-    for (int i = 0; i < 60000 && !BlocksSignal(pid, signal); ++i) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        exited = true;
-        break;
-      }
-      usleep(1000);
-    }
-    ASSERT_FALSE(exited) << "exited early: " << ReadFile(err);
+    WaitOutcome outcome = PollChild(
+        pid, 60000, [&] { return BlocksSignal(pid, signal); }, &status);
+    ASSERT_NE(outcome, WaitOutcome::kExited) << "exited early: "
+                                             << ReadFile(err);
     usleep(200 * 1000);  // let the computation get going
     kill(pid, signal);
-    // Cancellation is prompt; the bound only keeps a broken build from
-    // hanging the test.
-    for (int i = 0; i < 60000; ++i) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        exited = true;
-        break;
-      }
-      usleep(1000);
-    }
-    if (!exited) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
+    // Cancellation is prompt.
+    outcome = PollChild(pid, 60000, nullptr, &status);
+    if (outcome != WaitOutcome::kExited) {
+      KillChild(pid);
       FAIL() << "not stopped within a minute of the signal";
     }
     ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
