@@ -1,18 +1,29 @@
 // The runtime's overhead on the main job: the default `fedexec demo fedavg`
-// setup run through fedexec (each round one federated computation on a
-// local stack) beside the same rounds with the client update called
-// directly in a plain C++ loop (demo/fedavg.h RunDirect: same cohorts, same
-// batches, same thread count, same aggregation arithmetic). Evaluation is
-// excluded from both. The two alternate within each repetition so that
-// machine noise hits both alike. Printed: the medians and the minima (noise
-// only ever adds time) of the runs' times, and the median time of a round
-// over all rounds of all repetitions (unmoved by the few rounds that
-// preemption or page faults slow down), with their ratios.
+// setup run through fedexec (each round one call of the round computation
+// on a local stack) beside the same rounds with the client update called
+// directly in a plain C++ loop (same cohorts, batches and thread count, and
+// the same aggregation arithmetic), evaluation excluded from both.
+//
+// Two ways to time them, as this project's machines are shared virtual
+// machines whose speed drifts:
+// - by default, whole runs alternate (Run, then RunDirect, per
+//   repetition): each side runs as it would alone, its threads kept busy
+//   round after round;
+// - --paired: each round runs through fedexec and directly from the same
+//   model, one right after the other, in alternating order (RunPaired), so
+//   drift hits both sides of a pair alike; but each side's idle threads
+//   fall asleep while the other side runs, and wake up slower.
+// Printed per thread count, over all rounds of all repetitions: the total
+// time of each side, the median round of each, and (paired) the median of
+// the per-round ratios.
 //
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/fedavg_bench
-//       [--threads 1,2] [--repetitions 5] [--rounds 500] [--model logreg]
+//       [--threads 1,2] [--repetitions 3] [--rounds 500] [--model logreg]
+//       [--paired]
 //
-// Also checks that both give bit-identical final weights (exit 1 if not).
+// `--only runtime|direct` runs one side alone (Run or RunDirect), e.g. to
+// count instructions under `valgrind --tool=callgrind`. Exits 1 if a pair
+// ever gives different weights.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -21,15 +32,18 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_format.h"
 #include "demo/fedavg.h"
 
 namespace {
 
 double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return fedexec::demo::MedianRoundSeconds(v);
+}
+
+double Sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
 }
 
 }  // namespace
@@ -37,10 +51,12 @@ double Median(std::vector<double> v) {
 int main(int argc, char** argv) {
   CLI::App app{"FedAvg through fedexec vs the client updates in a plain loop"};
   std::vector<int> threads = {1, 2};
-  int repetitions = 5;
+  int repetitions = 3;
   int64_t rounds = 500;
   std::string model = "logreg";
   std::string only;
+  bool paired = false;
+  app.add_flag("--paired", paired, "Time the rounds in pairs (see above)");
   app.add_option("--threads", threads, "Thread counts to measure")
       ->delimiter(',')
       ->capture_default_str();
@@ -56,15 +72,14 @@ int main(int argc, char** argv) {
 
   std::printf(
       "Default FedAvg setup (%s, 1000 clients, Dirichlet 0.5, cohort 10, %ld "
-      "rounds, 1 epoch, batch 10); seconds of training, evaluation "
-      "excluded\n",
-      model.c_str(), static_cast<long>(rounds));
+      "rounds, 1 epoch, batch 10), evaluation excluded; %d repetitions\n",
+      model.c_str(), static_cast<long>(rounds), repetitions);
   bool identical = true;
   for (int t : threads) {
     fedexec::demo::FedAvgOptions options;
     options.threads = t;
     options.rounds = rounds;
-    options.eval_every = rounds;  // only the final evaluation (untimed)
+    options.eval_every = rounds;
     options.model = model == "mlp" ? fedexec::demo::ModelKind::kMlp
                                    : fedexec::demo::ModelKind::kLogReg;
     auto fedavg = fedexec::demo::FedAvg::Create(options);
@@ -72,14 +87,32 @@ int main(int argc, char** argv) {
       std::cerr << fedavg.status() << "\n";
       return 1;
     }
-    std::vector<double> runtime_s, direct_s, runtime_rounds, direct_rounds;
-    for (int r = 0; r < repetitions; ++r) {
-      if (!only.empty()) {
-        absl::Status s = only == "runtime" ? (*fedavg)->Run().status()
-                                           : (*fedavg)->RunDirect(rounds).status();
+    if (!only.empty()) {
+      for (int r = 0; r < repetitions; ++r) {
+        absl::Status s = only == "runtime"
+                             ? (*fedavg)->Run().status()
+                             : (*fedavg)->RunDirect(rounds).status();
         if (!s.ok()) {
           std::cerr << s << "\n";
           return 1;
+        }
+      }
+      continue;
+    }
+    std::vector<double> runtime_s, direct_s, ratios;
+    for (int r = 0; r < repetitions; ++r) {
+      if (paired) {
+        auto result = (*fedavg)->RunPaired(rounds);
+        if (!result.ok()) {
+          std::cerr << result.status() << "\n";
+          return 1;
+        }
+        identical = identical && result->identical;
+        for (size_t i = 0; i < result->runtime_seconds.size(); ++i) {
+          runtime_s.push_back(result->runtime_seconds[i]);
+          direct_s.push_back(result->direct_seconds[i]);
+          ratios.push_back(result->runtime_seconds[i] /
+                           result->direct_seconds[i]);
         }
         continue;
       }
@@ -90,33 +123,27 @@ int main(int argc, char** argv) {
         return 1;
       }
       identical = identical && run->model == direct->model;
-      runtime_s.push_back(run->train_seconds);
-      direct_s.push_back(direct->train_seconds);
-      for (const auto& m : run->rounds) runtime_rounds.push_back(m.round_seconds);
-      direct_rounds.insert(direct_rounds.end(), direct->round_seconds.begin(),
-                           direct->round_seconds.end());
-      std::printf("  threads %d  repetition %d  fedexec %.3f s  direct %.3f s\n",
-                  t, r + 1, run->train_seconds, direct->train_seconds);
+      for (const auto& m : run->rounds) runtime_s.push_back(m.round_seconds);
+      direct_s.insert(direct_s.end(), direct->round_seconds.begin(),
+                      direct->round_seconds.end());
     }
-    if (!only.empty()) continue;
-    const double a = Median(runtime_s);
-    const double b = Median(direct_s);
-    const double min_a = *std::min_element(runtime_s.begin(), runtime_s.end());
-    const double min_b = *std::min_element(direct_s.begin(), direct_s.end());
+    const double a = Sum(runtime_s), b = Sum(direct_s);
     std::printf(
-        "threads %d: fedexec %.3f s (%.3f ms/round), direct loop %.3f s "
-        "(%.3f ms/round): overhead %+.1f%% (medians of %d); minima %.3f s "
-        "and %.3f s: %+.1f%%\n",
-        t, a, 1e3 * a / rounds, b, 1e3 * b / rounds, 100 * (a / b - 1),
-        repetitions, min_a, min_b, 100 * (min_a / min_b - 1));
-    const double ra = fedexec::demo::MedianRoundSeconds(runtime_rounds);
-    const double rb = fedexec::demo::MedianRoundSeconds(direct_rounds);
-    std::printf(
-        "threads %d: median round over all repetitions: fedexec %.3f ms, "
-        "direct loop %.3f ms: overhead %+.1f%%\n",
-        t, 1e3 * ra, 1e3 * rb, 100 * (ra / rb - 1));
+        "threads %d (%s): total fedexec %.3f s, direct loop %.3f s "
+        "(%+.1f%%); median round fedexec %.3f ms, direct loop %.3f ms "
+        "(%+.1f%%)",
+        t, paired ? "paired rounds" : "alternated runs", a, b,
+        100 * (a / b - 1), 1e3 * Median(runtime_s), 1e3 * Median(direct_s),
+        100 * (Median(runtime_s) / Median(direct_s) - 1));
+    if (paired) {
+      std::printf("; median per-round ratio %+.1f%%", 100 * (Median(ratios) - 1));
+    }
+    std::printf(" (%zu rounds)\n", runtime_s.size());
   }
-  std::printf("final weights %s\n",
-              identical ? "bit-identical in every repetition" : "DIFFER");
+  if (only.empty()) {
+    std::printf("weights %s\n", identical
+                                    ? "bit-identical in every comparison"
+                                    : "DIFFER");
+  }
   return identical ? 0 : 1;
 }

@@ -475,11 +475,87 @@ absl::StatusOr<EvaluationResult> FedAvg::EvaluateOnTest(const Value& model) {
   return result;
 }
 
+absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
+                                                          int64_t r) {
+  FEDEXEC_ASSIGN_OR_RETURN(
+      std::vector<int64_t> cohort,
+      SampleCohort(options_.population, options_.cohort, r,
+                   DeriveSeed(options_.seed, kCohortStream)));
+  std::vector<Value> members;
+  members.reserve(cohort.size());
+  for (int64_t id : cohort) members.push_back(ClientData(id, r));
+  Value argument = Value::Struct(
+      {{"model", AtServer(model)},
+       {"batches",
+        Value::Federated(Placement::kClients, false, std::move(members))},
+       {"client_lr", AtServer(Tensor::Scalar<float>(options_.client_lr))},
+       {"epochs", AtServer(Tensor::Scalar<int32_t>(options_.epochs))},
+       {"server_lr", AtServer(Tensor::Scalar<float>(options_.server_lr))}});
+  stacks::Runtime::CallOptions call_options;
+  call_options.num_clients = options_.cohort;
+  absl::StatusOr<Value> out =
+      runtime_->Call(computation_, std::move(argument), call_options);
+  if (!out.ok()) {
+    if (out.status().code() == absl::StatusCode::kCancelled) {
+      return out.status();
+    }
+    return absl::Status(out.status().code(),
+                        absl::StrCat("round ", r + 1, ": ",
+                                     out.status().message()));
+  }
+  RoundOutput result;
+  FEDEXEC_ASSIGN_OR_RETURN(result.model, ResultElement(*out, "model"));
+  FEDEXEC_ASSIGN_OR_RETURN(Value loss, ResultElement(*out, "train_loss"));
+  FEDEXEC_ASSIGN_OR_RETURN(result.train_loss, ScalarOf(loss, "train_loss"));
+  return result;
+}
+
+absl::StatusOr<FedAvg::RoundOutput> FedAvg::DirectRound(const Value& model,
+                                                         int64_t r) {
+  FEDEXEC_ASSIGN_OR_RETURN(
+      std::vector<int64_t> cohort,
+      SampleCohort(options_.population, options_.cohort, r,
+                   DeriveSeed(options_.seed, kCohortStream)));
+  const int64_t k = static_cast<int64_t>(cohort.size());
+  std::vector<ClientUpdateResult> updates(static_cast<size_t>(k));
+  FEDEXEC_RETURN_IF_ERROR(ForEachIndex(k, [&](int64_t i) -> absl::Status {
+    const std::vector<Batch>& all = client_batches_[cohort[i]];
+    std::vector<Batch> batches;
+    batches.reserve(all.size());
+    for (size_t b : BatchOrder(cohort[i], r)) batches.push_back(all[b]);
+    FEDEXEC_ASSIGN_OR_RETURN(
+        updates[i], ClientUpdate(options_.model, model, batches,
+                                 options_.client_lr, options_.epochs));
+    return absl::OkStatus();
+  }));
+  // As the computation: one weighted mean of <delta, loss> structs.
+  std::vector<Value> results;
+  std::vector<double> weights;
+  results.reserve(updates.size());
+  for (ClientUpdateResult& u : updates) {
+    results.push_back(
+        Value::Struct({{"delta", std::move(u.delta)},
+                       {"loss", Value(Tensor::Scalar<float>(u.loss))}}));
+    weights.push_back(u.weight);
+  }
+  std::vector<const Value*> result_ptrs;
+  for (const Value& v : results) result_ptrs.push_back(&v);
+  FEDEXEC_ASSIGN_OR_RETURN(Value means,
+                           TreeWeightedMean(*pool_, result_ptrs, weights));
+  const auto& elements = means.struct_value().elements;
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Value step, native::ScaleValue(*elements[0].value, options_.server_lr));
+  RoundOutput result;
+  FEDEXEC_ASSIGN_OR_RETURN(result.model, native::AddValues(model, step));
+  FEDEXEC_ASSIGN_OR_RETURN(result.train_loss,
+                           ScalarOf(*elements[1].value, "train_loss"));
+  return result;
+}
+
 absl::StatusOr<FedAvgResult> FedAvg::Run(
     const std::function<void(const RoundMetrics&)>& on_round) {
   FedAvgResult result;
   Value model = initial_model_;
-  const uint64_t cohort_seed = DeriveSeed(options_.seed, kCohortStream);
   const Clock::time_point start = Clock::now();
   bool last_evaluated = false;
   for (int64_t r = 0; r < options_.rounds; ++r) {
@@ -488,38 +564,17 @@ absl::StatusOr<FedAvgResult> FedAvg::Run(
       break;
     }
     const Clock::time_point round_start = Clock::now();
-    FEDEXEC_ASSIGN_OR_RETURN(
-        std::vector<int64_t> cohort,
-        SampleCohort(options_.population, options_.cohort, r, cohort_seed));
-    std::vector<Value> members;
-    members.reserve(cohort.size());
-    for (int64_t id : cohort) members.push_back(ClientData(id, r));
-    Value argument = Value::Struct(
-        {{"model", AtServer(model)},
-         {"batches", Value::Federated(Placement::kClients, false,
-                                      std::move(members))},
-         {"client_lr", AtServer(Tensor::Scalar<float>(options_.client_lr))},
-         {"epochs", AtServer(Tensor::Scalar<int32_t>(options_.epochs))},
-         {"server_lr", AtServer(Tensor::Scalar<float>(options_.server_lr))}});
-    stacks::Runtime::CallOptions call_options;
-    call_options.num_clients = options_.cohort;
-    absl::StatusOr<Value> out =
-        runtime_->Call(computation_, std::move(argument), call_options);
+    absl::StatusOr<RoundOutput> out = RuntimeRound(model, r);
     if (!out.ok()) {
       if (out.status().code() == absl::StatusCode::kCancelled &&
           cancelled_.load()) {
         result.cancelled = true;
         break;
       }
-      return absl::Status(out.status().code(),
-                          absl::StrCat("round ", r + 1, ": ",
-                                       out.status().message()));
+      return out.status();
     }
-    FEDEXEC_ASSIGN_OR_RETURN(model, ResultElement(*out, "model"));
-    FEDEXEC_ASSIGN_OR_RETURN(Value loss_value,
-                             ResultElement(*out, "train_loss"));
-    FEDEXEC_ASSIGN_OR_RETURN(const float train_loss,
-                             ScalarOf(loss_value, "train_loss"));
+    model = std::move(out->model);
+    const float train_loss = out->train_loss;
     const double round_seconds = SecondsSince(round_start);
     result.train_seconds += round_seconds;
 
@@ -565,43 +620,11 @@ absl::StatusOr<FedAvgResult> FedAvg::Run(
 absl::StatusOr<DirectResult> FedAvg::RunDirect(int64_t rounds) {
   DirectResult result;
   Value model = initial_model_;
-  const uint64_t cohort_seed = DeriveSeed(options_.seed, kCohortStream);
   for (int64_t r = 0; r < rounds; ++r) {
     if (cancelled_.load()) break;
     const Clock::time_point round_start = Clock::now();
-    FEDEXEC_ASSIGN_OR_RETURN(
-        std::vector<int64_t> cohort,
-        SampleCohort(options_.population, options_.cohort, r, cohort_seed));
-    const int64_t k = static_cast<int64_t>(cohort.size());
-    std::vector<ClientUpdateResult> updates(static_cast<size_t>(k));
-    FEDEXEC_RETURN_IF_ERROR(ForEachIndex(k, [&](int64_t i) -> absl::Status {
-      const std::vector<Batch>& all = client_batches_[cohort[i]];
-      std::vector<Batch> batches;
-      batches.reserve(all.size());
-      for (size_t b : BatchOrder(cohort[i], r)) batches.push_back(all[b]);
-      FEDEXEC_ASSIGN_OR_RETURN(
-          updates[i], ClientUpdate(options_.model, model, batches,
-                                   options_.client_lr, options_.epochs));
-      return absl::OkStatus();
-    }));
-    // As the computation: one weighted mean of <delta, loss> structs.
-    std::vector<Value> results;
-    std::vector<double> weights;
-    results.reserve(updates.size());
-    for (ClientUpdateResult& u : updates) {
-      results.push_back(
-          Value::Struct({{"delta", std::move(u.delta)},
-                         {"loss", Value(Tensor::Scalar<float>(u.loss))}}));
-      weights.push_back(u.weight);
-    }
-    std::vector<const Value*> result_ptrs;
-    for (const Value& v : results) result_ptrs.push_back(&v);
-    FEDEXEC_ASSIGN_OR_RETURN(Value means,
-                             TreeWeightedMean(*pool_, result_ptrs, weights));
-    const Value& mean_delta = *means.struct_value().elements[0].value;
-    FEDEXEC_ASSIGN_OR_RETURN(
-        Value step, native::ScaleValue(mean_delta, options_.server_lr));
-    FEDEXEC_ASSIGN_OR_RETURN(model, native::AddValues(model, step));
+    FEDEXEC_ASSIGN_OR_RETURN(RoundOutput out, DirectRound(model, r));
+    model = std::move(out.model);
     const double round_seconds = SecondsSince(round_start);
     result.train_seconds += round_seconds;
     result.round_seconds.push_back(round_seconds);
@@ -613,6 +636,42 @@ absl::StatusOr<DirectResult> FedAvg::RunDirect(int64_t rounds) {
     }
   }
   result.model = std::move(model);
+  return result;
+}
+
+absl::StatusOr<PairedResult> FedAvg::RunPaired(int64_t rounds) {
+  PairedResult result;
+  Value model = initial_model_;
+  for (int64_t r = 0; r < rounds; ++r) {
+    if (cancelled_.load()) break;
+    // Alternate which goes first: the second finds the cohort's data warm.
+    absl::StatusOr<RoundOutput> outputs[2];
+    double seconds[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      const bool runtime = (k == 0) == (r % 2 == 0);
+      const Clock::time_point start = Clock::now();
+      absl::StatusOr<RoundOutput> out =
+          runtime ? RuntimeRound(model, r) : DirectRound(model, r);
+      seconds[runtime ? 0 : 1] = SecondsSince(start);
+      outputs[runtime ? 0 : 1] = std::move(out);
+    }
+    for (const auto& out : outputs) {
+      if (!out.ok()) {
+        if (out.status().code() == absl::StatusCode::kCancelled &&
+            cancelled_.load()) {
+          return result;
+        }
+        return out.status();
+      }
+    }
+    result.runtime_seconds.push_back(seconds[0]);
+    result.direct_seconds.push_back(seconds[1]);
+    result.identical = result.identical &&
+                       outputs[0]->model == outputs[1]->model &&
+                       outputs[0]->train_loss == outputs[1]->train_loss;
+    model = std::move(outputs[0]->model);
+    result.rounds = r + 1;
+  }
   return result;
 }
 

@@ -146,6 +146,16 @@ struct DirectResult {
   std::vector<double> round_seconds;  // per round
 };
 
+// Rounds timed in pairs (RunPaired): each round once through the runtime
+// and once directly, from the same model, one right after the other.
+struct PairedResult {
+  int64_t rounds = 0;
+  std::vector<double> runtime_seconds;  // per round
+  std::vector<double> direct_seconds;
+  // Whether every pair gave the same model and training loss, bit for bit.
+  bool identical = true;
+};
+
 // Statistics of the split, for the summary.
 struct SplitSummary {
   int64_t train_examples = 0;
@@ -180,7 +190,13 @@ class FedAvg {
   // after Cancel().
   absl::StatusOr<DirectResult> RunDirect(int64_t rounds);
 
-  // Stops Run and RunDirect as soon as possible. Thread-safe.
+  // The first `rounds` rounds, each run through the runtime and directly
+  // from the same model, in alternating order, timed separately: machine
+  // noise that drifts over seconds hits both sides of a pair alike (the
+  // overhead benchmark). No evaluation.
+  absl::StatusOr<PairedResult> RunPaired(int64_t rounds);
+
+  // Stops Run, RunDirect and RunPaired as soon as possible. Thread-safe.
   void Cancel();
 
   // Test loss and accuracy of `model`.
@@ -198,6 +214,14 @@ class FedAvg {
  private:
   FedAvg() = default;
   absl::Status Init(const FedAvgOptions& options, Dataset train, Dataset test);
+  struct RoundOutput {
+    Value model;
+    float train_loss = 0;
+  };
+  // Round r (0-based) from `model`: one call of the round computation, or
+  // the same work as plain C++ calls.
+  absl::StatusOr<RoundOutput> RuntimeRound(const Value& model, int64_t r);
+  absl::StatusOr<RoundOutput> DirectRound(const Value& model, int64_t r);
   // The order in which `client` visits its batches in round `round` (a
   // seeded permutation), and its data in that order.
   std::vector<size_t> BatchOrder(int64_t client, int64_t round) const;
