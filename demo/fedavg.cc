@@ -475,12 +475,14 @@ absl::StatusOr<EvaluationResult> FedAvg::EvaluateOnTest(const Value& model) {
   return result;
 }
 
+absl::StatusOr<std::vector<int64_t>> FedAvg::Cohort(int64_t r) const {
+  return SampleCohort(options_.population, options_.cohort, r,
+                      DeriveSeed(options_.seed, kCohortStream));
+}
+
 absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
                                                           int64_t r) {
-  FEDEXEC_ASSIGN_OR_RETURN(
-      std::vector<int64_t> cohort,
-      SampleCohort(options_.population, options_.cohort, r,
-                   DeriveSeed(options_.seed, kCohortStream)));
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> cohort, Cohort(r));
   std::vector<Value> members;
   members.reserve(cohort.size());
   for (int64_t id : cohort) members.push_back(ClientData(id, r));
@@ -512,10 +514,7 @@ absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
 
 absl::StatusOr<FedAvg::RoundOutput> FedAvg::DirectRound(const Value& model,
                                                          int64_t r) {
-  FEDEXEC_ASSIGN_OR_RETURN(
-      std::vector<int64_t> cohort,
-      SampleCohort(options_.population, options_.cohort, r,
-                   DeriveSeed(options_.seed, kCohortStream)));
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> cohort, Cohort(r));
   const int64_t k = static_cast<int64_t>(cohort.size());
   std::vector<ClientUpdateResult> updates(static_cast<size_t>(k));
   FEDEXEC_RETURN_IF_ERROR(ForEachIndex(k, [&](int64_t i) -> absl::Status {

@@ -218,6 +218,8 @@ class FedAvg {
     Value model;
     float train_loss = 0;
   };
+  // The client ids of round r's cohort (0-based r), ascending.
+  absl::StatusOr<std::vector<int64_t>> Cohort(int64_t r) const;
   // Round r (0-based) from `model`: one call of the round computation, or
   // the same work as plain C++ calls.
   absl::StatusOr<RoundOutput> RuntimeRound(const Value& model, int64_t r);
