@@ -6,8 +6,8 @@
 //     times, the runtime's overhead over the direct C++ loop); --out DIR
 //     writes DIR/metrics.csv and DIR/plot.svg (after every evaluation and at
 //     the end); --print-computation prints the round computation and exits.
-//     Ctrl-C stops after the current round's cancellation, writes the
-//     outputs of the completed rounds and exits with 130.
+//     Ctrl-C cancels the round that is running, writes the outputs of the
+//     completed rounds and exits with 130.
 //   fedexec demo analytics [--clients N] [--seed S] [--threads T]
 //     prints the aggregates and their times.
 //
