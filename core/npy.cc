@@ -574,7 +574,9 @@ absl::StatusOr<Tensor> ReadNpyFile(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": is a directory, not a .npy file"));
   }
-  if (!S_ISREG(st.st_mode) || st.st_size == 0) return ReadStream(fd, path);
+  if (!S_ISREG(st.st_mode) || st.st_size < kNpyMapBytes) {
+    return ReadStream(fd, path);
+  }
   const size_t size = static_cast<size_t>(st.st_size);
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED) return ReadStream(fd, path);

@@ -9,11 +9,15 @@
 // error): strings ('<U10', '|S5'), objects ('O'), structured and other
 // dtypes, and bfloat16 (NumPy has no dtype for it).
 //
-// Zero copy: ReadNpyFile maps the file and the tensor views the mapping
-// (which it keeps alive) when the data needs no conversion (native byte
-// order, C order or rank <= 1) and starts on a 64-byte boundary, as NumPy
-// pads its headers so that it does. Anything else is copied into an
-// aligned buffer. The file must not be changed while such a tensor lives.
+// Zero copy: ReadNpyFile maps a file of kNpyMapBytes or more and the tensor
+// views the mapping (which it keeps alive) when the data needs no
+// conversion (native byte order, C order or rank <= 1) and starts on a
+// 64-byte boundary, as NumPy pads its headers so that it does. Anything
+// else is copied into an aligned buffer; so are smaller files, which are
+// read: for them the page faults of a fresh mapping and its unmapping
+// (which interrupts every core) cost more than the copy (a data root of
+// many small per-client files is read every round). The file must not be
+// changed while a tensor that views it lives.
 //
 // Every problem with the bytes is INVALID_ARGUMENT with a message that
 // starts with the file's name: "w.npy: unsupported dtype '<U10' (strings
@@ -29,6 +33,7 @@
 #ifndef FEDEXEC_CORE_NPY_H_
 #define FEDEXEC_CORE_NPY_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -37,6 +42,9 @@
 #include "core/tensor.h"
 
 namespace fedexec {
+
+// Files smaller than this are read, larger ones mapped (see above).
+inline constexpr int64_t kNpyMapBytes = int64_t{1} << 20;
 
 // Reads the .npy file at `path` (zero-copy when possible, see above).
 // Errors name the path; one that cannot be opened or read is NOT_FOUND /

@@ -185,6 +185,19 @@ absl::Status InvokeToStatus(F& f, Args&&... args) {
   }
 }
 
+// Calls combine(left, right, left_id, right_id) when combine takes the
+// nodes' ids (to name what they cover in an error), else combine(left,
+// right).
+template <typename C, typename Acc>
+absl::Status InvokeCombine(C& combine, Acc& left, Acc&& right,
+                           TreeNodeId left_id, TreeNodeId right_id) {
+  if constexpr (std::is_invocable_v<C&, Acc&, Acc&&, TreeNodeId, TreeNodeId>) {
+    return InvokeToStatus(combine, left, std::move(right), left_id, right_id);
+  } else {
+    return InvokeToStatus(combine, left, std::move(right));
+  }
+}
+
 // Runs one reduction of the tiles of a plan. Shared (shared_ptr) between the
 // caller and helper tasks, which may run after the call returned: helpers
 // touch the callables only after claiming a block, and the caller returns
@@ -377,10 +390,12 @@ class BlockReducer : public std::enable_shared_from_this<
         waiting_.erase(it);
       }
       absl::Status status;
+      const TreeNodeId left{node.level, node.index & ~int64_t{1}};
+      const TreeNodeId right{node.level, node.index | 1};
       if ((node.index & 1) == 0) {
-        status = InvokeToStatus(combine_, *acc, std::move(*sibling));
+        status = InvokeCombine(combine_, *acc, std::move(*sibling), left, right);
       } else {
-        status = InvokeToStatus(combine_, *sibling, std::move(*acc));
+        status = InvokeCombine(combine_, *sibling, std::move(*acc), left, right);
         acc = std::move(sibling);
       }
       sibling.reset();
@@ -510,12 +525,12 @@ absl::StatusOr<Acc> EvalMergedNode(
   }
   FEDEXEC_ASSIGN_OR_RETURN(
       Acc left_value, EvalMergedNode(left, num_blocks, where, nodes, combine));
+  const TreeNodeId right{id.level - 1, id.index * 2 + 1};
   FEDEXEC_ASSIGN_OR_RETURN(
       Acc right_value,
-      EvalMergedNode(TreeNodeId{id.level - 1, id.index * 2 + 1}, num_blocks,
-                     where, nodes, combine));
-  FEDEXEC_RETURN_IF_ERROR(
-      InvokeToStatus(combine, left_value, std::move(right_value)));
+      EvalMergedNode(right, num_blocks, where, nodes, combine));
+  FEDEXEC_RETURN_IF_ERROR(InvokeCombine(combine, left_value,
+                                        std::move(right_value), left, right));
   return left_value;
 }
 
@@ -528,7 +543,9 @@ absl::StatusOr<Acc> EvalMergedNode(
 //   make_zero() -> Acc
 //   fold(Acc&, int64_t client) -> absl::Status (or void)
 //   combine(Acc& left, Acc&& right) -> absl::Status (or void); the result
-//     is left; right may be left in any valid state.
+//     is left; right may be left in any valid state. A combine may also
+//     take the two nodes' ids after them (TreeNodeId left_id, TreeNodeId
+//     right_id): siblings, left_id's index even.
 template <typename MakeZero, typename Fold, typename Combine,
           typename Acc = std::decay_t<std::invoke_result_t<MakeZero&>>>
 absl::StatusOr<std::vector<TreeNode<Acc>>> ReduceBlockRange(
@@ -591,6 +608,63 @@ absl::StatusOr<Acc> MergeTreeNodes(std::vector<TreeNode<Acc>> nodes,
   for (size_t i = 0; i < ids.size(); ++i) where.emplace(ids[i], i);
   return tree_reduce_internal::EvalMergedNode<Acc>(
       TreeNodeId{TreeHeight(num_blocks), 0}, num_blocks, where, nodes, combine);
+}
+
+// Merges the nodes of disjoint ranges that together cover blocks
+// [first_block, last_block) exactly (in any order) into the canonical
+// tiling of that range, left to right: what ReduceBlockRange over the whole
+// range returns, bit for bit. Lets a shard made of sub-shards (nested
+// composing executors) answer for its range. INVALID_ARGUMENT when a node
+// does not exist, lies outside the range, overlaps another or leaves a
+// block uncovered.
+template <typename Acc, typename Combine>
+absl::StatusOr<std::vector<TreeNode<Acc>>> MergeIntoTiling(
+    std::vector<TreeNode<Acc>> nodes, int64_t first_block, int64_t last_block,
+    int64_t num_blocks, Combine&& combine) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::vector<TreeNodeId> tiles,
+                           TileBlockRange(first_block, last_block, num_blocks));
+  std::vector<std::pair<int64_t, int64_t>> spans;  // (first, end) per node
+  spans.reserve(nodes.size());
+  absl::flat_hash_map<TreeNodeId, size_t> where;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const TreeNodeId id = nodes[i].id();
+    const int64_t first = id.level >= 0 && id.level < 63 && id.index >= 0
+                              ? TreeNodeFirstBlock(id)
+                              : -1;
+    if (first < first_block || first >= last_block ||
+        TreeNodeEndBlock(id, num_blocks) > last_block) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MergeIntoTiling: node (level ", id.level, ", index ", id.index,
+          ") is not inside blocks [", first_block, ", ", last_block, ")"));
+    }
+    spans.emplace_back(first, TreeNodeEndBlock(id, num_blocks));
+    where.emplace(id, i);
+  }
+  std::sort(spans.begin(), spans.end());
+  int64_t covered = first_block;
+  for (const auto& [first, end] : spans) {
+    if (first != covered) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MergeIntoTiling: blocks [", std::min(first, covered), ", ",
+          std::max(first, covered), ") are ",
+          first < covered ? "covered twice" : "not covered"));
+    }
+    covered = end;
+  }
+  if (covered != last_block) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MergeIntoTiling: blocks [", covered, ", ", last_block,
+                     ") are not covered"));
+  }
+  std::vector<TreeNode<Acc>> out;
+  out.reserve(tiles.size());
+  for (const TreeNodeId& tile : tiles) {
+    FEDEXEC_ASSIGN_OR_RETURN(
+        Acc value, tree_reduce_internal::EvalMergedNode<Acc>(
+                       tile, num_blocks, where, nodes, combine));
+    out.push_back(TreeNode<Acc>{tile.level, tile.index, std::move(value)});
+  }
+  return out;
 }
 
 }  // namespace fedexec

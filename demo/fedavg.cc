@@ -1,16 +1,21 @@
 #include "demo/fedavg.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/substitute.h"
 #include "core/mutable_tensor.h"
+#include "core/npy.h"
 #include "core/status.h"
 #include "core/tree_reduce.h"
 #include "demo/partition.h"
@@ -36,7 +41,9 @@ constexpr int64_t kEvalChunkRows = 1000;
 
 // The round computation; $0 the model type, $1 the batch type, $2 the type
 // of a client's update, $3 the client update's native name, $4 its
-// signature, $5 the model's description.
+// signature, $5 the model's description; $6 the parameter element holding
+// the clients' data, $7 the binding that resolves it (or nothing), $8 the
+// clients' batches.
 constexpr char kComputationTemplate[] = R"fed(
 # One round of federated averaging (fedexec demo fedavg).
 # The model: $5.
@@ -45,13 +52,13 @@ constexpr char kComputationTemplate[] = R"fed(
 # and returns its model delta, its number of examples and its training loss;
 # the server averages the deltas weighted by the example counts and moves its
 # model by server_lr times the mean delta.
-(round: <model=$0@SERVER,batches={$1*}@CLIENTS,client_lr=float32@SERVER,epochs=int32@SERVER,server_lr=float32@SERVER>) ->
+(round: <model=$0@SERVER,$6,client_lr=float32@SERVER,epochs=int32@SERVER,server_lr=float32@SERVER>) ->
   let
-    updates = federated_map(
+$7    updates = federated_map(
       native("$3", $4),
       federated_zip_at_clients(
         model=federated_broadcast(round.model),
-        batches=round.batches,
+        batches=$8,
         lr=federated_broadcast(round.client_lr),
         epochs=federated_broadcast(round.epochs)
       )
@@ -133,13 +140,14 @@ absl::StatusOr<float> ScalarOf(const Value& v, std::string_view name) {
 }
 
 // Mean of weighted values along the aggregation tree of the federating
-// executor (blocks of kFederatedAggregationBlockSize, exec::Fold/Merge):
+// executor (blocks of exec::AggregationBlockSize(clients), exec::Fold/Merge):
 // the same operations in the same order, so the same bits.
 absl::StatusOr<Value> TreeWeightedMean(ThreadPool& pool,
                                        const std::vector<const Value*>& values,
                                        const std::vector<double>& weights) {
   TreeReduceOptions options;
-  options.block_size = exec::kFederatedAggregationBlockSize;
+  options.block_size =
+      exec::AggregationBlockSize(static_cast<int64_t>(values.size()));
   FEDEXEC_ASSIGN_OR_RETURN(
       exec::Accumulator root,
       TreeReduce(
@@ -238,14 +246,41 @@ absl::Status ValidateFedAvgOptions(const FedAvgOptions& o) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> FedAvgComputationText(ModelKind kind) {
+std::string ClientDataName(const FedAvgOptions& options) {
+  std::string split(PartitionKindName(options.partition));
+  if (options.partition == PartitionKind::kDirichlet) {
+    absl::StrAppend(&split, "-alpha", options.alpha);
+  } else if (options.partition == PartitionKind::kShards) {
+    absl::StrAppend(&split, "-shards", options.shards_per_client);
+  }
+  return absl::StrCat("fedavg-fashion-mnist/", split, "-population",
+                      options.population, "-seed", options.seed);
+}
+
+absl::StatusOr<std::string> FedAvgComputationText(const FedAvgOptions& options) {
+  const ModelKind kind = options.model;
   const std::string model = ModelTypeString(kind);
   const std::string update =
       absl::StrCat("<delta=", model, ",weight=float32,loss=float32>");
+  const std::string batch = BatchTypeString();
+  std::string parameter = absl::StrCat("batches={", batch, "*}@CLIENTS");
+  std::string binding;
+  std::string batches = "round.batches";
+  if (options.data_on_workers) {
+    parameter = "clients={string}@CLIENTS";
+    binding = absl::StrCat(
+        "    # Each client's batches, resolved where the client runs: its key\n"
+        "    # names its folder and the round's batch order.\n"
+        "    batches = federated_map(data(\"", ClientDataName(options),
+        "?batch_size=", options.batch_size, "\", (string -> ", batch,
+        "*)), round.clients),\n");
+    batches = "batches";
+  }
   const std::string raw = absl::Substitute(
-      kComputationTemplate + 1, model, BatchTypeString(), update,
+      kComputationTemplate + 1, model, batch, update,
       absl::StrCat(std::string(ModelKindName(kind)), "_client_update"),
-      ClientUpdateSignature(kind), std::string(ModelDescription(kind)));
+      ClientUpdateSignature(kind), std::string(ModelDescription(kind)),
+      parameter, binding, batches);
   FEDEXEC_ASSIGN_OR_RETURN(ir::NodePtr parsed, ir::ParseComputation(raw));
   return ir::PrintComputation(parsed);
 }
@@ -351,8 +386,10 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
           "fedavg: the split covers ", row, " of ", n, " examples"));
     }
   }
-  const Tensor x = std::move(images).Freeze();
-  const Tensor y = std::move(ordered_labels).Freeze();
+  train_x_ = std::move(images).Freeze();
+  train_y_ = std::move(ordered_labels).Freeze();
+  const Tensor& x = train_x_;
+  const Tensor& y = train_y_;
   train = Dataset();  // the copy in client order replaces it
 
   split_.train_examples = n;
@@ -363,8 +400,10 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
   client_data_.reserve(partition->size());
   client_batches_.reserve(partition->size());
   const auto y_data = y.data<int32_t>();
+  client_first_row_.reserve(partition->size() + 1);
   for (const std::vector<int32_t>& client : *partition) {
     const int64_t size = static_cast<int64_t>(client.size());
+    client_first_row_.push_back(row);
     FEDEXEC_ASSIGN_OR_RETURN(
         Value data, MakeBatches(x, y, row, row + size, options.batch_size));
     std::vector<Batch> batches;
@@ -384,6 +423,7 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
     split_.max_examples = std::max(split_.max_examples, size);
     row += size;
   }
+  client_first_row_.push_back(row);
   split_.mean_examples = static_cast<double>(n) / options.population;
   split_.mean_labels = static_cast<double>(label_count) / options.population;
   test_ = std::move(test);
@@ -393,14 +433,23 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
       InitialModel(options.model, DeriveSeed(options.seed, kModelStream)));
   FEDEXEC_RETURN_IF_ERROR(EnsureRegistered());
   FEDEXEC_ASSIGN_OR_RETURN(const std::string text,
-                           FedAvgComputationText(options.model));
+                           FedAvgComputationText(options));
   FEDEXEC_ASSIGN_OR_RETURN(ir::NodePtr parsed, ir::ParseComputation(text));
   FEDEXEC_ASSIGN_OR_RETURN(computation_, ir::CheckComputation(parsed));
   stacks::RuntimeOptions runtime_options;
   runtime_options.threads = threads_;
   runtime_options.default_clients = options.cohort;
   runtime_options.cache_size = 1;
-  FEDEXEC_ASSIGN_OR_RETURN(runtime_, stacks::Runtime::Create(runtime_options));
+  if (options.make_factory) {
+    FEDEXEC_ASSIGN_OR_RETURN(std::unique_ptr<stacks::ExecutorFactory> factory,
+                             options.make_factory());
+    FEDEXEC_ASSIGN_OR_RETURN(
+        runtime_, stacks::Runtime::CreateWithFactory(std::move(factory),
+                                                     options.cohort));
+  } else {
+    FEDEXEC_ASSIGN_OR_RETURN(runtime_,
+                             stacks::Runtime::Create(runtime_options));
+  }
   pool_ = std::make_unique<ThreadPool>(std::max(1, threads_ - 1));
   setup_seconds_ = SecondsSince(start);
   return absl::OkStatus();
@@ -432,6 +481,51 @@ Value FedAvg::ClientData(int64_t client, int64_t round) const {
   batches.reserve(all.size());
   for (size_t b : BatchOrder(client, round)) batches.push_back(all[b]);
   return Value::Sequence(std::move(batches));
+}
+
+absl::Status FedAvg::ExportClientData(const std::string& root) const {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--export-clients ", root, ": not a directory"));
+  }
+  const fs::path target = fs::path(root) / ClientDataName(options_);
+  const fs::path fresh = fs::path(target.string() + absl::StrCat(
+                                      ".partial-", ::getpid()));
+  const auto failed = [&](const fs::path& path, const std::error_code& e) {
+    fs::remove_all(fresh, ec);
+    return absl::InternalError(
+        absl::StrCat(path.string(), ": ", e.message()));
+  };
+  fs::remove_all(fresh, ec);
+  if (fs::create_directories(fresh, ec); ec) return failed(fresh, ec);
+  const int64_t clients = static_cast<int64_t>(client_first_row_.size()) - 1;
+  for (int64_t c = 0; c < clients; ++c) {
+    const fs::path dir = fresh / absl::StrCat(c);
+    if (fs::create_directory(dir, ec); ec) return failed(dir, ec);
+    const int64_t begin = client_first_row_[c];
+    const int64_t end = client_first_row_[c + 1];
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor x, SliceRows(train_x_, begin, end));
+    FEDEXEC_ASSIGN_OR_RETURN(Tensor y, SliceRows(train_y_, begin, end));
+    for (const auto& [name, tensor] : {std::pair{"x.npy", &x},
+                                       std::pair{"y.npy", &y}}) {
+      if (absl::Status s = WriteNpyFile((dir / name).string(), *tensor);
+          !s.ok()) {
+        fs::remove_all(fresh, ec);
+        return s;
+      }
+    }
+  }
+  // Into place: an earlier export of the same split is replaced.
+  const fs::path old = fs::path(target.string() + absl::StrCat(
+                                    ".old-", ::getpid()));
+  if (fs::exists(target, ec)) {
+    if (fs::rename(target, old, ec); ec) return failed(target, ec);
+  }
+  if (fs::rename(fresh, target, ec); ec) return failed(target, ec);
+  fs::remove_all(old, ec);
+  return absl::OkStatus();
 }
 
 void FedAvg::Cancel() {
@@ -485,10 +579,17 @@ absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> cohort, Cohort(r));
   std::vector<Value> members;
   members.reserve(cohort.size());
-  for (int64_t id : cohort) members.push_back(ClientData(id, r));
+  for (int64_t id : cohort) {
+    if (options_.data_on_workers) {
+      members.push_back(Tensor::StringScalar(absl::StrCat(
+          id, "?batches=", absl::StrJoin(BatchOrder(id, r), ","))));
+    } else {
+      members.push_back(ClientData(id, r));
+    }
+  }
   Value argument = Value::Struct(
       {{"model", AtServer(model)},
-       {"batches",
+       {options_.data_on_workers ? "clients" : "batches",
         Value::Federated(Placement::kClients, false, std::move(members))},
        {"client_lr", AtServer(Tensor::Scalar<float>(options_.client_lr))},
        {"epochs", AtServer(Tensor::Scalar<int32_t>(options_.epochs))},

@@ -27,6 +27,17 @@
 // (0-based) is SampleCohort(population, cohort, r, seed'); CLIENTS member i
 // of the call is the i-th sampled client (ascending ids).
 //
+// Data on the workers (FedAvgOptions::data_on_workers, for --workers). The
+// clients' examples, exported once by ExportClientData into the workers'
+// data roots, stay there: the round's argument carries for each sampled
+// client only its key, "<id>?batches=<order>", which names its folder and
+// the round's batch order, and the round computation maps the keyed data
+// node over the keys on the workers (executors/data_executor.h). The
+// batches are the same rows in the same order as in-process, so the model
+// is the same bit for bit. This process still loads the data set: to split
+// it (each client's example count gives its batch order), for the test set
+// it evaluates on, and for the direct loop.
+//
 // Evaluation (test loss and accuracy) runs on the server model every
 // `eval_every` rounds and after the last round, in plain C++ on fixed
 // chunks of the test set (so its result does not depend on the thread
@@ -109,7 +120,23 @@ struct FedAvgOptions {
   // Evaluate the server model every this many rounds (--eval-every), and
   // after the last round.
   int64_t eval_every = 10;
+  // When set, the rounds run on the execution stacks of the factory it
+  // makes (remote workers: --workers) instead of in-process; `threads`
+  // still sizes this process's share of the work.
+  std::function<absl::StatusOr<std::unique_ptr<stacks::ExecutorFactory>>()>
+      make_factory;
+  // When true (--data-on-workers), the clients' training data are not sent
+  // with each round: the round computation resolves them where it runs,
+  // from the keyed data collection ClientDataName(options) below the data
+  // root of each worker (written by ExportClientData), and the argument
+  // carries only each sampled client's key.
+  bool data_on_workers = false;
 };
+
+// The folder, relative to a data root, that ExportClientData writes for
+// the split `options` describes (its partition flags and seed), e.g.
+// "fedavg-fashion-mnist/dirichlet-alpha0.5-population1000-seed0".
+std::string ClientDataName(const FedAvgOptions& options);
 
 // OK, or INVALID_ARGUMENT naming the first flag out of range. The
 // population must not exceed the training examples (60,000) and, for
@@ -117,9 +144,12 @@ struct FedAvgOptions {
 // checks that against the loaded data (Create does).
 absl::Status ValidateFedAvgOptions(const FedAvgOptions& options);
 
-// The round computation for `kind`, in canonical text form (what
-// `--print-computation` prints).
-absl::StatusOr<std::string> FedAvgComputationText(ModelKind kind);
+// The round computation for `options.model`, in canonical text form (what
+// `--print-computation` prints). With options.data_on_workers its
+// parameter has clients={string}@CLIENTS (each sampled client's key) in
+// place of batches, and the clients' batches come from the keyed data
+// node data("<ClientDataName>?batch_size=<B>", (string -> B*)).
+absl::StatusOr<std::string> FedAvgComputationText(const FedAvgOptions& options);
 
 // The outcome of a training run.
 struct FedAvgResult {
@@ -202,6 +232,14 @@ class FedAvg {
   // Test loss and accuracy of `model`.
   absl::StatusOr<EvaluationResult> EvaluateOnTest(const Value& model);
 
+  // Writes every client's training examples for workers' data roots:
+  // <root>/<ClientDataName(options)>/<client>/x.npy (float32[n,784]) and
+  // y.npy (int32[n]), client ids from 0. Written into a fresh folder next
+  // to it, then renamed into place (replacing an earlier export), so that
+  // an interrupted export leaves no partial collection. Errors name the
+  // path.
+  absl::Status ExportClientData(const std::string& root) const;
+
   const FedAvgOptions& options() const { return options_; }
   // The worker threads actually used (options.threads resolved).
   int threads() const { return threads_; }
@@ -243,6 +281,10 @@ class FedAvg {
   // Batch structs (for the direct loop), viewing the same buffers.
   std::vector<Value> client_data_;
   std::vector<std::vector<Batch>> client_batches_;
+  // The training set in client order, and each client's first row.
+  Tensor train_x_;
+  Tensor train_y_;
+  std::vector<int64_t> client_first_row_;
 
   Value initial_model_;
   ir::NodePtr computation_;

@@ -206,7 +206,9 @@ TEST(FedAvgSetupTest, SplitCoversTheTrainingSet) {
 
 TEST(FedAvgComputationTest, CanonicalAndWellTyped) {
   for (ModelKind kind : {ModelKind::kLogReg, ModelKind::kMlp}) {
-    absl::StatusOr<std::string> text = FedAvgComputationText(kind);
+    FedAvgOptions options;
+    options.model = kind;
+    absl::StatusOr<std::string> text = FedAvgComputationText(options);
     ASSERT_TRUE(text.ok()) << text.status();
     absl::StatusOr<ir::NodePtr> parsed = ir::ParseComputation(*text);
     ASSERT_TRUE(parsed.ok()) << parsed.status();

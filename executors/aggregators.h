@@ -276,6 +276,38 @@ absl::StatusOr<Value> Finish(Accumulator&& acc);
 // left empty, on success and on error (a failed one stays failed).
 absl::StatusOr<Value> FinishMean(Accumulator&& acc, bool weighted);
 
+// ------------------------------------------------ partials across processes
+//
+// A partial aggregate leaves its process (a worker's shard, see
+// Executor::PartialAggregate) as a plain Value and comes back as an
+// Accumulator that merges exactly as the original would have: the same
+// bits, count() and total_weight(). The Value is the running result with
+// its structure and names: for sum, min, max and weighted sum the leaves
+// as they are (dtype of the values); for secure sums a struct
+// <sums=S, dtypes=D> where S has the int64 running sums and D the same
+// structure with an empty tensor (shape [0]) of each values' dtype per
+// leaf.
+struct ExportedPartial {
+  AggregateOp op = AggregateOp::kSum;
+  int64_t count = 0;
+  double total_weight = 0;
+  Value value;
+};
+
+// Hands acc's contents over (acc is left empty). FAILED_PRECONDITION for an
+// empty or failed accumulator.
+absl::StatusOr<ExportedPartial> ExportPartial(Accumulator&& acc);
+
+// Rebuilds an accumulator from an exported partial (the tensors are copied
+// once, into the accumulator's own buffers). Secure sums need the bound
+// the values were folded with (`bound`, ignored otherwise). Errors
+// (INVALID_ARGUMENT): a count below 1, a negative or non-finite weight, a
+// value that does not have the form above for `op` (naming the path), a
+// secure partial that does not fit its bound.
+absl::StatusOr<Accumulator> ImportPartial(
+    AggregateOp op, int64_t count, double total_weight, const Value& value,
+    const SecureBound* bound = nullptr);
+
 // The zero of a type: numeric tensors of fully known shape filled with
 // zeros, structs recursively (names kept). Errors name the path: an unknown
 // dim or rank ("cannot build the zero of float32[?]: its shape is not fully

@@ -88,6 +88,46 @@ struct StructElementId {
   ValueId value = 0;
 };
 
+// Partial aggregation over a shard of clients, for composing executors
+// (executors/composing_executor.h): the executor holds clients
+// [first_client, first_client + n) of a computation over total_clients
+// clients, folds them in the aligned blocks of the canonical tree
+// (core/tree_reduce.h, blocks of block_size clients counted from client 0
+// of the whole computation; first_client must be a multiple of block_size)
+// and returns the nodes of the canonical tiling of its block range, left
+// to right. Merging every shard's nodes by that tree gives the result an
+// executor holding all clients computes, bit for bit.
+struct PartialAggregateSpec {
+  // "sum", "min", "max", "weighted_sum", "secure_sum",
+  // "secure_sum_bitwidth" or "aggregate".
+  std::string op;
+  // The clients' values ({T}@CLIENTS or T@CLIENTS).
+  ValueId value = 0;
+  // weighted_sum: the weights ({W}@CLIENTS); secure sums: the bound;
+  // aggregate: the zero.
+  std::optional<ValueId> operand;
+  // aggregate: the accumulate function (<U, T> -> U) and the merge
+  // function (<U, U> -> U) that combines blocks inside the shard.
+  std::optional<ValueId> function;
+  std::optional<ValueId> merge;
+  int64_t first_client = 0;
+  int64_t total_clients = 0;
+  int64_t block_size = 0;
+};
+
+// One node of a shard's tiling: its place in the canonical tree, what was
+// folded into it, and the partial aggregate (a Value: for sum, min, max and
+// weighted_sum the running value with the leaves' dtypes; for secure sums
+// int64 leaves; for aggregate the accumulator U). `value` is empty when no
+// client was folded (cannot happen for a node that covers clients).
+struct PartialNode {
+  int level = 0;
+  int64_t index = 0;
+  int64_t count = 0;
+  double total_weight = 0;
+  std::optional<Value> value;
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -131,6 +171,15 @@ class Executor {
 
   // The number of values the executor holds (for lifetime checks).
   virtual int64_t NumValues() const = 0;
+
+  // See PartialAggregateSpec. The default: UNIMPLEMENTED (an executor
+  // without federated values cannot aggregate a shard).
+  virtual absl::StatusOr<std::vector<PartialNode>> PartialAggregate(
+      const PartialAggregateSpec& spec) {
+    (void)spec;
+    return absl::UnimplementedError(
+        "this executor cannot aggregate a shard of clients");
+  }
 
   // Shorthands taking handles.
   absl::StatusOr<OwnedValue> CreateCall(const OwnedValue& function,

@@ -29,6 +29,14 @@
 #include "runtimes/native/registry.h"
 
 namespace fedexec::exec {
+
+int64_t AggregationBlockSize(int64_t num_clients) {
+  int64_t block = 1;
+  while (block < kMaxAggregationBlockSize && block * 64 < num_clients) {
+    block *= 2;
+  }
+  return block;
+}
 namespace federating_internal {
 
 // What intrinsic functions and lazy values need of the executor: never the
@@ -156,6 +164,24 @@ absl::Status Located(std::string_view intrinsic, std::string_view where,
   if (!where.empty()) absl::StrAppend(&text, AV(where), ": ");
   absl::StrAppend(&text, message);
   return absl::Status(status.code(), text);
+}
+
+// The error of merging two sibling nodes of an aggregation over
+// `num_clients` clients in blocks of `block`: what disagrees lies in one of
+// the two runs of clients, named ("clients [0, 16) and [16, 20)").
+absl::Status MergeError(std::string_view intrinsic, const absl::Status& status,
+                        TreeNodeId left, TreeNodeId right, int64_t block,
+                        int64_t num_clients) {
+  const int64_t num_blocks = (num_clients + block - 1) / block;
+  const auto first = [&](TreeNodeId id) {
+    return std::min(num_clients, TreeNodeFirstBlock(id) * block);
+  };
+  const int64_t end = std::min(num_clients,
+                               TreeNodeEndBlock(right, num_blocks) * block);
+  return Located(intrinsic,
+                 absl::StrCat("clients [", first(left), ", ", first(right),
+                              ") and [", first(right), ", ", end, ")"),
+                 status);
 }
 
 absl::Status ClientError(std::string_view intrinsic, int64_t client,
@@ -415,9 +441,10 @@ absl::StatusOr<Value> PerClient(const Core& core, bool lazy, F member) {
 
 // ------------------------------------------------------- aggregations
 
-TreeReduceOptions AggregationOptions(const Core& core) {
+TreeReduceOptions AggregationOptions(const Core& core,
+                                     int64_t total_clients) {
   TreeReduceOptions options;
-  options.block_size = kFederatedAggregationBlockSize;
+  options.block_size = AggregationBlockSize(total_clients);
   options.cancel = &core.context->cancel;
   return options;
 }
@@ -430,8 +457,9 @@ absl::StatusOr<Accumulator> ReduceClients(const Core& core,
                                           std::string_view intrinsic,
                                           AggregateOp op, FoldOne fold_one) {
   const CancellationToken& cancel = core.context->cancel;
+  const TreeReduceOptions options = AggregationOptions(core, core.num_clients);
   absl::StatusOr<Accumulator> root = TreeReduce(
-      core.context->pool, core.num_clients, AggregationOptions(core),
+      core.context->pool, core.num_clients, options,
       [] { return Accumulator(); },
       [&](Accumulator& acc, int64_t c) -> absl::Status {
         // Per client: folds may produce lazy members, which can be slow.
@@ -440,10 +468,12 @@ absl::StatusOr<Accumulator> ReduceClients(const Core& core,
         }
         return fold_one(acc, c);
       },
-      [&](Accumulator& left, Accumulator&& right) -> absl::Status {
+      [&](Accumulator& left, Accumulator&& right, TreeNodeId left_id,
+          TreeNodeId right_id) -> absl::Status {
         absl::Status s = Merge(op, left, std::move(right));
         if (!s.ok()) [[unlikely]] {
-          return Located(intrinsic, "", s);
+          return MergeError(intrinsic, s, left_id, right_id,
+                            options.block_size, core.num_clients);
         }
         return s;
       });
@@ -463,9 +493,9 @@ absl::StatusOr<Accumulator> ReduceClients(const Core& core,
 // block of produced members would break the memory bound.
 struct BufferedAcc {
   Accumulator acc;
-  absl::InlinedVector<const Value*, kFederatedAggregationBlockSize> pending;
-  absl::InlinedVector<double, kFederatedAggregationBlockSize> weights;
-  absl::InlinedVector<int64_t, kFederatedAggregationBlockSize> clients;
+  absl::InlinedVector<const Value*, kMaxAggregationBlockSize> pending;
+  absl::InlinedVector<double, kMaxAggregationBlockSize> weights;
+  absl::InlinedVector<int64_t, kMaxAggregationBlockSize> clients;
 };
 
 // Whether members like client 0's are large enough for buffered folds: at
@@ -519,7 +549,7 @@ absl::StatusOr<Accumulator> ReduceBuffered(const Core& core,
                                            const Clients* weights) {
   const CancellationToken& cancel = core.context->cancel;
   const int64_t n = core.num_clients;
-  const TreeReduceOptions options = AggregationOptions(core);
+  const TreeReduceOptions options = AggregationOptions(core, n);
   const int64_t block = options.block_size;
   absl::StatusOr<BufferedAcc> root = TreeReduce(
       core.context->pool, n, options, [] { return BufferedAcc(); },
@@ -554,13 +584,14 @@ absl::StatusOr<Accumulator> ReduceBuffered(const Core& core,
         }
         return absl::OkStatus();
       },
-      [&](BufferedAcc& left, BufferedAcc&& right) -> absl::Status {
+      [&](BufferedAcc& left, BufferedAcc&& right, TreeNodeId left_id,
+          TreeNodeId right_id) -> absl::Status {
         // Blocks flush at their last client; these are no-ops then.
         FEDEXEC_RETURN_IF_ERROR(Flush(intrinsic, op, left));
         FEDEXEC_RETURN_IF_ERROR(Flush(intrinsic, op, right));
         absl::Status s = Merge(op, left.acc, std::move(right.acc));
         if (!s.ok()) [[unlikely]] {
-          return Located(intrinsic, "", s);
+          return MergeError(intrinsic, s, left_id, right_id, block, n);
         }
         return s;
       });
@@ -718,7 +749,8 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
   const auto accumulate_names = PairNames(accumulate);
   const auto merge_names = PairNames(merge);
   absl::StatusOr<Value> root = TreeReduce(
-      core.context->pool, core.num_clients, AggregationOptions(core),
+      core.context->pool, core.num_clients,
+      AggregationOptions(core, core.num_clients),
       [&] { return zero; },
       [&](Value& acc, int64_t c) -> absl::Status {
         if (core.context->cancel.IsCancelled()) [[unlikely]] {
@@ -749,6 +781,229 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
     return FunctionError(intrinsic, "report", report, result.status());
   }
   return AtServer(*std::move(result));
+}
+
+// ----------------------------------------------- shards of aggregations
+
+// The intrinsic whose shard an op of Executor::PartialAggregate computes,
+// for messages.
+std::string ShardIntrinsic(std::string_view op) {
+  if (op == "sum") return "federated_sum";
+  if (op == "min") return "federated_min";
+  if (op == "max") return "federated_max";
+  if (op == "weighted_sum") return "federated_weighted_mean";
+  if (op == "secure_sum") return "federated_secure_sum";
+  if (op == "secure_sum_bitwidth") return "federated_secure_sum_bitwidth";
+  if (op == "aggregate") return "federated_aggregate";
+  return "";
+}
+
+absl::Status CheckShardSpec(const PartialAggregateSpec& spec,
+                            int64_t num_clients) {
+  const std::string head = absl::StrCat("partial aggregate over clients [",
+                                        spec.first_client, ", ",
+                                        spec.first_client + num_clients, ")");
+  if (spec.first_client < 0 ||
+      spec.total_clients < spec.first_client + num_clients ||
+      spec.total_clients > (int64_t{1} << 62)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(head, ": the total of ", spec.total_clients,
+                     " clients does not cover this shard"));
+  }
+  const int64_t block = AggregationBlockSize(spec.total_clients);
+  if (spec.block_size != block) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(head, ": block size ", spec.block_size, " must be ",
+                     block, " for ", spec.total_clients, " clients"));
+  }
+  if (spec.first_client % spec.block_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        head, ": the first client must be a multiple of the block size"));
+  }
+  if (spec.first_client + num_clients < spec.total_clients &&
+      num_clients % spec.block_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        head, ": a shard that is not the last must hold whole blocks"));
+  }
+  return absl::OkStatus();
+}
+
+// The tiling nodes of a shard: blocks [first_block, last_block) of the
+// tree over all clients; fold(acc, global client) folds one client.
+template <typename Acc, typename MakeZero, typename FoldOne, typename Combine>
+absl::StatusOr<std::vector<TreeNode<Acc>>> ReduceShard(
+    const Core& core, const PartialAggregateSpec& spec, MakeZero make_zero,
+    FoldOne fold_one, Combine combine) {
+  const int64_t b = spec.block_size;
+  const int64_t first_block = spec.first_client / b;
+  const int64_t last_block = (spec.first_client + core.num_clients + b - 1) / b;
+  TreeReduceOptions options = AggregationOptions(core, spec.total_clients);
+  const CancellationToken& cancel = core.context->cancel;
+  absl::StatusOr<std::vector<TreeNode<Acc>>> nodes = ReduceBlockRange(
+      core.context->pool, spec.total_clients, options, first_block,
+      last_block, make_zero,
+      [&](Acc& acc, int64_t c) -> absl::Status {
+        if (cancel.IsCancelled()) [[unlikely]] {
+          return core.context->CheckCancelled();
+        }
+        return fold_one(acc, c);
+      },
+      combine);
+  if (!nodes.ok()) return Normalized(core, nodes.status());
+  return nodes;
+}
+
+absl::StatusOr<std::vector<PartialNode>> ExportNodes(
+    std::string_view intrinsic, std::vector<TreeNode<Accumulator>> nodes) {
+  std::vector<PartialNode> out;
+  out.reserve(nodes.size());
+  for (TreeNode<Accumulator>& node : nodes) {
+    PartialNode p;
+    p.level = node.level;
+    p.index = node.index;
+    absl::StatusOr<ExportedPartial> e = ExportPartial(std::move(node.value));
+    if (!e.ok()) return Located(intrinsic, "", e.status());
+    p.count = e->count;
+    p.total_weight = e->total_weight;
+    p.value = std::move(e->value);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
+    const Core& core, const PartialAggregateSpec& spec, const Value& value,
+    const Value* operand, const Value* function, const Value* merge) {
+  const std::string intrinsic = ShardIntrinsic(spec.op);
+  if (intrinsic.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partial aggregate: unknown op '", spec.op, "'"));
+  }
+  FEDEXEC_RETURN_IF_ERROR(CheckShardSpec(spec, core.num_clients));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      Clients in, Clients::Of(intrinsic, 0, value, core.num_clients));
+  const int64_t first = spec.first_client;
+  auto missing = [&](std::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(intrinsic, ": partial aggregate needs ", AV(what)));
+  };
+  if (spec.op == "aggregate") {
+    if (operand == nullptr || function == nullptr || merge == nullptr) {
+      return missing("the zero, accumulate and merge");
+    }
+    FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 2, *function, true));
+    FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 3, *merge, true));
+    const auto accumulate_names = PairNames(*function);
+    const auto merge_names = PairNames(*merge);
+    FEDEXEC_ASSIGN_OR_RETURN(
+        std::vector<TreeNode<Value>> nodes,
+        (ReduceShard<Value>(
+            core, spec, [&] { return *operand; },
+            [&](Value& acc, int64_t c) -> absl::Status {
+              return in.With(c - first, [&](const Value& x) -> absl::Status {
+                Value pair = Pair(accumulate_names, std::move(acc), x);
+                absl::StatusOr<Value> next = core.clients->Call(*function, &pair);
+                if (!next.ok()) [[unlikely]] {
+                  return ClientFunctionError(intrinsic, c, *function,
+                                             next.status());
+                }
+                acc = *std::move(next);
+                return absl::OkStatus();
+              });
+            },
+            [&](Value& left, Value&& right) -> absl::Status {
+              Value pair = Pair(merge_names, std::move(left), std::move(right));
+              absl::StatusOr<Value> merged = core.server->Call(*merge, &pair);
+              if (!merged.ok()) [[unlikely]] {
+                return FunctionError(intrinsic, "merge", *merge,
+                                     merged.status());
+              }
+              left = *std::move(merged);
+              return absl::OkStatus();
+            })));
+    std::vector<PartialNode> out;
+    out.reserve(nodes.size());
+    for (TreeNode<Value>& node : nodes) {
+      PartialNode p;
+      p.level = node.level;
+      p.index = node.index;
+      const int64_t b = spec.block_size;
+      const int64_t begin = std::max(first, TreeNodeFirstBlock(node.id()) * b);
+      const int64_t end = std::min(
+          first + core.num_clients,
+          TreeNodeEndBlock(node.id(), (spec.total_clients + b - 1) / b) * b);
+      p.count = end - begin;
+      p.total_weight = static_cast<double>(p.count);
+      p.value = std::move(node.value);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+  AggregateOp op = AggregateOp::kSum;
+  std::optional<SecureBound> bound;
+  std::optional<Clients> weights;
+  if (spec.op == "min") {
+    op = AggregateOp::kMin;
+  } else if (spec.op == "max") {
+    op = AggregateOp::kMax;
+  } else if (spec.op == "weighted_sum") {
+    op = AggregateOp::kWeightedSum;
+    if (operand == nullptr) return missing("the weights");
+    FEDEXEC_ASSIGN_OR_RETURN(weights,
+                             Clients::Of(intrinsic, 1, *operand, core.num_clients));
+  } else if (spec.op == "secure_sum" || spec.op == "secure_sum_bitwidth") {
+    const bool bitwidth = spec.op == "secure_sum_bitwidth";
+    op = bitwidth ? AggregateOp::kSecureSumBitwidth : AggregateOp::kSecureSum;
+    if (operand == nullptr) return missing("the bound");
+    FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
+                             UnplacedOrServer(intrinsic, 1, *operand));
+    absl::StatusOr<SecureBound> b = bitwidth
+                                        ? SecureBound::ForBitwidth(bound_value)
+                                        : SecureBound::ForSecureSum(bound_value);
+    if (!b.ok()) return Located(intrinsic, "", b.status());
+    bound = *std::move(b);
+  }
+  FEDEXEC_ASSIGN_OR_RETURN(
+      std::vector<TreeNode<Accumulator>> nodes,
+      (ReduceShard<Accumulator>(
+          core, spec, [] { return Accumulator(); },
+          [&](Accumulator& acc, int64_t c) -> absl::Status {
+            const int64_t local = c - first;
+            double weight = 1.0;
+            if (weights.has_value()) {
+              absl::Status s = weights->With(local, [&](const Value& w) {
+                absl::StatusOr<double> got = WeightOf(w);
+                if (!got.ok()) [[unlikely]] {
+                  return ClientError(intrinsic, c, got.status());
+                }
+                weight = *got;
+                return absl::OkStatus();
+              });
+              if (!s.ok()) [[unlikely]] return s;
+            }
+            return in.With(local, [&](const Value& x) -> absl::Status {
+              absl::Status s;
+              if (op == AggregateOp::kSecureSum) {
+                s = FoldSecure(acc, x, *bound);
+              } else if (op == AggregateOp::kSecureSumBitwidth) {
+                s = FoldBitwidth(acc, x, *bound);
+              } else {
+                s = Fold(op, acc, x, weight);
+              }
+              if (!s.ok()) [[unlikely]] return ClientError(intrinsic, c, s);
+              return s;
+            });
+          },
+          [&](Accumulator& left, Accumulator&& right, TreeNodeId left_id,
+              TreeNodeId right_id) -> absl::Status {
+            absl::Status s = Merge(op, left, std::move(right));
+            if (!s.ok()) [[unlikely]] {
+              return MergeError(intrinsic, s, left_id, right_id,
+                                spec.block_size, spec.total_clients);
+            }
+            return s;
+          })));
+  return ExportNodes(intrinsic, std::move(nodes));
 }
 
 // ------------------------------------------------------------- select
@@ -1042,6 +1297,10 @@ class IntrinsicFunction : public Function {
         uri_(std::move(uri)),
         core_(std::move(core)) {}
 
+  absl::StatusOr<ir::NodePtr> ToNode() const override {
+    return ir::MakeNode(ir::IntrinsicNode{uri_}, type());
+  }
+
   absl::StatusOr<Value> Call(const Value* argument) const override {
     FEDEXEC_RETURN_IF_ERROR(core_->context->CheckCancelled());
     if (argument == nullptr) {
@@ -1222,6 +1481,12 @@ absl::StatusOr<Value> FederatingExecutor::EmbedLeaf(const ir::NodePtr& node) {
   }
   return Value::Function(
       std::make_shared<IntrinsicFunction>(type, *op, uri, core_));
+}
+
+absl::StatusOr<std::vector<PartialNode>> FederatingExecutor::AggregateShard(
+    const PartialAggregateSpec& spec, const Value& value, const Value* operand,
+    const Value* function, const Value* merge) {
+  return AggregateShardImpl(*core_, spec, value, operand, function, merge);
 }
 
 absl::Status FederatingExecutor::ValidateValue(const Value& value) {

@@ -28,10 +28,10 @@
 //
 // Aggregations (sum, mean, weighted_mean, min, max, secure_sum,
 // secure_sum_bitwidth, aggregate) fold clients with TreeReduce
-// (core/tree_reduce.h) in blocks of kFederatedAggregationBlockSize clients:
-// that block size is part of the definition of every aggregate this
-// executor computes (float results depend on it), and every executor that
-// shards an aggregation across workers must use the same one. Results are
+// (core/tree_reduce.h) in blocks of AggregationBlockSize(num_clients)
+// clients: that block size is part of the definition of every aggregate
+// this executor computes (float results depend on it), and every executor
+// that shards an aggregation across workers must use the same one. Results are
 // bit-identical for any thread count; memory is O(member x window).
 //
 // Zero clients: a sum (secure ones too) is the zero of the member type
@@ -71,9 +71,18 @@
 
 namespace fedexec::exec {
 
-// Clients per TreeReduce block in every aggregation of the federating
-// executor (see the file comment): part of the definition of the results.
-inline constexpr int64_t kFederatedAggregationBlockSize = 16;
+// Clients per TreeReduce block in every aggregation over `num_clients`
+// clients (see the file comment): the least power of two that makes at
+// most 64 blocks, and at most kMaxAggregationBlockSize (1 up to 64
+// clients, 2 up to 128, ..., 16 from 513). A few clients get blocks of
+// one, so that their aggregation spreads over threads and workers as their
+// map does (10 clients over 2 workers: 5 each); many get blocks of 16, so
+// that the tree costs little per client. Powers of two, so that shards
+// aligned to 16 clients are whole blocks for every client count (nested
+// composing stacks). A function of the client count alone, never of the
+// machine: part of the definition of the results.
+inline constexpr int64_t kMaxAggregationBlockSize = 16;
+int64_t AggregationBlockSize(int64_t num_clients);
 
 namespace federating_internal {
 struct Core;
@@ -102,6 +111,19 @@ class FederatingExecutor : public LocalExecutor {
   // with 3 members, but this stack has 5 clients"); no member is itself
   // federated. Then the child's check.
   absl::Status ValidateValue(const Value& value) override;
+
+  // This stack's share of an aggregation (Executor::PartialAggregate):
+  // `value` holds clients [spec.first_client, spec.first_client +
+  // num_clients()) of spec.total_clients; they are folded exactly as the
+  // aggregation over all clients folds them (same blocks, same tree), and
+  // errors name clients by their index among all clients. The spec must
+  // use AggregationBlockSize(spec.total_clients), start at a whole block
+  // and, unless it is the last shard, hold whole blocks (INVALID_ARGUMENT
+  // otherwise).
+  absl::StatusOr<std::vector<PartialNode>> AggregateShard(
+      const PartialAggregateSpec& spec, const Value& value,
+      const Value* operand, const Value* function,
+      const Value* merge) override;
 
  private:
   std::shared_ptr<const federating_internal::Core> core_;

@@ -469,51 +469,61 @@ TEST(FederatingExecutorTest, WeightedMean) {
       "federated_weighted_mean: client 1: ");
 }
 
+TEST(FederatingExecutorTest, AggregationBlockSizeDependsOnTheClientCount) {
+  EXPECT_EQ(AggregationBlockSize(0), 1);
+  EXPECT_EQ(AggregationBlockSize(10), 1);
+  EXPECT_EQ(AggregationBlockSize(64), 1);
+  EXPECT_EQ(AggregationBlockSize(65), 2);
+  EXPECT_EQ(AggregationBlockSize(129), 4);
+  EXPECT_EQ(AggregationBlockSize(300), 8);
+  EXPECT_EQ(AggregationBlockSize(512), 8);
+  EXPECT_EQ(AggregationBlockSize(513), 16);
+  EXPECT_EQ(AggregationBlockSize(1000), 16);
+  EXPECT_EQ(AggregationBlockSize(int64_t{1} << 40), kMaxAggregationBlockSize);
+}
+
 TEST(FederatingExecutorTest, Aggregate) {
   // accumulate = subtract, merge = add, report = negate: each block of
-  // kFederatedAggregationBlockSize clients starts from zero, so the result
-  // is -(blocks * zero - sum of x).
-  ASSERT_EQ(kFederatedAggregationBlockSize, 16);
-  Stack s(20);
-  std::vector<Value> xs;
-  float total = 0;
-  for (int i = 0; i < 20; ++i) {
-    xs.push_back(Value(Tensor::Scalar(static_cast<float>(i))));
-    total += static_cast<float>(i);
+  // AggregationBlockSize(n) clients starts from zero, so the result is
+  // -(blocks * zero - sum of x).
+  struct Case {
+    int n;
+    int blocks;
+  };
+  for (const Case c : {Case{20, 20}, Case{1100, 69}}) {
+    SCOPED_TRACE(c.n);
+    const int64_t block = AggregationBlockSize(c.n);
+    ASSERT_EQ((c.n + block - 1) / block, c.blocks);
+    Stack s(c.n);
+    std::vector<Value> xs;
+    float total = 0;
+    for (int i = 0; i < c.n; ++i) {
+      xs.push_back(Value(Tensor::Scalar(static_cast<float>(i))));
+      total += static_cast<float>(i);
+    }
+    OwnedValue x = s.Make(PerClient(std::move(xs)));
+    OwnedValue zero = s.Text("100.0");
+    OwnedValue sub = s.Native("subtract", "(<float32,float32> -> float32)");
+    OwnedValue add = s.Native("add", "(<float32,float32> -> float32)");
+    OwnedValue neg = s.Native("negate", "(float32 -> float32)");
+    OwnedValue arg = s.Struct({&x, &zero, &sub, &add, &neg});
+    const char* type =
+        "<{float32}@CLIENTS,float32,(<float32,float32> -> float32),"
+        "(<float32,float32> -> float32),(float32 -> float32)>";
+    // Integers below 2^24: every sum is exact.
+    const auto at_server = [](float v) {
+      return ir::PrintValue(Value::Federated(
+          Placement::kServer, true, {Value(Tensor::Scalar(v))}));
+    };
+    EXPECT_VALUE(s.Run("federated_aggregate", type, arg),
+                 at_server(-(100.0f * c.blocks - total)));
+
+    // An all-equal value aggregates as that value at every client.
+    OwnedValue same = s.Text("1.0@CLIENTS");
+    OwnedValue arg2 = s.Struct({&same, &zero, &sub, &add, &neg});
+    EXPECT_VALUE(s.Run("federated_aggregate", type, arg2),
+                 at_server(-(100.0f * c.blocks - static_cast<float>(c.n))));
   }
-  OwnedValue x = s.Make(PerClient(std::move(xs)));
-  OwnedValue zero = s.Text("100.0");
-  OwnedValue sub = s.Native("subtract", "(<float32,float32> -> float32)");
-  OwnedValue add = s.Native("add", "(<float32,float32> -> float32)");
-  OwnedValue neg = s.Native("negate", "(float32 -> float32)");
-  OwnedValue arg = s.Struct({&x, &zero, &sub, &add, &neg});
-  const char* type =
-      "<{float32}@CLIENTS,float32,(<float32,float32> -> float32),"
-      "(<float32,float32> -> float32),(float32 -> float32)>";
-  // 190 = 0 + 1 + ... + 19; -(2 * 100 - 190).
-  ASSERT_EQ(total, 190.0f);
-  EXPECT_VALUE(s.Run("federated_aggregate", type, arg), "-10.0@SERVER");
-
-  // An all-equal value aggregates as that value at every client.
-  OwnedValue same = s.Text("1.0@CLIENTS");
-  OwnedValue arg2 = s.Struct({&same, &zero, &sub, &add, &neg});
-  EXPECT_VALUE(s.Run("federated_aggregate", type, arg2), "-180.0@SERVER");
-
-  // An error of accumulate names the client and the function.
-  Stack two(2);
-  OwnedValue ints2 = two.Text("{0, 0}@CLIENTS");
-  OwnedValue izero = two.Text("0");
-  OwnedValue iadd = two.Native("add", "(<int32,int32> -> int32)");
-  OwnedValue idiv = two.Native("divide", "(<int32,int32> -> int32)");
-  OwnedValue iid = two.Native("negate", "(int32 -> int32)");
-  OwnedValue arg3 = two.Struct({&ints2, &izero, &idiv, &iadd, &iid});
-  EXPECT_ERROR(two.Run("federated_aggregate",
-                       "<{int32}@CLIENTS,int32,(<int32,int32> -> int32),"
-                       "(<int32,int32> -> int32),(int32 -> int32)>",
-                       arg3),
-               absl::StatusCode::kInvalidArgument,
-               "federated_aggregate: client 0: (<int32,int32> -> int32) "
-               "native 'divide': ");
 }
 
 TEST(FederatingExecutorTest, AggregateOverZeroClientsReportsZero) {
@@ -791,7 +801,9 @@ TEST(FederatingExecutorTest, WrongValuesThroughTheInterface) {
                absl::StatusCode::kInvalidArgument, "federated_mean");
   OwnedValue mixed = s.Text("{1.0, [1.0, 2.0], 3.0}@CLIENTS");
   EXPECT_ERROR(s.Run("federated_sum", "{float32}@CLIENTS", mixed),
-               absl::StatusCode::kInvalidArgument, "federated_sum: client 1: ");
+               absl::StatusCode::kInvalidArgument,
+               "federated_sum: clients [0, 1) and [1, 2): expected float32, "
+               "found float32[2]");
   // Not a struct where arguments are due.
   OwnedValue negate = s.Native("negate", "(float32 -> float32)");
   EXPECT_ERROR(s.Run("federated_map",
@@ -852,7 +864,7 @@ TEST(FederatingExecutorTest, FloatSumAndMeanAreBitIdenticalAcrossThreads) {
   ThreadPool ref_pool(3);
   absl::StatusOr<float> ref = TreeReduce(
       ref_pool, kClients,
-      TreeReduceOptions{kFederatedAggregationBlockSize, 0, nullptr},
+      TreeReduceOptions{AggregationBlockSize(kClients), 0, nullptr},
       [] { return 0.0f; },
       [&](float& acc, int64_t c) {
         acc += data.federated().members[c].tensor().data<float>()[0];
@@ -1029,27 +1041,43 @@ TEST(FederatingExecutorTest, ConcreteAndLazyMembersFailAlike) {
     return s.Run(uri, "<{float32[20000]}@CLIENTS,{float32}@CLIENTS>", xw)
         .status();
   };
-  // A bad member in the last (partial) block, and one in a full block.
-  for (int64_t bad : {int64_t{34}, int64_t{21}}) {
-    SCOPED_TRACE(bad);
+  // 37 clients: blocks of one. A member of another shape shows when its
+  // block merges with its sibling, which names both; a bad weight when its
+  // client is folded. Errors come in the tree's order: a block's fold, then
+  // the merge that completes a node (core/tree_reduce.h).
+  ASSERT_EQ(AggregationBlockSize(kClients), 1);
+  struct Case {
+    int64_t bad;        // the member of another shape
+    std::string pair;   // the merge that finds it
+    int64_t weight;     // the negative weight
+    std::string first;  // the error reported with both
+  };
+  for (const Case& c : std::vector<Case>{
+           {34, "clients [34, 35) and [35, 36): ", 35,
+            "client 35: weight -1 is negative"},
+           {34, "clients [34, 35) and [35, 36): ", 32,
+            "client 32: weight -1 is negative"},
+           {21, "clients [20, 21) and [21, 22): ", 22,
+            "clients [20, 21) and [21, 22): expected float32[20000], found "
+            "float32[19999]"},
+           {21, "clients [20, 21) and [21, 22): ", 19,
+            "client 19: weight -1 is negative"},
+       }) {
+    SCOPED_TRACE(absl::StrCat(c.bad, " ", c.weight));
     std::vector<Value> xs = members;
-    xs[static_cast<size_t>(bad)] = RandomFloats(rng, 19999);
+    xs[static_cast<size_t>(c.bad)] = RandomFloats(rng, 19999);
     absl::Status a = run("federated_mean", xs, {}, false);
     absl::Status b = run("federated_mean", xs, {}, true);
     EXPECT_EQ(a, b);
     EXPECT_THAT(std::string(a.message()),
-                HasSubstr(absl::StrCat("federated_mean: client ", bad, ": ")));
-    // A bad weight after the bad member: the member's error comes first;
-    // before it: the weight's.
-    for (int64_t w : {bad + 1, bad - 2}) {
-      std::vector<Value> ws = weights;
-      ws[static_cast<size_t>(w)] = Value(Tensor::Scalar<float>(-1.0f));
-      absl::Status c = run("federated_weighted_mean", xs, ws, false);
-      absl::Status d = run("federated_weighted_mean", xs, ws, true);
-      EXPECT_EQ(c, d);
-      EXPECT_THAT(std::string(c.message()),
-                  HasSubstr(absl::StrCat("client ", std::min(w, bad), ": ")));
-    }
+                HasSubstr(absl::StrCat("federated_mean: ", c.pair)));
+    std::vector<Value> ws = weights;
+    ws[static_cast<size_t>(c.weight)] = Value(Tensor::Scalar<float>(-1.0f));
+    absl::Status e = run("federated_weighted_mean", xs, ws, false);
+    absl::Status f = run("federated_weighted_mean", xs, ws, true);
+    EXPECT_EQ(e, f);
+    EXPECT_THAT(std::string(e.message()),
+                HasSubstr("federated_weighted_mean: " + c.first));
   }
 }
 

@@ -22,6 +22,11 @@ std::string Function::Describe() const {
   return absl::StrCat(type_.ToString(), " ", What());
 }
 
+absl::StatusOr<ir::NodePtr> Function::ToNode() const {
+  return absl::InvalidArgumentError(absl::StrCat(
+      Describe(), " has no form that can be sent to another process"));
+}
+
 absl::StatusOr<const Function*> AsFunction(const Value& value) {
   const Function* f = nullptr;
   if (value.is_function()) {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "core/thread_pool.h"
 #include "core/value.h"
+#include "ir/ast.h"
 #include "ir/type.h"
 
 namespace fedexec::exec {
@@ -52,6 +53,14 @@ class Function : public FunctionValue {
 
   // "(float32 -> float32) lambda at 3:5"
   std::string Describe() const override;
+
+  // A closed, type-checked IR node that evaluates to this function in a
+  // fresh stack: what crosses a process boundary when a function is sent
+  // to a worker (a lambda with the values it captured bound by a block
+  // around it, a native leaf, an intrinsic). INVALID_ARGUMENT for a
+  // function that has no such form ("lambda at 3:5 captures a federated
+  // value and cannot be sent to a worker").
+  virtual absl::StatusOr<ir::NodePtr> ToNode() const;
 
  protected:
   // What the function is, for messages: "lambda at 3:5", "native 'add'",

@@ -13,8 +13,15 @@ namespace {
 // A compiled leaf as a function value.
 class LeafFunctionValue : public Function {
  public:
-  LeafFunctionValue(std::shared_ptr<const LeafFunction> leaf, std::string what)
-      : Function(leaf->type()), leaf_(std::move(leaf)), what_(std::move(what)) {}
+  LeafFunctionValue(std::shared_ptr<const LeafFunction> leaf, std::string what,
+                    ir::NodePtr node)
+      : Function(leaf->type()),
+        leaf_(std::move(leaf)),
+        what_(std::move(what)),
+        node_(std::move(node)) {}
+
+  // The leaf node it was compiled from: compiled again where it is sent.
+  absl::StatusOr<ir::NodePtr> ToNode() const override { return node_; }
 
   absl::StatusOr<Value> Call(const Value* argument) const override {
     return leaf_->Call(argument != nullptr ? *argument : Value());
@@ -26,6 +33,7 @@ class LeafFunctionValue : public Function {
  private:
   std::shared_ptr<const LeafFunction> leaf_;
   std::string what_;
+  ir::NodePtr node_;
 };
 
 std::string LeafName(const ir::Node& node) {
@@ -68,12 +76,14 @@ absl::StatusOr<Value> LeafExecutor::EmbedLeaf(const ir::NodePtr& node) {
       FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<const LeafFunction> leaf,
                                it->second->Compile(*node));
       return Value::Function(
-          std::make_shared<LeafFunctionValue>(std::move(leaf), LeafName(*node)));
+          std::make_shared<LeafFunctionValue>(std::move(leaf), LeafName(*node),
+                                              node));
     }
     case ir::NodeKind::kData:
       return absl::InvalidArgumentError(
           absl::StrCat("data '", node->As<ir::DataNode>().uri,
-                       "': this stack has no data executor to resolve it"));
+                       "': no data root here to resolve it (fedexec run --data-root, "
+                       "fedexec worker --data-root)"));
     default:
       return LocalExecutor::EmbedLeaf(node);
   }

@@ -207,7 +207,7 @@ TEST(LeafExecutorTest, LeavesWithoutARuntime) {
   absl::StatusOr<Value> data = stack.executor->EmbedLeaf(
       ir::MakeNode(ir::DataNode{"file:///x", "", ""}, T("float32")));
   EXPECT_THAT(std::string(data.status().message()),
-              HasSubstr("data 'file:///x': this stack has no data executor"));
+              HasSubstr("data 'file:///x': no data root here to resolve it"));
   // Without any runtime, native leaves have none either.
   Stack bare(std::vector<std::shared_ptr<const ExternalRuntime>>{});
   absl::StatusOr<Value> native =

@@ -282,7 +282,13 @@ OwnedValue LocalExecutor::Register(std::shared_ptr<ValueState> state) {
 
 absl::StatusOr<OwnedValue> LocalExecutor::CreateValue(const Value& value) {
   FEDEXEC_RETURN_IF_ERROR(ValidateValue(value));
-  return Register(std::make_shared<ValueState>(value));
+  FEDEXEC_ASSIGN_OR_RETURN(Value imported, ImportValue(value));
+  return Register(std::make_shared<ValueState>(std::move(imported)));
+}
+
+absl::StatusOr<Value> LocalExecutor::ImportValue(const Value& value) {
+  if (child_ != nullptr) return child_->ImportValue(value);
+  return value;
 }
 
 absl::StatusOr<OwnedValue> LocalExecutor::CreateValue(
@@ -392,6 +398,39 @@ absl::StatusOr<Value> LocalExecutor::Materialize(ValueId value) {
   return MaterializeValue(v, *context_);
 }
 
+absl::StatusOr<Value> LocalExecutor::Resolve(ValueId value) {
+  FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<ValueState> state, Lookup(value));
+  state->Wait();
+  return state->result();
+}
+
+absl::StatusOr<std::vector<PartialNode>> LocalExecutor::PartialAggregate(
+    const PartialAggregateSpec& spec) {
+  FEDEXEC_ASSIGN_OR_RETURN(Value value, Resolve(spec.value));
+  std::optional<Value> operand, function, merge;
+  if (spec.operand.has_value()) {
+    FEDEXEC_ASSIGN_OR_RETURN(operand, Resolve(*spec.operand));
+  }
+  if (spec.function.has_value()) {
+    FEDEXEC_ASSIGN_OR_RETURN(function, Resolve(*spec.function));
+  }
+  if (spec.merge.has_value()) {
+    FEDEXEC_ASSIGN_OR_RETURN(merge, Resolve(*spec.merge));
+  }
+  return AggregateShard(spec, value, operand ? &*operand : nullptr,
+                        function ? &*function : nullptr,
+                        merge ? &*merge : nullptr);
+}
+
+absl::StatusOr<std::vector<PartialNode>> LocalExecutor::AggregateShard(
+    const PartialAggregateSpec& spec, const Value& value, const Value* operand,
+    const Value* function, const Value* merge) {
+  if (child_ != nullptr) {
+    return child_->AggregateShard(spec, value, operand, function, merge);
+  }
+  return Executor::PartialAggregate(spec);
+}
+
 absl::Status LocalExecutor::Dispose(ValueId value) {
   std::shared_ptr<ValueState> state;  // released outside the lock
   std::lock_guard<std::mutex> lock(mu_);
@@ -405,7 +444,12 @@ absl::Status LocalExecutor::Dispose(ValueId value) {
   return absl::OkStatus();
 }
 
-void LocalExecutor::Cancel() { context_->cancel.Cancel(); }
+void LocalExecutor::Cancel() {
+  context_->cancel.Cancel();
+  // Executors below that run elsewhere (a composing executor's children)
+  // hear of it too.
+  if (child_ != nullptr) child_->Cancel();
+}
 
 int64_t LocalExecutor::NumValues() const {
   std::lock_guard<std::mutex> lock(mu_);

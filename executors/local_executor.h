@@ -74,6 +74,10 @@ class LocalExecutor : public Executor {
   absl::Status Dispose(ValueId value) override;
   void Cancel() override;
   int64_t NumValues() const override;
+  // Resolves the values of `spec` (waiting for them) and hands them to
+  // AggregateShard.
+  absl::StatusOr<std::vector<PartialNode>> PartialAggregate(
+      const PartialAggregateSpec& spec) override;
   using Executor::CreateCall;
   using Executor::CreateSelection;
   using Executor::Materialize;
@@ -84,6 +88,21 @@ class LocalExecutor : public Executor {
   virtual absl::StatusOr<Value> Call(const Value& function,
                                      const Value* argument);
   virtual absl::Status ValidateValue(const Value& value);
+  // The form in which a validated value from CreateValue is held: the value
+  // itself, unless an executor of the stack keeps some of it elsewhere (a
+  // composing executor sends per-client members to its children). The
+  // default asks the child.
+  virtual absl::StatusOr<Value> ImportValue(const Value& value);
+  // Executor::PartialAggregate over resolved values (operand and the
+  // functions null when absent). The default passes it to the child;
+  // UNIMPLEMENTED at the bottom. The federating executor implements it.
+  virtual absl::StatusOr<std::vector<PartialNode>> AggregateShard(
+      const PartialAggregateSpec& spec, const Value& value,
+      const Value* operand, const Value* function, const Value* merge);
+
+  // Waits for a value and returns it as this executor holds it (lazy
+  // members and functions included), for executors of the same process.
+  absl::StatusOr<Value> Resolve(ValueId value);
 
   const std::shared_ptr<ExecutionContext>& context() const {
     return context_;

@@ -43,6 +43,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/large_stack.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "ir/node_path.h"
 #include "ir/type_checker.h"
@@ -113,6 +114,10 @@ struct LambdaCode : Code {
   int frame_size = 0;
   const Code* body = nullptr;
   std::vector<CaptureSource> captures;
+  // The lambda as written, and the name each capture has in it: what
+  // Closure::ToNode sends to another process.
+  ir::NodePtr node;
+  std::vector<std::string> capture_names;
 };
 
 struct BlockCode : Code {
@@ -237,6 +242,12 @@ class Closure final : public Function {
 
   absl::StatusOr<Value> Call(const Value* argument) const override;
 
+  // The lambda as written, inside a block that binds each captured name to
+  // its value (tensors as literals, structs as struct nodes, functions by
+  // their own ToNode). A captured federated value, sequence or value of
+  // another kind has no such form.
+  absl::StatusOr<ir::NodePtr> ToNode() const override;
+
   const LambdaCode* code() const { return code_; }
   const std::vector<Value>& captures() const { return captures_; }
   const std::shared_ptr<const Program>& program() const { return program_; }
@@ -271,6 +282,57 @@ Closure::~Closure() {
     pending.pop_back();
   }
   captures_to_destroy = nullptr;
+}
+
+// A node that evaluates to `value`, for Closure::ToNode.
+absl::StatusOr<ir::NodePtr> CapturedValueNode(const Value& value,
+                                              const std::string& name,
+                                              int depth) {
+  if (depth > kMaxNestingDepth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "captured value '", name, "' is nested too deeply to be sent"));
+  }
+  if (value.is_tensor()) {
+    const Tensor& t = value.tensor();
+    return ir::MakeNode(ir::LiteralNode{t}, ir::Type::Tensor(t.dtype(), t.shape()));
+  }
+  if (value.is_struct()) {
+    ir::StructNode node;
+    std::vector<ir::StructElementType> types;
+    for (const auto& e : value.struct_value().elements) {
+      FEDEXEC_ASSIGN_OR_RETURN(ir::NodePtr element,
+                               CapturedValueNode(*e.value, name, depth + 1));
+      types.push_back(ir::StructElementType{e.name, *element->type()});
+      node.elements.push_back(ir::NamedNode{e.name, std::move(element)});
+    }
+    return ir::MakeNode(std::move(node), ir::Type::Struct(std::move(types)));
+  }
+  if (value.is_function()) {
+    FEDEXEC_ASSIGN_OR_RETURN(const Function* f, AsFunction(value));
+    return f->ToNode();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "captured value '", name, "' is ",
+      value.is_federated() ? "a federated value" : "a sequence",
+      ", which cannot be sent to another process with the function"));
+}
+
+absl::StatusOr<ir::NodePtr> Closure::ToNode() const {
+  if (code_->node == nullptr) return Function::ToNode();
+  if (captures_.empty()) return code_->node;
+  ir::BlockNode block;
+  for (size_t i = 0; i < captures_.size(); ++i) {
+    const std::string& name = code_->capture_names[i];
+    absl::StatusOr<ir::NodePtr> value =
+        CapturedValueNode(captures_[i], name, 0);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(What(), ": ", value.status().message()));
+    }
+    block.locals.push_back(ir::NamedNode{name, *std::move(value)});
+  }
+  block.result = code_->node;
+  return ir::MakeNode(std::move(block), code_->type);
 }
 
 bool IsClosure(const FunctionValue* f) {
@@ -631,6 +693,7 @@ class Compiler {
     if (inserted) {
       here.lambda->captures.push_back(
           CaptureSource{outer->from_capture, outer->index, false});
+      here.lambda->capture_names.push_back(name);
       if (!outer->from_capture) {
         Read(scopes_[level - 1], outer->index,
              SlotUse{nullptr, here.lambda, capture->second, 0});
@@ -683,6 +746,7 @@ class Compiler {
                                   ", which is not a function type")));
         }
         code->type = *node.type();
+        code->node = node_ptr;
         code->has_parameter = !lambda.parameter_name.empty();
         if (code->has_parameter != (code->type.parameter() != nullptr)) {
           return FailAt(code, absl::InvalidArgumentError(absl::StrCat(

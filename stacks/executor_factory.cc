@@ -45,7 +45,13 @@ LocalExecutorFactory::Create(LocalExecutorFactoryOptions options,
         "threads must be 0 (one per hardware thread) or 1 to ",
         ThreadPool::kMaxThreads, ", got ", options.threads));
   }
-  if (builder == nullptr) builder = &CreateLocalStack;
+  if (builder == nullptr) {
+    builder = [backend = options.data_backend](
+                  std::shared_ptr<exec::ExecutionContext> context,
+                  int64_t num_clients) {
+      return CreateLocalStack(std::move(context), num_clients, backend);
+    };
+  }
   return std::unique_ptr<LocalExecutorFactory>(new LocalExecutorFactory(
       options, std::move(builder), std::shared_ptr<ThreadPool>(*std::move(pool))));
 }
@@ -86,7 +92,10 @@ absl::StatusOr<std::shared_ptr<Executor>> LocalExecutorFactory::ExecutorFor(
       built->num_clients = num_clients;
       built->pool = pool_;
       built->context = std::make_shared<exec::ExecutionContext>(*pool_);
-      built->top = builder_(built->context, num_clients);
+      absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> top =
+          builder_(built->context, num_clients);
+      if (!top.ok()) return top.status();
+      built->top = *std::move(top);
       if (built->top == nullptr) {
         return absl::InternalError(absl::StrCat(
             "the stack builder built nothing for ", num_clients, " clients"));

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/thread_pool.h"
+#include "executors/data_backend.h"
 #include "executors/executor.h"
 #include "executors/function.h"
 #include "executors/local_executor.h"
@@ -49,7 +50,7 @@ class ExecutorFactory {
 // Builds the top executor of a stack for `num_clients` clients whose
 // executors all share `context` (see stacks/local_stack.h for the real
 // one; tests pass fakes).
-using StackBuilder = std::function<std::shared_ptr<exec::LocalExecutor>(
+using StackBuilder = std::function<absl::StatusOr<std::shared_ptr<exec::LocalExecutor>>(
     std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients)>;
 
 struct LocalExecutorFactoryOptions {
@@ -59,6 +60,9 @@ struct LocalExecutorFactoryOptions {
   // Stacks kept (most recently used first); 0 keeps none (every request
   // builds a stack). Negative: INVALID_ARGUMENT.
   int cache_size = 4;
+  // Resolves the computations' `data` nodes in the stacks the default
+  // builder builds (CreateLocalStack); null: no data root here.
+  std::shared_ptr<const exec::DataBackend> data_backend;
 };
 
 class LocalExecutorFactory : public ExecutorFactory {

@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(
   LocalExecutorFactoryOptions factory_options;
   factory_options.threads = options.threads;
   factory_options.cache_size = options.cache_size;
+  factory_options.data_backend = std::move(options.data_backend);
   FEDEXEC_ASSIGN_OR_RETURN(std::unique_ptr<LocalExecutorFactory> factory,
                            LocalExecutorFactory::Create(factory_options));
   return CreateWithFactory(std::move(factory), options.default_clients);

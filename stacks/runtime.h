@@ -51,6 +51,9 @@ struct RuntimeOptions {
   int64_t default_clients = 1;
   // Stacks kept for reuse, one per client count (most recently used).
   int cache_size = 4;
+  // Resolves the computations' `data` nodes (exec::FileBackend over a
+  // data root, say); null: a data node is an error.
+  std::shared_ptr<const exec::DataBackend> data_backend;
 };
 
 class Runtime {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/npy.h"
 #include "core/thread_pool.h"
+#include "executors/data_backend.h"
 #include "glog/logging.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ir/computation_file.h"
@@ -22,6 +23,8 @@
 #include "stacks/runtime.h"
 #include "tools/cli_common.h"
 #include "tools/demo_command.h"
+#include "tools/remote_flags.h"
+#include "tools/worker_command.h"
 
 namespace fedexec::cli {
 namespace {
@@ -123,6 +126,8 @@ struct RunOptions {
   std::optional<int64_t> clients;
   std::optional<int> threads;
   std::string out;
+  std::string data_root;
+  RemoteFlags remote;
 };
 
 // "round" or "round.model" / "round[1]": the parameter element an --arg
@@ -254,6 +259,12 @@ int WriteResult(const RunOptions& options, const Value& result) {
 }
 
 int RunRun(const RunOptions& options) {
+  if (!options.data_root.empty() && options.remote.enabled()) {
+    PrintError(
+        "--data-root applies to in-process runs: with --workers, each worker "
+        "resolves data in its own --data-root");
+    return kExitBadInput;
+  }
   auto computation = ir::LoadCheckedComputation(options.file);
   if (!computation.ok()) {
     PrintError(computation.status().message());
@@ -278,9 +289,27 @@ int RunRun(const RunOptions& options) {
 
   // Before the runtime starts its threads, so that they inherit the mask.
   InterruptWatcher::BlockInterrupts();
-  stacks::RuntimeOptions runtime_options;
-  runtime_options.threads = options.threads.value_or(0);
-  auto runtime = stacks::Runtime::Create(runtime_options);
+  absl::StatusOr<std::unique_ptr<stacks::Runtime>> runtime;
+  if (options.remote.enabled()) {
+    auto factory = options.remote.MakeFactory(options.threads.value_or(0));
+    if (!factory.ok()) {
+      PrintError(factory.status().message());
+      return ExitCodeFor(factory.status());
+    }
+    runtime = stacks::Runtime::CreateWithFactory(*std::move(factory));
+  } else {
+    stacks::RuntimeOptions runtime_options;
+    runtime_options.threads = options.threads.value_or(0);
+    if (!options.data_root.empty()) {
+      auto backend = exec::FileBackend::Create(options.data_root);
+      if (!backend.ok()) {
+        PrintError(absl::StrCat("--data-root: ", backend.status().message()));
+        return kExitBadInput;
+      }
+      runtime_options.data_backend = *std::move(backend);
+    }
+    runtime = stacks::Runtime::Create(runtime_options);
+  }
   if (!runtime.ok()) {
     PrintError(runtime.status().message());
     return ExitCodeFor(runtime.status());
@@ -366,7 +395,14 @@ int Main(int argc, char** argv) {
                   "Write the result to this file instead of printing it: "
                   ".npy (a tensor result) or text (the value syntax)");
 
+  run->add_option("--data-root", run_options.data_root,
+                  "Resolve the computation's `data` URIs inside this "
+                  "directory (in-process runs; workers resolve them in "
+                  "their own --data-root)");
+  run_options.remote.AddTo(run);
+
   DemoCommand demo(app);
+  WorkerCommand worker(app);
 
   try {
     app.parse(argc, argv);
@@ -386,6 +422,7 @@ int Main(int argc, char** argv) {
   if (fmt->parsed()) return RunFmt(fmt_file, fmt_to, fmt_write);
   if (run->parsed()) return RunRun(run_options);
   if (demo.parsed()) return demo.Run();
+  if (worker.parsed()) return worker.Run();
   return kExitBadInput;
 }
 

@@ -328,6 +328,38 @@ TEST_F(CliTest, RunOutWritesNpyOrText) {
   EXPECT_EQ(tensor->data<int32_t>()[0], 42);
 }
 
+TEST_F(CliTest, RunResolvesDataInTheDataRoot) {
+  fs::create_directories(tmp_ / "root");
+  std::vector<float> w = {1.5f, 2.5f, 3.5f};
+  ASSERT_TRUE(fedexec::WriteNpyFile((tmp_ / "root" / "w.npy").string(),
+                                    fedexec::Tensor::Vector<float>(w))
+                  .ok());
+  fs::path file = Write(
+      "data.fed", "(x: float32[3]) -> generic_plus(x, data(\"w.npy\", float32[3]))\n");
+  const std::string run = "run '" + file.string() + "' --arg '[1, 1, 1]'";
+  RunResult good = Fedexec(run + " --data-root '" + (tmp_ / "root").string() + "'");
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_EQ(good.out, "[2.5, 3.5, 4.5]\n");
+  struct Bad {
+    std::string flags;
+    std::string message;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"", "data 'w.npy': no data root here to resolve it"},
+           {"--data-root '" + (tmp_ / "none").string() + "'",
+            "--data-root: data root '"},
+           {"--data-root '" + file.string() + "'", "is not a directory"},
+           {"--data-root '" + (tmp_ / "root").string() +
+                "' --workers 127.0.0.1:1",
+            "--data-root applies to in-process runs"},
+       }) {
+    RunResult bad = Fedexec(run + " " + b.flags);
+    EXPECT_EQ(bad.exit_code, 2) << b.flags << ": " << bad.err;
+    EXPECT_EQ(Lines(bad.err), 1) << bad.err;
+    EXPECT_THAT(bad.err, HasSubstr(b.message)) << b.flags;
+  }
+}
+
 TEST_F(CliTest, RunBadInputExitsWithTwoAndOneLineNamingTheProblem) {
   fs::path no_param = Write(
       "no_param.fed", "() -> federated_sum(federated_value_at_clients(2))\n");

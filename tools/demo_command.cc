@@ -1,5 +1,6 @@
 #include "tools/demo_command.h"
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -100,6 +101,15 @@ DemoCommand::DemoCommand(CLI::App& app) {
   fedavg_->add_flag("--no-compare", no_compare_,
                     "Skip the replay of the rounds as direct C++ calls that "
                     "measures the runtime's overhead");
+  remote_.AddTo(fedavg_);
+  fedavg_->add_flag("--data-on-workers", o.data_on_workers,
+                    "With --workers: the clients' data are read on the "
+                    "workers, from their --data-root (written there by "
+                    "--export-clients with the same split flags); rounds "
+                    "carry only the sampled clients' keys");
+  fedavg_->add_option("--export-clients", export_clients_,
+                      "Write every client's training data below this "
+                      "directory (a workers' --data-root) and exit");
 
   analytics_ = demo_->add_subcommand(
       "analytics",
@@ -133,6 +143,34 @@ int DemoCommand::RunAnalytics() {
   return std::cout.good() ? kExitOk : kExitRuntimeError;
 }
 
+int DemoCommand::ExportClients(demo::FedAvgOptions options) {
+  // The split alone: no runtime, no workers.
+  options.make_factory = nullptr;
+  options.data_on_workers = false;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(export_clients_, ec)) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--export-clients ", export_clients_, ": not a directory")));
+  }
+  std::cout << "Loading Fashion-MNIST from " << options.data_dir << " ..."
+            << std::endl;
+  absl::StatusOr<std::unique_ptr<demo::FedAvg>> created =
+      demo::FedAvg::Create(options);
+  if (!created.ok()) return Fail(created.status());
+  if (absl::Status s = (*created)->ExportClientData(export_clients_);
+      !s.ok()) {
+    return Fail(s);
+  }
+  const std::string name = demo::ClientDataName(options);
+  std::cout << "Wrote the training data of " << options.population
+            << " clients to " << export_clients_ << "/" << name << "\n"
+            << "Start workers with --data-root " << export_clients_
+            << " (or copy " << name << " into theirs), then run with the "
+            << "same split flags and --workers ... --data-on-workers"
+            << std::endl;
+  return std::cout.good() ? kExitOk : kExitRuntimeError;
+}
+
 int DemoCommand::RunFedAvg() {
   demo::FedAvgOptions options = fedavg_options_;
   options.model =
@@ -140,9 +178,17 @@ int DemoCommand::RunFedAvg() {
   options.partition = partition_ == "iid"      ? demo::PartitionKind::kIid
                       : partition_ == "shards" ? demo::PartitionKind::kShards
                                                : demo::PartitionKind::kDirichlet;
+  if (options.data_on_workers && !remote_.enabled()) {
+    return Fail(absl::InvalidArgumentError(
+        "--data-on-workers needs --workers (or --workers-file): the data "
+        "are read on the workers"));
+  }
+  if (fedavg_->count("--export-clients") > 0 && export_clients_.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "--export-clients is empty; give a workers' data root"));
+  }
   if (print_computation_) {
-    absl::StatusOr<std::string> text =
-        demo::FedAvgComputationText(options.model);
+    absl::StatusOr<std::string> text = demo::FedAvgComputationText(options);
     if (!text.ok()) return Fail(text.status());
     std::cout << *text;
     std::cout.flush();
@@ -157,6 +203,14 @@ int DemoCommand::RunFedAvg() {
         "to"));
   }
 
+  if (!export_clients_.empty()) return ExportClients(options);
+  if (remote_.enabled()) {
+    const RemoteFlags* remote = &remote_;
+    const int threads = options.threads;
+    options.make_factory = [remote, threads] {
+      return remote->MakeFactory(threads);
+    };
+  }
   // Before any thread starts, so that every thread inherits the mask.
   InterruptWatcher::BlockInterrupts();
   std::cout << "Loading Fashion-MNIST from " << options.data_dir << " ..."
@@ -214,7 +268,16 @@ int DemoCommand::RunFedAvg() {
     }
     interrupted = watcher.interrupted();
   }
-  if (!result.ok()) return Fail(result.status());
+  if (!result.ok()) {
+    if (options.data_on_workers &&
+        result.status().code() == absl::StatusCode::kNotFound) {
+      return Fail(absl::NotFoundError(absl::StrCat(
+          result.status().message(), " (write this split into the workers' "
+          "data roots with: fedexec demo fedavg --export-clients ROOT and the "
+          "same split flags)")));
+    }
+    return Fail(result.status());
+  }
   int exit_code = kExitOk;
   if (!out_.empty()) {
     absl::Status s = demo::WriteMetrics(out_, result->rounds, title);

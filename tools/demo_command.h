@@ -7,7 +7,10 @@
 //     writes DIR/metrics.csv and DIR/plot.svg (after every evaluation and at
 //     the end); --print-computation prints the round computation and exits.
 //     Ctrl-C cancels the round that is running, writes the outputs of the
-//     completed rounds and exits with 130.
+//     completed rounds and exits with 130. With --workers the rounds run
+//     on worker processes (tools/remote_flags.h); --export-clients DIR
+//     writes the clients' data for workers' data roots and exits, and
+//     --data-on-workers makes the rounds read it there.
 //   fedexec demo analytics [--clients N] [--seed S] [--threads T]
 //     prints the aggregates and their times.
 //
@@ -24,6 +27,7 @@
 #include "CLI/CLI.hpp"
 #include "demo/analytics.h"
 #include "demo/fedavg.h"
+#include "tools/remote_flags.h"
 
 namespace fedexec::cli {
 
@@ -39,6 +43,7 @@ class DemoCommand {
 
  private:
   int RunFedAvg();
+  int ExportClients(demo::FedAvgOptions options);
   int RunAnalytics();
 
   CLI::App* demo_ = nullptr;
@@ -53,6 +58,8 @@ class DemoCommand {
   bool no_compare_ = false;
 
   demo::AnalyticsOptions analytics_options_;
+  RemoteFlags remote_;
+  std::string export_clients_;
 };
 
 }  // namespace fedexec::cli
