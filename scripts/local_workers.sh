@@ -56,8 +56,12 @@ done
 # Each worker prints one line once it serves.
 for ((i = 0; i < count; i++)); do
   port=$((first_port + i))
-  for _ in $(seq 100); do
-    grep -q "listening on" "$log_dir/worker-$port.log" 2>/dev/null && break
+  serving=false
+  for _ in $(seq 200); do
+    if grep -q "listening on" "$log_dir/worker-$port.log" 2>/dev/null; then
+      serving=true
+      break
+    fi
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
       echo "$0: the worker on port $port exited:" >&2
       cat "$log_dir/worker-$port.log" >&2
@@ -65,6 +69,10 @@ for ((i = 0; i < count; i++)); do
     fi
     sleep 0.1
   done
+  if ! $serving; then
+    echo "$0: the worker on port $port does not serve after 20 s (log: $log_dir/worker-$port.log)" >&2
+    exit 1
+  fi
 done
 workers=$(IFS=,; echo "${addresses[*]}")
 echo "$count workers serving; logs in $log_dir"

@@ -23,6 +23,18 @@
 // INVALID_ARGUMENT naming its path. Other values are decoded by
 // ir::ValueFromProto.
 //
+// Batches. ExecuteBatch (fedexec.v1.ExecutorStream) runs creates in order
+// on one executor id, each as its own Create would, where a ref "#k"
+// names the value of operation k of the same batch; then disposes of the
+// refs listed (skipping those it does not hold); then, when asked, runs a
+// partial aggregation (on a waiter, counted against
+// max_concurrent_computations) whose refs may be "#k" too. Each
+// operation's error is its result (an operation naming a failed one fails
+// with "operation k failed: ..."), so one bad operation spoils only what
+// depends on it; the call itself fails only for the executor id, the
+// token or shutdown. With a request id, operation k is answered as
+// "<id>#k" would be: a retried batch creates nothing twice.
+//
 // Errors. Unknown, disposed or unusable executor id: FAILED_PRECONDITION
 // naming the id (the protocol's "drop this executor and ask for a new one";
 // an executor is unusable once it was cancelled: a computation of it ended

@@ -789,6 +789,168 @@ TEST_F(ServiceTest, StreamRetriesAndErrors) {
   ExpectServing();
 }
 
+// ----------------------------------------------------------------- batches
+
+// A batch's raw answer.
+absl::StatusOr<v1::ExecuteBatchResponse> Batch(
+    TestClient& client, const v1::ExecuteBatchRequest& request,
+    const std::string& request_id = "") {
+  v1::ExecuteBatchResponse response;
+  auto ctx = client.Context(request_id);
+  FEDEXEC_RETURN_IF_ERROR(
+      FromGrpc(client.stream().ExecuteBatch(ctx.get(), request, &response)));
+  return response;
+}
+
+v1::BatchOperation ValueOp(const Value& value) {
+  v1::BatchOperation op;
+  EXPECT_TRUE(
+      ir::ValueToProto(value, op.mutable_create_value()->mutable_value()).ok());
+  return op;
+}
+
+v1::BatchOperation ComputationOp(const std::string& text) {
+  v1::BatchOperation op;
+  auto node = ir::ParseComputation(text);
+  EXPECT_TRUE(node.ok()) << node.status();
+  auto checked = ir::CheckComputation(*node);
+  EXPECT_TRUE(checked.ok()) << checked.status();
+  auto proto = ir::ComputationToProto(*checked);
+  EXPECT_TRUE(proto.ok()) << proto.status();
+  *op.mutable_create_value()->mutable_value()->mutable_computation() = *proto;
+  return op;
+}
+
+v1::BatchOperation CallOp(const std::string& fn, const std::string& arg) {
+  v1::BatchOperation op;
+  op.mutable_create_call()->mutable_function_ref()->set_id(fn);
+  op.mutable_create_call()->mutable_argument_ref()->set_id(arg);
+  return op;
+}
+
+TEST_F(ServiceTest, ABatchCreatesInOrderAndAggregates) {
+  Start();
+  const std::string e = Must(client_->GetExecutor(3));
+  v1::ExecuteBatchRequest request;
+  request.mutable_executor()->set_id(e);
+  *request.add_operation() = ComputationOp(
+      "(x: {float32}@CLIENTS) -> federated_map((v: float32) -> "
+      "generic_plus(v, v), x)");
+  *request.add_operation() = ValueOp(P("{1.0, 2.0, 4.0}@CLIENTS"));
+  *request.add_operation() = CallOp("#0", "#1");
+  v1::PartialAggregateRequest* aggregate = request.mutable_aggregate();
+  aggregate->set_op("sum");
+  aggregate->mutable_value_ref()->set_id("#2");
+  aggregate->set_total_clients(3);
+  aggregate->set_block_size(exec::AggregationBlockSize(3));
+  const v1::ExecuteBatchResponse response = Must(Batch(*client_, request, "b1"));
+  ASSERT_EQ(response.result_size(), 3);
+  for (const v1::BatchResult& r : response.result()) {
+    EXPECT_EQ(r.code(), 0) << r.message();
+    EXPECT_FALSE(r.value_ref().id().empty());
+  }
+  EXPECT_EQ(response.aggregate_error().code(), 0)
+      << response.aggregate_error().message();
+  ASSERT_EQ(response.aggregate().node_size(), 1);
+  EXPECT_EQ(Must(ir::ValueFromProto(response.aggregate().node(0).value())),
+            P("14.0"));
+  // The call's value is a value of the executor like any other.
+  EXPECT_EQ(Must(client_->Compute(e, response.result(2).value_ref().id())),
+            P("{2.0, 4.0, 8.0}@CLIENTS"));
+  EXPECT_EQ(service().num_values(), 3);
+
+  // The same batch again (a retry): the same refs, nothing created twice.
+  const v1::ExecuteBatchResponse again = Must(Batch(*client_, request, "b1"));
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(again.result(k).value_ref().id(),
+              response.result(k).value_ref().id());
+  }
+  EXPECT_EQ(service().num_values(), 3);
+
+  // Disposals ride in a batch; refs it does not hold are skipped.
+  v1::ExecuteBatchRequest dispose;
+  dispose.mutable_executor()->set_id(e);
+  for (const v1::BatchResult& r : response.result()) {
+    *dispose.add_dispose() = r.value_ref();
+  }
+  dispose.add_dispose()->set_id("no-such-ref");
+  EXPECT_TRUE(Batch(*client_, dispose).ok());
+  EXPECT_EQ(service().num_values(), 0);
+}
+
+TEST_F(ServiceTest, ErrorsInABatchAreTheOperationsOwn) {
+  Start();
+  const std::string e = Must(client_->GetExecutor(2));
+  v1::ExecuteBatchRequest request;
+  request.mutable_executor()->set_id(e);
+  *request.add_operation() = ValueOp(P("1.0"));
+  v1::BatchOperation bad_index;  // refused when created
+  bad_index.mutable_create_selection()->mutable_source_ref()->set_id("#0");
+  bad_index.mutable_create_selection()->set_index(-1);
+  *request.add_operation() = bad_index;
+  *request.add_operation() = CallOp("#1", "#0");  // on a failed operation
+  *request.add_operation() = CallOp("#7", "#0");  // not before this one
+  *request.add_operation() = CallOp("#x", "#0");  // not a batch ref
+  *request.add_operation() = CallOp("unknown", "#0");
+  request.add_operation();  // no operation
+  *request.add_operation() = ValueOp(P("2.0"));  // still created
+  const v1::ExecuteBatchResponse response = Must(Batch(*client_, request));
+  ASSERT_EQ(response.result_size(), 8);
+  auto error = [&](int k) {
+    return absl::Status(static_cast<absl::StatusCode>(response.result(k).code()),
+                        response.result(k).message());
+  };
+  EXPECT_EQ(response.result(0).code(), 0);
+  ExpectError(error(1), absl::StatusCode::kInvalidArgument,
+              "ExecuteBatchRequest.operation[1]: CreateSelectionRequest.index "
+              "is -1, must be >= 0");
+  ExpectError(error(2), absl::StatusCode::kInvalidArgument,
+              "ExecuteBatchRequest.operation[2]: "
+              "CreateCallRequest.function_ref: operation 1 failed: ");
+  ExpectError(error(3), absl::StatusCode::kInvalidArgument,
+              "'#7' names operation 7, which does not come before this one");
+  ExpectError(error(4), absl::StatusCode::kInvalidArgument,
+              "'#x' is not a batch ref");
+  ExpectError(error(5), absl::StatusCode::kInvalidArgument,
+              "unknown value ref 'unknown'");
+  ExpectError(error(6), absl::StatusCode::kInvalidArgument,
+              "ExecuteBatchRequest.operation[6]: no operation given");
+  EXPECT_EQ(response.result(7).code(), 0);
+  EXPECT_EQ(service().num_values(), 2);
+
+  // An aggregate whose value failed; then a bad executor id and a missing
+  // token fail the whole call.
+  request.mutable_aggregate()->set_op("sum");
+  request.mutable_aggregate()->mutable_value_ref()->set_id("#1");
+  const v1::ExecuteBatchResponse with_aggregate =
+      Must(Batch(*client_, request));
+  ExpectError(absl::Status(static_cast<absl::StatusCode>(
+                               with_aggregate.aggregate_error().code()),
+                           with_aggregate.aggregate_error().message()),
+              absl::StatusCode::kInvalidArgument,
+              "ExecuteBatchRequest.aggregate: "
+              "PartialAggregateRequest.value_ref: operation 1 failed");
+  request.mutable_executor()->set_id("nope");
+  ExpectError(Batch(*client_, request).status(),
+              absl::StatusCode::kFailedPrecondition, "executor 'nope'");
+  ExpectServing();
+}
+
+TEST_F(ServiceTest, BatchesNeedTheToken) {
+  ServiceOptions options;
+  options.token = "s3cret";
+  Start(options);
+  client_->set_token("s3cret");
+  const std::string e = Must(client_->GetExecutor(1));
+  v1::ExecuteBatchRequest request;
+  request.mutable_executor()->set_id(e);
+  *request.add_operation() = ValueOp(P("1.0"));
+  EXPECT_TRUE(Batch(*client_, request).ok());
+  client_->set_token("wrong");
+  ExpectError(Batch(*client_, request).status(),
+              absl::StatusCode::kUnauthenticated, "missing or invalid token");
+}
+
 // ------------------------------------------------------- partial aggregate
 
 TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {

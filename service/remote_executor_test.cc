@@ -1336,6 +1336,35 @@ TEST(RemoteFakeTest, FallsBackToUnaryCallsWithoutTheStreamExtension) {
   EXPECT_EQ(remote->stats().streamed_downloads, 0);
 }
 
+TEST(RemoteFakeTest, FallsBackToOneCallPerOperationWithoutBatches) {
+  FakeWorker fake([](const std::string&, int) { return Answer(); });
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, RemoteOptions());
+  ASSERT_NE(remote, nullptr);
+  // A chain gathered into a batch that the fake does not know: the
+  // operations go out one by one, in order, each on the refs of the ones
+  // before.
+  auto fn = remote->CreateValue(Scalar(1.0f));
+  auto x = remote->CreateValue(Scalar(2.0f));
+  ASSERT_TRUE(fn.ok() && x.ok());
+  auto call = remote->CreateCall(*fn, *x);
+  ASSERT_TRUE(call.ok());
+  absl::StatusOr<Value> result = remote->Materialize(*call);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(*result, Scalar(1.5f));  // the fake's answer
+  EXPECT_EQ(remote->stats().batches, 1);  // tried once
+  const std::vector<FakeWorker::Call> creates = fake.calls("CreateValue");
+  ASSERT_EQ(creates.size(), 2u);
+  const std::vector<FakeWorker::Call> calls = fake.calls("CreateCall");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].refs,
+            (std::vector<std::string>{creates[0].answer, creates[1].answer}));
+  // From then on each operation is its own call at once.
+  auto later = remote->CreateValue(Scalar(3.0f));
+  ASSERT_TRUE(later.ok());
+  EXPECT_TRUE(WaitFor([&] { return fake.count("CreateValue") == 3; }));
+  EXPECT_EQ(remote->stats().batches, 1);
+}
+
 TEST(RemoteFakeTest, CreatesOnPendingOperandsReturnAtOnceAndWait) {
   FakeWorker fake([](const std::string& method, int) {
     return method == "CreateValue" ? Hold() : Answer();

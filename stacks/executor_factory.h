@@ -62,7 +62,7 @@ struct LocalExecutorFactoryOptions {
   int cache_size = 4;
   // Resolves the computations' `data` nodes in the stacks the default
   // builder builds (CreateLocalStack); null: no data root here.
-  std::shared_ptr<const exec::DataBackend> data_backend;
+  std::shared_ptr<const exec::DataBackend> data_backend = nullptr;
 };
 
 class LocalExecutorFactory : public ExecutorFactory {

@@ -24,6 +24,7 @@
 #include "stacks/executor_factory.h"
 #include "stacks/runtime.h"
 #include "testing/intrinsic_cases.h"
+#include "testing/sanitizers.h"
 
 namespace fedexec::stacks {
 namespace {
@@ -263,19 +264,11 @@ int64_t AvailableMemory() {
   return 0;
 }
 
-bool Sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#else
-  return false;
-#endif
-}
-
 TEST(RemoteStackTest, ValueLargerThanTwoGigabytesGoesToAWorkerAndBack) {
   // 3 GiB of float32: the value here, the worker's copy, the copy that
   // comes back, and chunks in flight.
   const int64_t bytes = int64_t{3} << 30;
-  if (Sanitized()) GTEST_SKIP() << "too slow under sanitizers";
+  if (test_util::kSanitized) GTEST_SKIP() << "too slow under sanitizers";
   if (AvailableMemory() < 4 * bytes) {
     GTEST_SKIP() << "needs " << (4 * bytes >> 30) << " GiB of free memory";
   }

@@ -53,7 +53,7 @@ struct RuntimeOptions {
   int cache_size = 4;
   // Resolves the computations' `data` nodes (exec::FileBackend over a
   // data root, say); null: a data node is an error.
-  std::shared_ptr<const exec::DataBackend> data_backend;
+  std::shared_ptr<const exec::DataBackend> data_backend = nullptr;
 };
 
 class Runtime {

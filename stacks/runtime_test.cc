@@ -16,6 +16,7 @@
 #include "executors/local_executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/sanitizers.h"
 #include "ir/computation_file.h"
 #include "ir/text_syntax.h"
 #include "ir/type_checker.h"
@@ -384,11 +385,7 @@ int64_t ResidentBytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+using ::fedexec::test_util::kSanitized;
 
 TEST(RuntimeTest, MemoryStaysFlatOverManyCalls) {
   std::unique_ptr<Runtime> runtime = MakeRuntime();

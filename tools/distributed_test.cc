@@ -3,7 +3,10 @@
 // and with 1, 2 and 3 workers; killing a worker mid-run changes nothing;
 // killing them all gives a clear error, not a hang; bad worker flags exit
 // with 2; SIGTERM drains and exits 0.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/sanitizers.h"
 #include "testing/subprocess.h"
 #include "testing/test_files.h"
 
@@ -40,6 +44,28 @@ using ::testing::HasSubstr;
 const std::string& Program() {
   static const std::string program = ProgramUnderTest(FEDEXEC_BINARY_PATH);
   return program;
+}
+
+// Whether a TCP port on 127.0.0.1 can be bound now.
+bool PortIsFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool free =
+      bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  close(fd);
+  return free;
+}
+
+// A port p such that p and p + 1 are free now (0 if none was found).
+int TwoFreePorts() {
+  for (int p = 20000 + getpid() % 20000; p < 60000; p += 7) {
+    if (PortIsFree(p) && PortIsFree(p + 1)) return p;
+  }
+  return 0;
 }
 
 bool HaveFashionMnist() {
@@ -137,17 +163,21 @@ class DistributedTest : public ::testing::Test {
   std::vector<Worker> workers_;
 };
 
+// Rounds of the FedAvg runs: fewer where sanitizers slow every process.
+constexpr int kRounds = test_util::kSanitized ? 10 : 30;
+
 TEST_F(DistributedTest, FedAvgSameMetricsInProcessAndWithOneTwoThreeWorkers) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist missing";
   for (int i = 0; i < 3; ++i) StartWorker({"--threads", "1"});
   const auto local = scratch_ / "local";
-  ProgramRun run = Run(FedAvgArgs(30, local));
+  ProgramRun run = Run(FedAvgArgs(kRounds, local));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const std::vector<std::string> expected = ModelColumns(local);
-  ASSERT_EQ(expected.size(), 31u);
+  ASSERT_EQ(expected.size(), kRounds + 1u);
   for (size_t n = 1; n <= 3; ++n) {
     const auto out = scratch_ / absl::StrCat("workers-", n);
-    run = Run(absl::StrCat(FedAvgArgs(30, out), " --workers ", WorkerList(0, n)));
+    run = Run(absl::StrCat(FedAvgArgs(kRounds, out), " --workers ",
+                           WorkerList(0, n)));
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(ModelColumns(out), expected) << n << " workers";
   }
@@ -165,11 +195,11 @@ TEST_F(DistributedTest, FedAvgWithTheClientsDataOnTheWorkers) {
     StartWorker({"--threads", "1", "--data-root", root.string()});
   }
   const auto local = scratch_ / "local";
-  ProgramRun run = Run(FedAvgArgs(30, local));
+  ProgramRun run = Run(FedAvgArgs(kRounds, local));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto out = scratch_ / "on-workers";
-  run = Run(absl::StrCat(FedAvgArgs(30, out), " --workers ", WorkerList(0, 2),
-                         " --data-on-workers"));
+  run = Run(absl::StrCat(FedAvgArgs(kRounds, out), " --workers ",
+                         WorkerList(0, 2), " --data-on-workers"));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(ModelColumns(out), ModelColumns(local));
 
@@ -202,7 +232,8 @@ TEST_F(DistributedTest, FedAvgWithTheClientsDataOnTheWorkers) {
 TEST_F(DistributedTest, KillingAWorkerMidRunGivesTheSameResult) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist missing";
   for (int i = 0; i < 3; ++i) StartWorker({"--threads", "1"});
-  const int rounds = 300;
+  const int rounds = test_util::kSanitized ? 60 : 300;
+  const int kill_after = test_util::kSanitized ? 10 : 20;
   const auto local = scratch_ / "local";
   ProgramRun run = Run(FedAvgArgs(rounds, local));
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -219,7 +250,7 @@ TEST_F(DistributedTest, KillingAWorkerMidRunGivesTheSameResult) {
   // Once round 20 is done, kill worker 1 (the rounds run back to back:
   // the kill lands inside a round).
   ASSERT_EQ(PollChild(coordinator, 60000,
-                      [&] { return RoundsDone(log) >= 20; },
+                      [&] { return RoundsDone(log) >= kill_after; },
                       &status),
             WaitOutcome::kReady)
       << ReadFile(log + ".err");
@@ -346,6 +377,40 @@ TEST_F(DistributedTest, PortInUseExitsWithOne) {
   const std::string port = w.address.substr(w.address.rfind(':') + 1);
   ProgramRun run = Run("worker --port " + port);
   EXPECT_EQ(run.exit_code, 1) << run.err;
+}
+
+TEST_F(DistributedTest, LocalWorkersScriptStartsAndStopsWorkers) {
+  const int first = TwoFreePorts();
+  ASSERT_NE(first, 0);
+  const std::string log = (scratch_ / "script.log").string();
+  const pid_t script = SpawnRedirected(
+      {"/bin/bash", (SourceDir() / "scripts/local_workers.sh").string(), "2",
+       "--port", std::to_string(first), "--fedexec", Program(), "--",
+       "--threads", "1"},
+      log, log + ".err");
+  int status = 0;
+  const std::string expected = absl::StrCat("--workers 127.0.0.1:", first,
+                                            ",127.0.0.1:", first + 1);
+  ASSERT_EQ(PollChild(script, 30000,
+                      [&] { return ReadFile(log).find(expected) !=
+                                   std::string::npos; },
+                      &status),
+            WaitOutcome::kReady)
+      << ReadFile(log) << ReadFile(log + ".err");
+  ProgramRun run = Run("run examples/mean.fed --arg '{1.0, 2.0, 6.0}@CLIENTS' " +
+                       expected);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "3.0@SERVER\n");
+  // SIGTERM stops the script and its workers.
+  kill(script, SIGTERM);
+  ASSERT_EQ(PollChild(script, 30000, nullptr, &status), WaitOutcome::kExited);
+  run = Run("run examples/mean.fed --arg '{1.0}@CLIENTS' --worker-timeout 1 " +
+            expected);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  // Bad arguments: exit 2.
+  ProgramRun bad = RunProgram("bash", "scripts/local_workers.sh zero", SourceDir(),
+                              scratch_);
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 TEST_F(DistributedTest, SigtermDrainsAndExitsZero) {
