@@ -15,6 +15,16 @@ endif()
 
 add_compile_options(-Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
 
+# Debug info: functions and line tables (-g1) are what backtraces, profilers
+# and sanitizer reports use, and they compile about a third faster than
+# full -g (which also describes local variables, for a debugger):
+# -DFEDEXEC_FULL_DEBUG_INFO=ON for that.
+option(FEDEXEC_FULL_DEBUG_INFO "Full debug info (-g) instead of -g1" OFF)
+if(NOT FEDEXEC_FULL_DEBUG_INFO)
+  set(CMAKE_CXX_FLAGS_RELWITHDEBINFO "-O2 -g1 -DNDEBUG")
+  set(CMAKE_CXX_FLAGS_DEBUG "-g1")
+endif()
+
 if(FEDEXEC_SANITIZE)
   add_compile_options(-fsanitize=${FEDEXEC_SANITIZE} -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)

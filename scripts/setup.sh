@@ -10,7 +10,7 @@
 #   scripts/setup.sh deps     only install the packages
 #
 # Environment: FEDEXEC_JOBS (parallel jobs, default: all cores),
-# FEDEXEC_FUZZ_SECONDS (per fuzz target in `test`, default 30).
+# FEDEXEC_FUZZ_SECONDS (per fuzz target in `test`, default 20).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,12 +107,12 @@ case "$mode" in
     "$root/build-tsan/core/core_tests" \
       --gtest_filter='*ThreadPool*:*ParallelFor*:*Cancellation*:*TreeReduce*'
     # Every executor and stack test: they all share state between threads.
-    # Not those that run real gRPC (the remote stacks; service/ is not
-    # built here): Debian's gRPC and Abseil are not instrumented, and TSan,
-    # blind to their synchronization, reports races inside them and in the
-    # gRPC header code they call back. Those run in the other builds.
+    # Not those that run real gRPC (remote_stack_tests, service/): Debian's
+    # gRPC and Abseil are not instrumented, and TSan, blind to their
+    # synchronization, reports races inside them and in the gRPC header code
+    # they call back. Those run in the other builds.
     "$root/build-tsan/executors/executors_tests"
-    "$root/build-tsan/stacks/stacks_tests" --gtest_filter='-RemoteStack*'
+    "$root/build-tsan/stacks/stacks_tests"
 
     # The FedAvg driver: rounds on the runtime's pool, 1 and 2 threads,
     # cancellation from another thread (the direct-loop comparison, slow
@@ -120,11 +120,11 @@ case "$mode" in
     "$root/build-tsan/demo/demo_tests" \
       --gtest_filter='FedAvgRunTest.*:-*DirectLoop*:*DifferentSeeds*'
     unset TSAN_OPTIONS
-    echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-30} s each)"
+    echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-20} s each)"
     CC=clang CXX=clang++ configure build-fuzz \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_TESTS=OFF -DFEDEXEC_FUZZ=ON \
-      -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-30}"
-    build build-fuzz
+      -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-20}"
+    build build-fuzz fedexec_fuzzers
     run_tests build-fuzz
     ;;
   *)

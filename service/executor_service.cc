@@ -216,7 +216,10 @@ struct BatchScope {
 struct Prepared {
   ir::NodePtr computation;
   std::optional<Value> value;
-  std::vector<std::pair<std::string, Prepared>> elements;
+  // A struct: its elements and their names (a vector of the type being
+  // defined is allowed; a pair of it is not, for every compiler).
+  std::vector<Prepared> elements;
+  std::vector<std::string> names;
 };
 
 std::string PathStep(const std::string& path, int index,
@@ -968,7 +971,8 @@ class Core {
               absl::StrCat(At(sub), "struct element has no value"));
         }
         FEDEXEC_ASSIGN_OR_RETURN(Prepared p, Prepare(e.value(), sub, depth + 1));
-        out.elements.emplace_back(e.name(), std::move(p));
+        out.elements.push_back(std::move(p));
+        out.names.push_back(e.name());
       }
       return out;
     }
@@ -988,9 +992,10 @@ class Core {
     if (prepared.value.has_value()) return executor.CreateValue(*prepared.value);
     std::vector<OwnedValue> handles;
     std::vector<StructElementId> elements;
-    for (const auto& [name, element] : prepared.elements) {
-      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v, Realize(executor, element));
-      elements.push_back({name, v.id()});
+    for (size_t i = 0; i < prepared.elements.size(); ++i) {
+      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
+                               Realize(executor, prepared.elements[i]));
+      elements.push_back({prepared.names[i], v.id()});
       handles.push_back(std::move(v));
     }
     return executor.CreateStruct(elements);
