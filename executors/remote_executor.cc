@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <list>
 #include <random>
 #include <utility>
 
@@ -348,21 +349,21 @@ void RemoteExecutor::WhenResolved(const std::vector<ValuePtr>& values,
 
 absl::StatusOr<std::string> RemoteExecutor::AwaitRef(const ValuePtr& value) {
   bool flush = false;
+  bool counted = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!value->resolved) {
       // Counted while waiting: what joins the pending batch meanwhile (a
       // create chained on a batch in flight) goes out at once.
       ++blocked_;
+      counted = true;
       flush = !pending_.empty() || pending_aggregate_ != nullptr;
     }
   }
   if (flush) Flush();
   std::unique_lock<std::mutex> lock(mu_);
-  if (!value->resolved) {
-    resolved_cv_.wait(lock, [&] { return value->resolved; });
-    --blocked_;
-  }
+  resolved_cv_.wait(lock, [&] { return value->resolved; });
+  if (counted) --blocked_;
   if (!value->status.ok()) return CopyRemoteStatus(value->status);
   return value->ref;
 }
@@ -699,7 +700,73 @@ void RemoteExecutor::SendAlone(std::vector<std::unique_ptr<PendingOp>> ops) {
 
 // -------------------------------------------------------------- creates
 
+namespace {
+
+// Computations encoded for the wire, by tree (which the cache holds, so a
+// key never names another tree): a coordinator sends the same functions
+// to every worker every round, and encodes each once. The most recently
+// used kCachedComputations are kept.
+constexpr size_t kCachedComputations = 64;
+
+class EncodedComputations {
+ public:
+  static EncodedComputations& Get() {
+    static EncodedComputations* const cache = new EncodedComputations();
+    return *cache;
+  }
+
+  absl::StatusOr<std::shared_ptr<const v0::Value>> Encode(
+      const ir::NodePtr& node) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(node.get());
+      if (it != entries_.end()) {
+        order_.splice(order_.begin(), order_, it->second.position);
+        return it->second.value;
+      }
+    }
+    absl::StatusOr<federated_language::Computation> proto =
+        ir::ComputationToProto(node);
+    if (!proto.ok()) return proto.status();
+    auto value = std::make_shared<v0::Value>();
+    value->mutable_computation()->Swap(&*proto);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!entries_.contains(node.get())) {
+      order_.push_front(node);
+      entries_.emplace(node.get(), Entry{value, order_.begin()});
+      if (order_.size() > kCachedComputations) {
+        entries_.erase(order_.back().get());
+        order_.pop_back();
+      }
+    }
+    return std::shared_ptr<const v0::Value>(std::move(value));
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const v0::Value> value;
+    std::list<ir::NodePtr>::iterator position;
+  };
+  std::mutex mu_;
+  absl::flat_hash_map<const ir::Node*, Entry> entries_;  // guarded by mu_
+  std::list<ir::NodePtr> order_;  // holds the trees; guarded by mu_
+};
+
+}  // namespace
+
 absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(const Value& value) {
+  if (value.is_function()) {
+    // Sent as its tree, through the cache of encoded trees.
+    const auto* function = dynamic_cast<const Function*>(value.function().get());
+    if (function == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "CreateValue: ", value.function()->Describe(),
+          " cannot be sent to a worker"));
+    }
+    absl::StatusOr<ir::NodePtr> node = function->ToNode();
+    if (!node.ok()) return Prefixed(node.status(), "CreateValue: ");
+    return CreateValue(*node);
+  }
   auto result = std::make_shared<RemoteValue>(this);
   if (ir::ArrayBytes(value) > options_.stream_threshold_bytes) {
     OwnedValue handle = Register(result);
@@ -714,8 +781,8 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(const Value& value) {
   return handle;
 }
 
-void RemoteExecutor::SubmitCreateValue(const ValuePtr& result,
-                                       std::shared_ptr<v0::Value> proto) {
+void RemoteExecutor::SubmitCreateValue(
+    const ValuePtr& result, std::shared_ptr<const v0::Value> proto) {
   // Copied, not moved: a batch that turns out unsupported sends it again.
   FillOp fill = [proto](v1::BatchOperation& op, const std::vector<std::string>&) {
     *op.mutable_create_value()->mutable_value() = *proto;
@@ -745,14 +812,12 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(
   if (!computation->type().has_value()) {
     FEDEXEC_ASSIGN_OR_RETURN(checked, ir::CheckComputation(computation));
   }
-  absl::StatusOr<federated_language::Computation> proto =
-      ir::ComputationToProto(checked);
-  if (!proto.ok()) return Prefixed(proto.status(), "CreateValue: ");
-  auto value = std::make_shared<v0::Value>();
-  value->mutable_computation()->Swap(&*proto);
+  absl::StatusOr<std::shared_ptr<const v0::Value>> value =
+      EncodedComputations::Get().Encode(checked);
+  if (!value.ok()) return Prefixed(value.status(), "CreateValue: ");
   auto result = std::make_shared<RemoteValue>(this);
   OwnedValue handle = Register(result);
-  SubmitCreateValue(result, std::move(value));
+  SubmitCreateValue(result, *std::move(value));
   return handle;
 }
 

@@ -319,7 +319,7 @@ class RemoteExecutor : public Executor {
       SendFn<Request, Response> send);
   void SubmitCreateValue(
       const ValuePtr& result,
-      std::shared_ptr<tensorflow_federated::v0::Value> proto);
+      std::shared_ptr<const tensorflow_federated::v0::Value> proto);
 
   // RPC machinery. Every call counts as in flight until its final
   // callback has run (the destructor waits for that).

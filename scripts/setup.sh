@@ -24,6 +24,7 @@ packages=(
   libabsl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libgoogle-glog-dev zlib1g-dev
   dataset-fashion-mnist
+  openssl  # the TLS tests make their certificates with it
 )
 
 install_packages() {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -165,6 +166,45 @@ class AnswerCache {
   std::deque<std::string> order_;
 };
 
+// Computations decoded and type checked, by their bytes: a client that
+// sends the same function every round (a round's lambdas and intrinsics)
+// gets the same tree, so it is decoded and checked once, and the reference
+// resolving executor, which keeps programs by tree, compiles it once. The
+// most recently used `capacity` are kept.
+class ComputationCache {
+ public:
+  explicit ComputationCache(size_t capacity) : capacity_(capacity) {}
+
+  ir::NodePtr Find(const std::string& bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = nodes_.find(bytes);
+    if (it == nodes_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second.position);
+    return it->second.node;
+  }
+
+  void Insert(const std::string& bytes, ir::NodePtr node) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (nodes_.contains(bytes)) return;
+    order_.push_front(bytes);
+    nodes_.emplace(bytes, Entry{std::move(node), order_.begin()});
+    if (order_.size() > capacity_) {
+      nodes_.erase(order_.back());
+      order_.pop_back();
+    }
+  }
+
+ private:
+  struct Entry {
+    ir::NodePtr node;
+    std::list<std::string>::iterator position;
+  };
+  const size_t capacity_;
+  std::mutex mu_;
+  absl::flat_hash_map<std::string, Entry> nodes_;  // guarded by mu_
+  std::list<std::string> order_;                    // guarded by mu_
+};
+
 // One executor id: the executor and the values held for its client.
 struct Entry {
   Entry(std::string id_in, std::shared_ptr<Executor> executor_in,
@@ -250,6 +290,9 @@ absl::Status AtPath(const std::string& path, const absl::Status& status) {
 }
 
 // ------------------------------------------------------------------ core
+
+// Decoded computations kept (ComputationCache).
+constexpr size_t kCachedComputations = 256;
 
 class Core {
  public:
@@ -941,6 +984,9 @@ class Core {
     }
     Prepared out;
     if (proto.has_computation()) {
+      const std::string bytes = proto.computation().SerializeAsString();
+      out.computation = computations_.Find(bytes);
+      if (out.computation != nullptr) return out;
       absl::StatusOr<ir::NodePtr> node =
           ir::ComputationFromProto(proto.computation());
       if (node.ok()) node = ir::CheckComputation(*node);
@@ -949,6 +995,7 @@ class Core {
                           node.status());
       }
       out.computation = *std::move(node);
+      computations_.Insert(bytes, out.computation);
       return out;
     }
     if (proto.has_struct_() && ir::ContainsComputation(proto)) {
@@ -1170,6 +1217,7 @@ class Core {
   int64_t reserved_ = 0;         // GetExecutor calls under way; mu_
   uint64_t executor_serial_ = 0;  // mu_
   AnswerCache service_answers_;   // mu_
+  ComputationCache computations_{kCachedComputations};
 
   // Last: destroyed (joined) first, while everything above still exists.
   WaiterPool pool_;
