@@ -245,6 +245,18 @@ struct FileInfo {
   FileIdentity identity;
 };
 
+FileKind KindOf(const struct stat& st) {
+  return S_ISREG(st.st_mode)   ? FileKind::kRegular
+         : S_ISDIR(st.st_mode) ? FileKind::kDirectory
+                               : FileKind::kOther;
+}
+
+FileIdentity IdentityOf(const struct stat& st) {
+  return FileIdentity{
+      st.st_dev, st.st_ino, st.st_size,
+      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
 absl::StatusOr<FileInfo> InfoOf(const fs::path& canonical, std::string_view uri,
                                 const std::string& display,
                                 const std::string& label) {
@@ -254,14 +266,7 @@ absl::StatusOr<FileInfo> InfoOf(const fs::path& canonical, std::string_view uri,
     return absl::InvalidArgumentError(absl::StrCat(
         Prefix(uri), label, "'", display, "': ", ec.message()));
   }
-  FileInfo info;
-  info.kind = S_ISREG(st.st_mode)   ? FileKind::kRegular
-              : S_ISDIR(st.st_mode) ? FileKind::kDirectory
-                                    : FileKind::kOther;
-  info.identity = FileIdentity{
-      st.st_dev, st.st_ino, st.st_size,
-      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
-  return info;
+  return FileInfo{KindOf(st), IdentityOf(st)};
 }
 
 }  // namespace
@@ -317,7 +322,71 @@ class ColumnCache {
   int64_t bytes_ = 0;                                 // guarded by mu_
 };
 
+// Where paths below the root were found to lead (Locate) and the file
+// that was there then, by the path as written below the root ("a/b/x.npy").
+// A hit still stats the recorded path: it stands only while the same file
+// (device, inode, size, modification time) is there, so a path that now
+// leads elsewhere (a component replaced by a link out of the root, a file
+// renamed over) is walked and checked again. A bounded number of paths is
+// kept; when full, the table starts afresh.
+class LocationCache {
+ public:
+  struct Found {
+    fs::path canonical;
+    FileInfo info;
+  };
+
+  std::optional<Found> Find(const std::string& path) {
+    Found found;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = entries_.find(path);
+      if (it == entries_.end()) return std::nullopt;
+      found = it->second;
+    }
+    struct stat st;
+    if (::stat(found.canonical.c_str(), &st) != 0) return std::nullopt;
+    if (!(IdentityOf(st) == found.info.identity) ||
+        KindOf(st) != found.info.kind) {
+      return std::nullopt;
+    }
+    return found;
+  }
+
+  void Insert(const std::string& path, Found found) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_.insert_or_assign(path, std::move(found));
+  }
+
+  static constexpr size_t kMaxEntries = 1 << 16;
+
+ private:
+  std::mutex mu_;
+  absl::flat_hash_map<std::string, Found> entries_;  // guarded by mu_
+};
+
 namespace {
+
+// Locate and InfoOf, through `cache` (may be null).
+absl::StatusOr<LocationCache::Found> Find(
+    LocationCache* cache, const fs::path& root,
+    const std::vector<std::string>& components, std::string_view uri,
+    const std::string& display, const std::string& label) {
+  const std::string key = absl::StrJoin(components, "/");
+  if (cache != nullptr) {
+    if (std::optional<LocationCache::Found> hit = cache->Find(key)) {
+      return *std::move(hit);
+    }
+  }
+  LocationCache::Found found;
+  FEDEXEC_ASSIGN_OR_RETURN(found.canonical,
+                           Locate(root, components, uri, display, label));
+  FEDEXEC_ASSIGN_OR_RETURN(found.info,
+                           InfoOf(found.canonical, uri, display, label));
+  if (cache != nullptr) cache->Insert(key, found);
+  return found;
+}
 
 // Reads the .npy file at `canonical` (or takes it from `cache`); messages
 // name `display` instead of the host path.
@@ -634,7 +703,9 @@ absl::StatusOr<std::string> KeyedDataUri(std::string_view uri,
 
 FileBackend::FileBackend(fs::path root, int64_t cache_bytes)
     : root_(std::move(root)),
-      cache_(cache_bytes > 0 ? std::make_shared<ColumnCache>(cache_bytes) : nullptr) {}
+      cache_(cache_bytes > 0 ? std::make_shared<ColumnCache>(cache_bytes)
+                             : nullptr),
+      locations_(std::make_shared<LocationCache>()) {}
 
 absl::StatusOr<std::shared_ptr<const FileBackend>> FileBackend::Create(
     const std::string& root, int64_t cache_bytes) {
@@ -673,10 +744,11 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
 
   const std::string display =
       components->empty() ? std::string(".") : absl::StrJoin(*components, "/");
-  FEDEXEC_ASSIGN_OR_RETURN(const fs::path target,
-                           Locate(root_, *components, uri, display, ""));
-  FEDEXEC_ASSIGN_OR_RETURN(const FileInfo info,
-                           InfoOf(target, uri, display, ""));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      const LocationCache::Found where,
+      Find(locations_.get(), root_, *components, uri, display, ""));
+  const fs::path& target = where.canonical;
+  const FileInfo& info = where.info;
   const FileKind kind = info.kind;
 
   std::vector<Column> columns;
@@ -718,10 +790,11 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
       std::vector<std::string> file_components = *components;
       file_components.push_back(file);
       FEDEXEC_ASSIGN_OR_RETURN(
-          const fs::path path,
-          Locate(root_, file_components, uri, file_display, label));
-      FEDEXEC_ASSIGN_OR_RETURN(const FileInfo column,
-                               InfoOf(path, uri, file_display, label));
+          const LocationCache::Found found,
+          Find(locations_.get(), root_, file_components, uri, file_display,
+               label));
+      const fs::path& path = found.canonical;
+      const FileInfo& column = found.info;
       if (column.kind != FileKind::kRegular) {
         return Invalid(uri, absl::StrCat(label, "'", file_display,
                                          "' is not a regular file"));

@@ -97,11 +97,14 @@
 //             modification time. So data read every round (a client's
 //             files, whenever it is sampled) is read once, and a file
 //             replaced between two computations (renamed over, or
-//             rewritten) is read again. Every Resolve still walks and
-//             checks the path and stats the file. (Note: the reference
-//             resolving executor keeps the compiled programs of recent
-//             trees, data leaves included, so a tree run again reuses the
-//             value its leaf resolved to.)
+//             rewritten) is read again. Where a path led is kept too (up
+//             to 65,536 paths): a path resolved again costs one stat per
+//             file, and is walked and checked afresh whenever that stat
+//             finds another file there than the one found inside the
+//             root (a component replaced by a link out of it, say).
+//             (Note: the reference resolving executor keeps the compiled
+//             programs of recent trees, data leaves included, so a tree
+//             run again reuses the value its leaf resolved to.)
 //
 // Thread-safety: DataBackend::Resolve is const and may be called from any
 // number of threads at once; FileBackend's cache has a lock of its own.
@@ -156,7 +159,8 @@ absl::StatusOr<FileDataUri> ParseFileDataUri(std::string_view uri);
 absl::StatusOr<std::string> KeyedDataUri(std::string_view uri,
                                          std::string_view key);
 
-class ColumnCache;  // data_backend.cc
+class ColumnCache;    // data_backend.cc
+class LocationCache;  // data_backend.cc
 
 class FileBackend final : public DataBackend {
  public:
@@ -180,6 +184,7 @@ class FileBackend final : public DataBackend {
 
   std::filesystem::path root_;
   std::shared_ptr<ColumnCache> cache_;
+  std::shared_ptr<LocationCache> locations_;
 };
 
 }  // namespace fedexec::exec

@@ -745,6 +745,43 @@ TEST_F(FileBackendTest, ColumnsAreKeptWhileTheFileIsTheSame) {
       t2->sequence().elements[0].struct_value().elements[0].value->tensor()));
 }
 
+// Where a path led is remembered, but a path that now leads somewhere else
+// is walked and checked again: out of the root, gone, or to another file.
+TEST_F(FileBackendTest, RememberedPathsAreCheckedAgainWhenTheyChange) {
+  WriteNpy(root_ + "/sub/x.npy", Floats(2, 2));
+  WriteNpy(tmp_.File("elsewhere/x.npy"), Floats(2, 2));
+  WriteNpy(tmp_.File("elsewhere-table/x.npy"), Floats(5, 2));
+  WriteNpy(tmp_.File("elsewhere-table/y.npy"), Ints(5));
+  for (int i = 0; i < 2; ++i) {  // the second time from the cache
+    ASSERT_TRUE(Resolve("sub/x.npy", "float32[2,2]").ok());
+    ASSERT_TRUE(Resolve("t", "<x=float32[5,2],y=int32[5]>").ok());
+  }
+  // A directory on the way replaced by a link out of the root.
+  fs::rename(root_ + "/sub", root_ + "/sub.old");
+  fs::create_directory_symlink(tmp_.File("elsewhere"), root_ + "/sub");
+  ExpectOutside("sub/x.npy", "float32[2,2]");
+  // A table replaced by a link out of the root.
+  fs::rename(root_ + "/t", root_ + "/t.old");
+  fs::create_directory_symlink(tmp_.File("elsewhere-table"), root_ + "/t");
+  ExpectOutside("t", "<x=float32[5,2],y=int32[5]>");
+  // Gone.
+  fs::remove(root_ + "/sub");
+  ExpectError("sub/x.npy", "float32[2,2]", absl::StatusCode::kNotFound,
+              "data 'sub/x.npy': no file or directory 'sub/x.npy'");
+  // Back, with other contents: read again.
+  fs::remove(root_ + "/t");
+  fs::rename(root_ + "/t.old", root_ + "/t");
+  WriteNpy(root_ + "/t/y.npy.new", Ints(5));
+  fs::remove(root_ + "/t/y.npy");
+  fs::rename(root_ + "/t/y.npy.new", root_ + "/t/y.npy");
+  ASSERT_TRUE(Resolve("t", "<x=float32[5,2],y=int32[5]>").ok());
+  fs::rename(root_ + "/sub.old", root_ + "/sub");
+  WriteNpy(root_ + "/sub/x.npy", Floats(3, 2));
+  absl::StatusOr<Value> x = Resolve("sub/x.npy", "float32[3,2]");
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_TRUE(x->tensor().Equals(Floats(3, 2)));
+}
+
 TEST_F(FileBackendTest, TheCacheKeepsWhatItsBudgetHolds) {
   // w.npy and t/x.npy are 24 and 40 bytes of data: room for one only.
   for (int64_t budget : {int64_t{0}, int64_t{40}}) {

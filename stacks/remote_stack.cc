@@ -118,6 +118,12 @@ absl::StatusOr<fedexec::v1::WorkerInfo> AskWorker(
     plain.set_capacity(1);
     return plain;
   }
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // Nothing listens there, or it does not speak gRPC.
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no answer within ", absl::FormatDuration(timeout),
+        " (is a fedexec worker serving there?)"));
+  }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
 }
