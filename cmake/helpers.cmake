@@ -15,3 +15,17 @@ function(fedexec_test name)
     PROPERTIES ENVIRONMENT "FEDEXEC_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
     DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# fedexec_link_allocator(TARGET): the program allocates through tcmalloc when
+# it was found (cmake/dependencies.cmake). Values, messages and chunks come
+# and go every round from many threads; with the C library's allocator a
+# worker's round spent a fifth of its time in malloc and free, and every
+# large value freed went back to the kernel only to be faulted in again for
+# the next (README, Performance). The library is linked even though nothing
+# names its symbols, so that it replaces malloc for the whole process.
+function(fedexec_link_allocator target)
+  if(TARGET PkgConfig::TCMALLOC)
+    target_link_libraries(${target} PRIVATE PkgConfig::TCMALLOC)
+    target_link_options(${target} PRIVATE "LINKER:--no-as-needed")
+  endif()
+endfunction()

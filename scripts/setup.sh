@@ -23,6 +23,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libgoogle-glog-dev zlib1g-dev
+  libgoogle-perftools-dev  # tcmalloc for the fedexec program and benchmarks
   dataset-fashion-mnist
   openssl  # the TLS tests make their certificates with it
 )
