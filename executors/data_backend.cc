@@ -368,23 +368,21 @@ class LocationCache {
 
 namespace {
 
-// Locate and InfoOf, through `cache` (may be null).
-absl::StatusOr<LocationCache::Found> Find(
-    LocationCache* cache, const fs::path& root,
+// Locate and InfoOf, through `cache`.
+absl::StatusOr<LocationCache::Found> LocateCached(
+    LocationCache& cache, const fs::path& root,
     const std::vector<std::string>& components, std::string_view uri,
     const std::string& display, const std::string& label) {
   const std::string key = absl::StrJoin(components, "/");
-  if (cache != nullptr) {
-    if (std::optional<LocationCache::Found> hit = cache->Find(key)) {
-      return *std::move(hit);
-    }
+  if (std::optional<LocationCache::Found> hit = cache.Find(key)) {
+    return *std::move(hit);
   }
   LocationCache::Found found;
   FEDEXEC_ASSIGN_OR_RETURN(found.canonical,
                            Locate(root, components, uri, display, label));
   FEDEXEC_ASSIGN_OR_RETURN(found.info,
                            InfoOf(found.canonical, uri, display, label));
-  if (cache != nullptr) cache->Insert(key, found);
+  cache.Insert(key, found);
   return found;
 }
 
@@ -746,7 +744,7 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
       components->empty() ? std::string(".") : absl::StrJoin(*components, "/");
   FEDEXEC_ASSIGN_OR_RETURN(
       const LocationCache::Found where,
-      Find(locations_.get(), root_, *components, uri, display, ""));
+      LocateCached(*locations_, root_, *components, uri, display, ""));
   const fs::path& target = where.canonical;
   const FileInfo& info = where.info;
   const FileKind kind = info.kind;
@@ -791,8 +789,8 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
       file_components.push_back(file);
       FEDEXEC_ASSIGN_OR_RETURN(
           const LocationCache::Found found,
-          Find(locations_.get(), root_, file_components, uri, file_display,
-               label));
+          LocateCached(*locations_, root_, file_components, uri,
+                       file_display, label));
       const fs::path& path = found.canonical;
       const FileInfo& column = found.info;
       if (column.kind != FileKind::kRegular) {
