@@ -19,9 +19,9 @@ endfunction()
 # fedexec_link_allocator(TARGET): the program allocates through tcmalloc when
 # it was found (cmake/dependencies.cmake). Values, messages and chunks come
 # and go every round from many threads; with the C library's allocator a
-# worker's round spent a fifth of its time in malloc and free, and every
-# large value freed went back to the kernel only to be faulted in again for
-# the next (README, Performance). The library is linked even though nothing
+# coordinator of workers spent about a fifth of its CPU in malloc and free,
+# and every large value freed went back to the kernel only to be faulted in
+# again for the next (README, Performance). The library is linked even though nothing
 # names its symbols, so that it replaces malloc for the whole process.
 function(fedexec_link_allocator target)
   if(TARGET PkgConfig::TCMALLOC)
