@@ -368,12 +368,13 @@ class LocationCache {
 
 namespace {
 
-// Locate and InfoOf, through `cache`.
+// Locate and InfoOf, through `cache`, keyed by `display` (the components
+// joined by '/', or "." for the root itself).
 absl::StatusOr<LocationCache::Found> LocateCached(
     LocationCache& cache, const fs::path& root,
     const std::vector<std::string>& components, std::string_view uri,
     const std::string& display, const std::string& label) {
-  const std::string key = absl::StrJoin(components, "/");
+  const std::string& key = display;
   if (std::optional<LocationCache::Found> hit = cache.Find(key)) {
     return *std::move(hit);
   }
