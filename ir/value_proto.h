@@ -54,11 +54,27 @@ inline constexpr int kMaxValueDepth = 512;
 // The default most bytes of array data per chunk.
 inline constexpr int64_t kDefaultChunkBytes = int64_t{1} << 20;
 
+// How tensors are written into Array messages. TensorFlow Federated's
+// client and worker read only the typed lists (float32_list, int32_list,
+// ...); fedexec peers also read the raw `content` bytes, which are cheaper.
+enum class ArrayEncoding {
+  kContent,     // Array.content: raw little-endian bytes
+  kTypedLists,  // the typed list of the dtype (what every reader accepts)
+};
+
+// The request metadata entry by which a fedexec client tells a fedexec
+// service on the tensorflow_federated.v0 protocol that it reads `content`.
+// A request without it (TensorFlow Federated's client) gets typed lists.
+inline constexpr char kArrayContentMetadataKey[] = "fedexec-array-content";
+inline constexpr char kArrayContentMetadataValue[] = "1";
+
 struct ValueToProtoOptions {
   // How to send a function value: its closed IR node (the remote executor
   // passes exec::Function::ToNode). Unset: a function is an error.
   std::function<absl::StatusOr<NodePtr>(const FunctionValue&)>
       encode_function;
+  // How tensors are written.
+  ArrayEncoding arrays = ArrayEncoding::kContent;
 };
 
 // Encodes `value` into `out` (cleared first).
