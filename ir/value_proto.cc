@@ -500,8 +500,9 @@ absl::StatusOr<Value> Concretize(const Value& value, int depth) {
   return absl::InternalError("unknown value kind");
 }
 
-// Encodes concrete values. Content mode (tensors == null): arrays carry
-// their bytes as `content` (strings as string_list). Skeleton mode: arrays
+// Encodes concrete values. Whole mode (tensors == null): arrays carry
+// their elements as options.arrays says, `content` or the dtype's typed
+// list (strings always as string_list). Skeleton mode: arrays
 // of fixed-size dtypes keep only dtype and shape, and their tensors are
 // appended to *tensors in depth-first order.
 class Encoder {
@@ -565,7 +566,19 @@ class Encoder {
           " bytes, more than one message holds (2 GiB); send it in "
           "chunks")));
     }
-    TensorToArrayContent(t, array);
+    if (options_.arrays == ArrayEncoding::kContent) {
+      TensorToArrayContent(t, array);
+      return absl::OkStatus();
+    }
+    // A repeated field holds fewer than 2^31 values (complex: two each).
+    const int64_t list_values =
+        t.num_elements() * (IsComplex(t.dtype()) ? 2 : 1);
+    if (list_values > std::numeric_limits<int>::max()) {
+      return path_.Wrap(absl::ResourceExhaustedError(absl::StrCat(
+          t.TypeString(), " needs ", list_values,
+          " list values, more than a typed list holds (2^31 - 1)")));
+    }
+    TensorToArray(t, array);
     return absl::OkStatus();
   }
 

@@ -8,8 +8,13 @@
 // executor).
 //
 // Mapping:
-//   tensor           Array{dtype, shape, content} (raw little-endian bytes;
-//                    decoding also accepts every typed list of Array)
+//   tensor           Array{dtype, shape} and its elements as
+//                    ValueToProtoOptions::arrays says: `content` (raw
+//                    little-endian bytes, the default) or the dtype's
+//                    typed list (int32_list for 8- and 16-bit ints,
+//                    float16 and bfloat16 bit patterns in int32 lists,
+//                    complex lists interleaved); strings are always a
+//                    string_list. Decoding accepts both forms.
 //   struct           Value.Struct, names kept ("" for an unnamed element)
 //   sequence         Value.Sequence: element_type, then per element the
 //                    flat_value list of its tensors in depth-first order
@@ -77,7 +82,9 @@ struct ValueToProtoOptions {
   ArrayEncoding arrays = ArrayEncoding::kContent;
 };
 
-// Encodes `value` into `out` (cleared first).
+// Encodes `value` into `out` (cleared first). With ArrayEncoding::
+// kTypedLists, a tensor of 2^31 or more list values is RESOURCE_EXHAUSTED
+// (as is one of more than 2 GiB in either encoding).
 absl::Status ValueToProto(const Value& value,
                           tensorflow_federated::v0::Value* out,
                           const ValueToProtoOptions& options = {});
@@ -100,6 +107,8 @@ int64_t ArrayBytes(const Value& value);
 // Calls `sink` with the chunks of `value`: first the header, then data
 // chunks of at most `chunk_bytes` (>= 1) each, copied straight from the
 // tensors' buffers. Stops at the first error of `sink` and returns it.
+// Chunks are fedexec's own extension: their data is always raw bytes, so
+// `options.arrays` does not apply to them.
 absl::Status ValueToChunks(
     const Value& value, int64_t chunk_bytes,
     const std::function<absl::Status(fedexec::v1::ValueChunk&&)>& sink,

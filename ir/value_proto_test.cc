@@ -1,6 +1,7 @@
 // Specification of values on the wire (ir/value_proto.h): round trips of
-// every kind of value, the raw-content encoding, decoding of every typed
-// list and of the compatibility vectors, lazy values, functions, a table of
+// every kind of value, the raw-content encoding, the typed-list encoding
+// of every dtype (and bad lists refused), decoding of the compatibility
+// vectors, lazy values, functions, a table of
 // malformed messages rejected with the path of the fault, and the chunked
 // form: many chunks, one-byte chunks, empty tensors, strings, and every
 // malformed chunk sequence refused.
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/tensor.h"
 #include "gmock/gmock.h"
@@ -30,6 +32,7 @@ namespace v0 = ::tensorflow_federated::v0;
 namespace v1 = ::fedexec::v1;
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // ------------------------------------------------------------------ helpers
@@ -165,6 +168,183 @@ TEST(ValueProtoTest, DecodesEveryTypedList) {
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*back, v);
   }
+}
+
+// ---------------------------------------------------------- typed lists
+
+v0::Value EncodeAsLists(const Value& v) {
+  v0::Value proto;
+  ValueToProtoOptions options;
+  options.arrays = ArrayEncoding::kTypedLists;
+  absl::Status s = ValueToProto(v, &proto, options);
+  EXPECT_TRUE(s.ok()) << PrintValue(v) << "\n" << s;
+  return proto;
+}
+
+// The array as the wire-format's list rules write it, in text form.
+std::string ListText(absl::string_view value_text) {
+  const fl::Array array = EncodeAsLists(P(value_text)).array();
+  EXPECT_FALSE(array.has_content()) << value_text;
+  std::string text;
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.PrintToString(array, &text);
+  return std::string(absl::StripTrailingAsciiWhitespace(text));
+}
+
+TEST(ValueProtoTest, TypedListsFollowTheWireFormatsListRulesForEveryDtype) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"[true, false]",
+       "dtype: DT_BOOL shape { dim: 2 } bool_list { value: true value: "
+       "false }"},
+      {"int8([-128, 127])",
+       "dtype: DT_INT8 shape { dim: 2 } int8_list { value: -128 value: 127 }"},
+      {"int16([-32768, 4])",
+       "dtype: DT_INT16 shape { dim: 2 } int16_list { value: -32768 value: "
+       "4 }"},
+      {"[1, -2]",
+       "dtype: DT_INT32 shape { dim: 2 } int32_list { value: 1 value: -2 }"},
+      {"int64([-9, 9])",
+       "dtype: DT_INT64 shape { dim: 2 } int64_list { value: -9 value: 9 }"},
+      {"uint8([0, 255])",
+       "dtype: DT_UINT8 shape { dim: 2 } uint8_list { value: 0 value: 255 }"},
+      {"uint16(65535)",
+       "dtype: DT_UINT16 shape { } uint16_list { value: 65535 }"},
+      {"uint32([4000000000])",
+       "dtype: DT_UINT32 shape { dim: 1 } uint32_list { value: 4000000000 }"},
+      {"uint64([18446744073709551615])",
+       "dtype: DT_UINT64 shape { dim: 1 } uint64_list { value: "
+       "18446744073709551615 }"},
+      // Bit patterns: 0.5 is 0x3800 in float16, 1.0 is 0x3f80 in bfloat16.
+      {"float16([0.5, -2.0])",
+       "dtype: DT_HALF shape { dim: 2 } float16_list { value: 14336 value: "
+       "49152 }"},
+      {"bfloat16(1.0)",
+       "dtype: DT_BFLOAT16 shape { } bfloat16_list { value: 16256 }"},
+      {"[1.5, -0.25]",
+       "dtype: DT_FLOAT shape { dim: 2 } float32_list { value: 1.5 value: "
+       "-0.25 }"},
+      {"float64(-2.5)",
+       "dtype: DT_DOUBLE shape { } float64_list { value: -2.5 }"},
+      // Real and imaginary parts interleaved.
+      {"complex64([1.0, -2.0])",
+       "dtype: DT_COMPLEX64 shape { } complex64_list { value: 1 "
+       "value: -2 }"},
+      {"complex128[2]([1.0, 2.0, 3.0, 4.0])",
+       "dtype: DT_COMPLEX128 shape { dim: 2 } complex128_list { value: 1 "
+       "value: 2 value: 3 value: 4 }"},
+      {"[\"a\", \"\"]",
+       "dtype: DT_STRING shape { dim: 2 } string_list { value: \"a\" value: "
+       "\"\" }"},
+      {"float32[2,0]([])", "dtype: DT_FLOAT shape { dim: 2 dim: 0 } "
+                           "float32_list { }"},
+  };
+  for (const auto& [value, list] : cases) {
+    SCOPED_TRACE(value);
+    EXPECT_EQ(ListText(value), list);
+  }
+}
+
+TEST(ValueProtoTest, TypedListsRoundTripEveryDtypeAndEveryKindOfValue) {
+  for (const char* text : {
+           "[true, false]", "int8([-128, 127])", "int16([-3, 4])", "[1, 2]",
+           "int64([-9, 9])", "uint8([0, 255])", "uint16([65535])",
+           "uint32([4000000000])", "uint64([18446744073709551615])",
+           "float16([0.5, 1.0])", "bfloat16([1.0, 2.0])", "[1.5, 2.5]",
+           "float64([1.0, -2.5])", "complex64([1.0, -2.0])",
+           "complex128([3.0, 4.0])", "[\"x\", \"yz\"]", "float32[2,0]([])",
+           "<a=1, b=[2, 3]>", "seq[<a=[1.0], b=<2, 3>>]", "{1, 2, 3}@CLIENTS",
+           "[1.0, 2.0]@CLIENTS", "{seq[1], seq[2, 3]}@CLIENTS",
+           "<w=[1.0, 2.0]@SERVER, x={<a=int8(1)>, <a=int8(-1)>}@CLIENTS>",
+       }) {
+    SCOPED_TRACE(text);
+    const Value v = P(text);
+    v0::Value parsed;
+    ASSERT_TRUE(parsed.ParseFromString(EncodeAsLists(v).SerializeAsString()));
+    absl::StatusOr<Value> back = ValueFromProto(parsed);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, v) << PrintValue(*back);
+  }
+}
+
+TEST(ValueProtoTest, TypedListsReachEveryArrayOfAValue) {
+  const v0::Value proto = EncodeAsLists(P(
+      "<w=[1.0, 2.0]@SERVER, x={seq[[1, 2]], seq[[3, 4]]}@CLIENTS, y=int8(3)>"));
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(proto, &text);
+  EXPECT_THAT(text, Not(HasSubstr("content")));
+  EXPECT_EQ(proto.struct_()
+                .element(1)
+                .value()
+                .federated()
+                .value(1)
+                .sequence()
+                .element(0)
+                .flat_value(0)
+                .int32_list()
+                .value_size(),
+            2);
+  EXPECT_EQ(proto.struct_().element(2).value().array().int8_list().value(0),
+            3);
+}
+
+TEST(ValueProtoTest, RefusesBadTypedListsNamingThePath) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"array { dtype: DT_INT8 shape { } int32_list { value: 1 } }",
+       "Array: dtype DT_INT8 but int32_list given"},
+      {"array { dtype: DT_FLOAT shape { dim: 3 } float32_list { value: 1 } }",
+       "Array: shape [3] needs 3 elements, float32_list has 1"},
+      {"array { dtype: DT_INT8 shape { } int8_list { value: 128 } }",
+       "Array: int8_list value 128 at index 0 is out of range [-128, 127]"},
+      {"array { dtype: DT_UINT8 shape { } uint8_list { value: -1 } }",
+       "out of range [0, 255]"},
+      {"array { dtype: DT_INT16 shape { } int16_list { value: 40000 } }",
+       "out of range [-32768, 32767]"},
+      {"array { dtype: DT_HALF shape { } float16_list { value: 65536 } }",
+       "Array: float16_list value 65536 at index 0 is out of range [0, "
+       "65535]"},
+      {"array { dtype: DT_BFLOAT16 shape { } bfloat16_list { value: -1 } }",
+       "out of range [0, 65535]"},
+      {"array { dtype: DT_COMPLEX64 shape { dim: 2 } complex64_list { value: "
+       "1 value: 2 value: 3 } }",
+       "needs 2 elements (4 interleaved real and imaginary parts), "
+       "complex64_list has 3"},
+      {"array { dtype: DT_FLOAT shape { } content: '1234' float32_list { "
+       "value: 1 } }",
+       "Array: both content and float32_list given"},
+      {"array { dtype: DT_STRING shape { dim: 1 } }",
+       "neither string_list nor content is given"},
+      {"struct { element { name: 'w' value { federated { type { placement { "
+       "value { uri: 'clients' } } member { tensor { dtype: DT_INT8 } } } "
+       "value { array { dtype: DT_INT8 shape { } int8_list { value: 1 } } } "
+       "value { array { dtype: DT_INT8 shape { } int8_list { value: -300 } "
+       "} } } } } }",
+       "at w member 1: Array: int8_list value -300 at index 0 is out of "
+       "range"},
+  };
+  for (const auto& [text, message] : cases) {
+    SCOPED_TRACE(text);
+    EXPECT_THAT(DecodeError(TextProto(text)), HasSubstr(message));
+  }
+}
+
+TEST(ValueProtoTest, ChunksIgnoreTheArrayEncoding) {
+  // Data chunks are raw bytes whatever the options say.
+  ValueToProtoOptions options;
+  options.arrays = ArrayEncoding::kTypedLists;
+  std::vector<v1::ValueChunk> chunks;
+  ASSERT_TRUE(ValueToChunks(
+                  P("<[1.0, 2.0], \"s\">"), 4,
+                  [&](v1::ValueChunk&& c) {
+                    chunks.push_back(std::move(c));
+                    return absl::OkStatus();
+                  },
+                  options)
+                  .ok());
+  ASSERT_EQ(chunks.size(), 3u);
+  absl::StatusOr<Value> back = Assemble(chunks);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, P("<[1.0, 2.0], \"s\">"));
 }
 
 TEST(ValueProtoTest, DecodesTheCompatibilityVectors) {

@@ -8,6 +8,7 @@
 // column, and the path is kept aside under that position.
 #include "ir/value_syntax.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -700,6 +701,56 @@ std::string PrintValue(const Value& value) {
 
 absl::StatusOr<Type> ValueTypeOf(const Value& value) {
   return TypeOf(value, 0);
+}
+
+namespace {
+
+// The expanded value, or nothing when `value` needs no change (so that
+// structs without such parts are not rebuilt).
+std::optional<Value> Expanded(const Value& value, const Type& type,
+                              int64_t num_clients) {
+  if (type.kind() == TypeKind::kFederated && value.is_federated()) {
+    const FederatedValue& f = value.federated();
+    if (type.all_equal() || !f.all_equal || f.members.size() != 1) {
+      return std::nullopt;
+    }
+    const int64_t count = f.placement == Placement::kClients
+                              ? std::max<int64_t>(num_clients, 0)
+                              : 1;
+    return Value::Federated(
+        f.placement, false,
+        std::vector<Value>(static_cast<size_t>(count), f.members[0]));
+  }
+  if (type.kind() != TypeKind::kStruct || !value.is_struct()) {
+    return std::nullopt;
+  }
+  const std::vector<StructValue::Element>& elements =
+      value.struct_value().elements;
+  const std::vector<StructElementType>& types = type.elements();
+  if (elements.size() != types.size()) return std::nullopt;
+  std::vector<std::optional<Value>> parts(elements.size());
+  bool changed = false;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    parts[i] = Expanded(*elements[i].value, types[i].type, num_clients);
+    changed = changed || parts[i].has_value();
+  }
+  if (!changed) return std::nullopt;
+  std::vector<std::pair<std::string, Value>> out;
+  out.reserve(elements.size());
+  for (size_t i = 0; i < elements.size(); ++i) {
+    out.emplace_back(elements[i].name, parts[i].has_value()
+                                           ? *std::move(parts[i])
+                                           : *elements[i].value);
+  }
+  return Value::Struct(std::move(out));
+}
+
+}  // namespace
+
+Value ExpandAllEqual(const Value& value, const Type& type,
+                     int64_t num_clients) {
+  std::optional<Value> expanded = Expanded(value, type, num_clients);
+  return expanded.has_value() ? *std::move(expanded) : value;
 }
 
 }  // namespace fedexec::ir

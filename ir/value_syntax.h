@@ -22,6 +22,7 @@
 #ifndef FEDEXEC_IR_VALUE_SYNTAX_H_
 #define FEDEXEC_IR_VALUE_SYNTAX_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -77,6 +78,17 @@ std::string PrintValue(const Value& value);
 // tensor, an all-equal value without exactly one member. Callers that know
 // the type (a computation's parameter) use ParseValueAs instead.
 absl::StatusOr<Type> ValueTypeOf(const Value& value);
+
+// `value` as its declared `type` says it leaves fedexec: executors may
+// hold a value whose type is per-client ({T}@CLIENTS) as one all-equal
+// member (federated_zip of broadcast values, say), which is the same value
+// inside fedexec but not to a reader that counts members. Each federated
+// part whose type is not all-equal but whose value is becomes
+// `num_clients` copies of its member at CLIENTS (one at SERVER), not
+// all-equal; structs are walked element by element. Members are shared,
+// not copied. Parts whose type is abstract, or does not match the value's
+// shape, are kept as they are. Linear in the size of the type.
+Value ExpandAllEqual(const Value& value, const Type& type, int64_t num_clients);
 
 }  // namespace fedexec::ir
 

@@ -620,5 +620,48 @@ TEST(ValueTypeOfTest, ParseValueAsAcceptsWhatValueTypeOfSays) {
   }
 }
 
+// ------------------------------------------------------------ ExpandAllEqual
+
+std::string Expand(absl::string_view value, absl::string_view type,
+                   int64_t clients) {
+  absl::StatusOr<Value> v = ParseValue(value);
+  EXPECT_TRUE(v.ok()) << v.status();
+  if (!v.ok()) return "";
+  return PrintValue(ExpandAllEqual(*v, T(type), clients));
+}
+
+TEST(ExpandAllEqualTest, AnAllEqualValueOfAPerClientTypeGetsOneMemberPerClient) {
+  EXPECT_EQ(Expand("<1, 2>@CLIENTS", "{<int32,int32>}@CLIENTS", 3),
+            "{<1, 2>, <1, 2>, <1, 2>}@CLIENTS");
+  EXPECT_EQ(Expand("1@CLIENTS", "{int32}@CLIENTS", 0), "{}@CLIENTS");
+  // The rare SERVER value that is not marked all-equal: one member.
+  EXPECT_EQ(Expand("1@SERVER", "{int32}@SERVER", 3), "{1}@SERVER");
+}
+
+TEST(ExpandAllEqualTest, StructsAreWalkedAndOtherPartsKept) {
+  EXPECT_EQ(Expand("<a=1@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>",
+                   "<a={int32}@CLIENTS,b=int32@CLIENTS,c=int32@SERVER,d=int32>",
+                   2),
+            "<a={1, 1}@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>");
+  EXPECT_EQ(Expand("<<1@CLIENTS>>", "<<{int32}@CLIENTS>>", 2),
+            "<<{1, 1}@CLIENTS>>");
+  // Already per-client, an abstract type, a type of another shape: kept.
+  EXPECT_EQ(Expand("{1, 2}@CLIENTS", "{int32}@CLIENTS", 5), "{1, 2}@CLIENTS");
+  EXPECT_EQ(Expand("1@CLIENTS", "T", 3), "1@CLIENTS");
+  EXPECT_EQ(Expand("<1@CLIENTS>", "<{int32}@CLIENTS,int32>", 3), "<1@CLIENTS>");
+}
+
+TEST(ExpandAllEqualTest, MembersAreSharedNotCopied) {
+  const Value v = Value::Federated(Placement::kClients, true,
+                                   {Value(Tensor::Vector<float>({1, 2}))});
+  const Value e = ExpandAllEqual(v, T("{float32[2]}@CLIENTS"), 4);
+  ASSERT_EQ(e.federated().members.size(), 4u);
+  EXPECT_FALSE(e.federated().all_equal);
+  for (const Value& m : e.federated().members) {
+    EXPECT_TRUE(m.tensor().SharesBufferWith(v.federated().members[0].tensor()));
+  }
+}
+
+
 }  // namespace
 }  // namespace fedexec::ir
