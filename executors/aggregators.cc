@@ -5,7 +5,7 @@
 // unless something differs. Paths for messages are rebuilt from the parent
 // links of the node at fault. Secure sums keep int64 running sums (the
 // leaf dtype stays in the structure) and their bounds as unsigned inclusive
-// limits: M itself, or 2^B - 1 for a bit width B.
+// limits: M itself, 2^B - 1 for a bit width B, or M - 1 for a modulus M.
 #include "executors/aggregators.h"
 
 #include <algorithm>
@@ -75,7 +75,44 @@ std::string OpStr(AggregateOp op) { return std::string(AggregateOpName(op)); }
 
 bool IsSecure(AggregateOp op) {
   return op == AggregateOp::kSecureSum ||
-         op == AggregateOp::kSecureSumBitwidth;
+         op == AggregateOp::kSecureSumBitwidth ||
+         op == AggregateOp::kSecureModularSum;
+}
+
+// The name of a secure op's bound, for messages.
+const char* BoundLabel(AggregateOp op) {
+  switch (op) {
+    case AggregateOp::kSecureSumBitwidth:
+      return "bit width B";
+    case AggregateOp::kSecureModularSum:
+      return "modulus M";
+    default:
+      return "bound M";
+  }
+}
+
+// The function that folds values of a secure op.
+const char* SecureFoldName(AggregateOp op) {
+  switch (op) {
+    case AggregateOp::kSecureSumBitwidth:
+      return "FoldBitwidth";
+    case AggregateOp::kSecureModularSum:
+      return "FoldModular";
+    default:
+      return "FoldSecure";
+  }
+}
+
+// The SecureBound constructor of a secure op.
+const char* SecureBoundMaker(AggregateOp op) {
+  switch (op) {
+    case AggregateOp::kSecureSumBitwidth:
+      return "ForBitwidth";
+    case AggregateOp::kSecureModularSum:
+      return "ForModularSum";
+    default:
+      return "ForSecureSum";
+  }
 }
 
 // The start of every message of `op`: its intrinsic for the secure ops,
@@ -149,11 +186,15 @@ std::string IntElementString(const Tensor& t, int64_t i) {
   });
 }
 
-// "[0, 10]" for a secure sum, "[0, 8) (bit width 3)" for a bit width.
+// "[0, 10]" for a secure sum, "[0, 8) (bit width 3)" for a bit width,
+// "[0, 7)" for a modulus.
 std::string RangeString(AggregateOp op, uint64_t limit) {
   if (op == AggregateOp::kSecureSumBitwidth) {
     return absl::StrCat("[0, ", limit + 1, ") (bit width ",
                         std::popcount(limit), ")");
+  }
+  if (op == AggregateOp::kSecureModularSum) {
+    return absl::StrCat("[0, ", limit + 1, ")");
   }
   return absl::StrCat("[0, ", limit, "]");
 }
@@ -198,6 +239,7 @@ std::string LeafDTypeProblem(AggregateOp op, DType dtype) {
                           " needs integer or floating-point tensors");
     case AggregateOp::kSecureSum:
     case AggregateOp::kSecureSumBitwidth:
+    case AggregateOp::kSecureModularSum:
       if (IsInteger(dtype)) return "";
       return "expected an integer tensor";
   }
@@ -431,9 +473,7 @@ class Access {
                                 const Value& x, double weight) {
     if (IsSecure(op)) {
       return absl::FailedPreconditionError(
-          absl::StrCat(OpStr(op), " folds through ",
-                       op == AggregateOp::kSecureSum ? "FoldSecure"
-                                                     : "FoldBitwidth"));
+          absl::StrCat(OpStr(op), " folds through ", SecureFoldName(op)));
     }
     if (op == AggregateOp::kWeightedSum) {
       FEDEXEC_RETURN_IF_ERROR(CheckWeight(weight));
@@ -664,8 +704,7 @@ class Access {
   static absl::Status ResolveBound(const Accumulator& acc, const BoundRep& b,
                                    absl::InlinedVector<int32_t, 1>* out) {
     const AggregateOp op = b.op;
-    const char* label =
-        op == AggregateOp::kSecureSum ? "the bound M" : "the bit width B";
+    const std::string label = absl::StrCat("the ", BoundLabel(op));
     out->assign(acc.leaves_.size(), -1);
     auto check_leaf = [&](size_t leaf, int32_t bound_leaf,
                           int32_t node) -> absl::Status {
@@ -717,7 +756,7 @@ class Access {
     return absl::OkStatus();
   }
 
-  // Whether two bounds give every leaf element of acc the same limit.
+  // Whether two moduli give every leaf element of acc the same limit.
   static absl::Status CheckSameLimits(
       const Accumulator& acc, const BoundRep& a,
       const absl::InlinedVector<int32_t, 1>& map_a, const BoundRep& b,
@@ -729,10 +768,10 @@ class Access {
       for (int64_t i = 0; i < n; ++i) {
         if (x.limit(i) != y.limit(i)) {
           return absl::InvalidArgumentError(absl::StrCat(
-              Head(a.op), "the bit widths", Location(Path(acc, NodeOfLeaf(acc, l)),
-                                                     acc.leaves_[l].rank(), i),
-              " differ (", std::popcount(x.limit(i)), " and ",
-              std::popcount(y.limit(i)),
+              Head(a.op), "the moduli",
+              Location(Path(acc, NodeOfLeaf(acc, l)), acc.leaves_[l].rank(),
+                       i),
+              " differ (", x.limit(i) + 1, " and ", y.limit(i) + 1,
               "): every fold and merge of one sum must use the same"));
         }
       }
@@ -757,9 +796,10 @@ class Access {
       const uint64_t v = static_cast<uint64_t>(x[i]);
       if (v > limit) return LoopFailure{i, false};
       if constexpr (kModular) {
-        // Both terms are below 2^62: no overflow before the mask.
-        acc[i] = static_cast<int64_t>(
-            (static_cast<uint64_t>(acc[i]) + v) & limit);
+        // Both terms are at most limit < 2^63: no overflow in uint64.
+        uint64_t sum = static_cast<uint64_t>(acc[i]) + v;
+        if (sum > limit) sum -= limit + 1;
+        acc[i] = static_cast<int64_t>(sum);
       } else {
         int64_t sum;
         if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
@@ -778,7 +818,7 @@ class Access {
     int64_t* a = acc.leaves_[leaf].mutable_data<int64_t>().data();
     const int64_t n = t.num_elements();
     const bool scalar = bl.shape.empty();
-    const bool modular = op == AggregateOp::kSecureSumBitwidth;
+    const bool modular = op == AggregateOp::kSecureModularSum;
     const LoopFailure f =
         VisitDType(t.dtype(), [&](auto tag) -> LoopFailure {
           using T = decltype(tag);
@@ -822,7 +862,7 @@ class Access {
     } else if (acc.bound_ != b) {
       absl::InlinedVector<int32_t, 1> mapping;
       FEDEXEC_RETURN_IF_ERROR(ResolveBound(acc, *b, &mapping));
-      if (op == AggregateOp::kSecureSumBitwidth) {
+      if (op == AggregateOp::kSecureModularSum) {
         FEDEXEC_RETURN_IF_ERROR(
             CheckSameLimits(acc, *acc.bound_, acc.bound_leaf_, *b, mapping));
       }
@@ -849,7 +889,7 @@ class Access {
     if (b == nullptr || b->op != op) {
       s = absl::FailedPreconditionError(absl::StrCat(
           OpStr(op), " needs a bound made by SecureBound::",
-          op == AggregateOp::kSecureSum ? "ForSecureSum" : "ForBitwidth"));
+          SecureBoundMaker(op)));
     } else {
       s = FoldSecureImpl(acc, x, b);
     }
@@ -909,13 +949,15 @@ class Access {
     int64_t* __restrict a = left.leaves_[leaf].mutable_data<int64_t>().data();
     const int64_t* __restrict b = r.data<int64_t>().data();
     const int64_t n = r.num_elements();
-    if (op == AggregateOp::kSecureSumBitwidth) {
+    if (op == AggregateOp::kSecureModularSum) {
       const BoundLeaf& bl =
           left.bound_->leaves[static_cast<size_t>(left.bound_leaf_[leaf])];
       for (int64_t i = 0; i < n; ++i) {
-        a[i] = static_cast<int64_t>(
-            (static_cast<uint64_t>(a[i]) + static_cast<uint64_t>(b[i])) &
-            bl.limit(i));
+        // Both sides are below the modulus (at most 2^63 - 1).
+        const uint64_t limit = bl.limit(i);
+        uint64_t sum = static_cast<uint64_t>(a[i]) + static_cast<uint64_t>(b[i]);
+        if (sum > limit) sum -= limit + 1;
+        a[i] = static_cast<int64_t>(sum);
       }
       return absl::OkStatus();
     }
@@ -941,7 +983,7 @@ class Access {
     if (left.op_ != op) return OpMismatch("merge", op, left.op_);
     FEDEXEC_RETURN_IF_ERROR(CompareStructure(op, left, right));
     if (IsSecure(op)) {
-      if (op == AggregateOp::kSecureSumBitwidth && left.bound_ != right.bound_) {
+      if (op == AggregateOp::kSecureModularSum && left.bound_ != right.bound_) {
         FEDEXEC_RETURN_IF_ERROR(CheckSameLimits(left, *left.bound_,
                                                 left.bound_leaf_, *right.bound_,
                                                 right.bound_leaf_));
@@ -1207,9 +1249,35 @@ class Access {
     s = ResolveBound(acc, *bound->rep_, &acc.bound_leaf_);
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
     acc.bound_ = bound->rep_;
+    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+      const BoundLeaf& bl =
+          acc.bound_->leaves[static_cast<size_t>(acc.bound_leaf_[l])];
+      const int64_t* sum = acc.leaves_[l].data<int64_t>().data();
+      for (int64_t i = 0; i < acc.leaves_[l].num_elements(); ++i) {
+        // A running sum is never negative; a modular one is below M.
+        if (sum[i] < 0 || (op == AggregateOp::kSecureModularSum &&
+                           static_cast<uint64_t>(sum[i]) > bl.limit(i))) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              head, "the running sum ", sum[i],
+              Location(Path(acc, NodeOfLeafFast(acc, l)),
+                       acc.leaves_[l].rank(), i),
+              " is outside ",
+              op == AggregateOp::kSecureModularSum
+                  ? RangeString(op, bl.limit(i))
+                  : std::string("[0, 2^63)")));
+        }
+      }
+    }
     acc.count_ = count;
     acc.total_weight_ = total_weight;
     return acc;
+  }
+
+  // t / d, d rounded to t's dtype (a real part for complex dtypes).
+  static absl::StatusOr<Tensor> DivideBy(const Tensor& t, double d) {
+    FEDEXEC_ASSIGN_OR_RETURN(
+        Tensor divisor, native::Cast(Tensor::Scalar<double>(d), t.dtype()));
+    return native::Divide(t, divisor);
   }
 
   static absl::StatusOr<Value> FinishMean(Accumulator&& acc, bool weighted) {
@@ -1254,12 +1322,14 @@ class Access {
       return absl::InvalidArgumentError(absl::StrCat(
           name, ": the weights sum to ", denominator, " (overflow)"));
     }
-    const double factor = 1.0 / denominator;
+    // A division, as the mean is defined (the float32 mean of seven 1.5s
+    // is 1.5), not a multiplication by the rounded reciprocal; the count or
+    // total weight is first rounded to the leaf's dtype.
     std::vector<Tensor> tensors;
     tensors.reserve(acc.leaves_.size());
     for (size_t l = 0; l < acc.leaves_.size(); ++l) {
       const Tensor sum = std::move(acc.leaves_[l]).Freeze();
-      absl::StatusOr<Tensor> mean = native::Scale(sum, factor);
+      absl::StatusOr<Tensor> mean = DivideBy(sum, denominator);
       if (!mean.ok()) {
         absl::Status s = KernelError(AggregateOp::kSum, acc,
                                      NodeOfLeafFast(acc, l), mean.status());
@@ -1280,7 +1350,7 @@ std::string LayoutPath(const Accumulator& acc, int32_t i) {
 // Checks and converts one leaf of a secure bound.
 absl::StatusOr<BoundLeaf> MakeBoundLeaf(AggregateOp op, const Value& v,
                                         const std::string& path) {
-  const char* label = op == AggregateOp::kSecureSum ? "bound M" : "bit width B";
+  const char* label = BoundLabel(op);
   const std::string at = path.empty() ? "" : absl::StrCat(" at ", path);
   if (!v.is_tensor() || !IsInteger(v.tensor().dtype())) {
     return absl::InvalidArgumentError(
@@ -1307,6 +1377,17 @@ absl::StatusOr<BoundLeaf> MakeBoundLeaf(AggregateOp op, const Value& v,
             problem = ", must be >= 0";
           } else {
             leaf.limits[static_cast<size_t>(i)] = static_cast<uint64_t>(x[i]);
+          }
+        } else if (op == AggregateOp::kSecureModularSum) {
+          if (negative || x[i] < 1 ||
+              static_cast<uint64_t>(x[i]) >
+                  static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+            bad = i;
+            problem = absl::StrCat(", must be in [1, ",
+                                   std::numeric_limits<int64_t>::max(), "]");
+          } else {
+            leaf.limits[static_cast<size_t>(i)] =
+                static_cast<uint64_t>(x[i]) - 1;
           }
         } else if (negative || x[i] < 1 || x[i] > 62) {
           bad = i;
@@ -1433,6 +1514,8 @@ std::string_view AggregateOpName(AggregateOp op) {
       return "federated_secure_sum";
     case AggregateOp::kSecureSumBitwidth:
       return "federated_secure_sum_bitwidth";
+    case AggregateOp::kSecureModularSum:
+      return "federated_secure_modular_sum";
   }
   return "unknown aggregation";
 }
@@ -1444,6 +1527,11 @@ absl::StatusOr<SecureBound> SecureBound::ForSecureSum(const Value& bound) {
 absl::StatusOr<SecureBound> SecureBound::ForBitwidth(const Value& bits) {
   return aggregators_internal::MakeSecureBound(AggregateOp::kSecureSumBitwidth,
                                                bits);
+}
+
+absl::StatusOr<SecureBound> SecureBound::ForModularSum(const Value& modulus) {
+  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureModularSum,
+                                               modulus);
 }
 
 AggregateOp SecureBound::op() const { return rep_->op; }
@@ -1497,6 +1585,11 @@ absl::Status FoldBitwidth(Accumulator& acc, const Value& x,
   return Access::FoldSecure(AggregateOp::kSecureSumBitwidth, acc, x, bits);
 }
 
+absl::Status FoldModular(Accumulator& acc, const Value& x,
+                         const SecureBound& modulus) {
+  return Access::FoldSecure(AggregateOp::kSecureModularSum, acc, x, modulus);
+}
+
 absl::Status FoldSecure(Accumulator& acc, const Value& x, const Value& bound) {
   if (acc.failed()) return aggregators_internal::UnusableError();
   absl::StatusOr<SecureBound> b = SecureBound::ForSecureSum(bound);
@@ -1515,6 +1608,22 @@ absl::Status FoldBitwidth(Accumulator& acc, const Value& x, const Value& bits) {
     return b.status();
   }
   return FoldBitwidth(acc, x, *b);
+}
+
+absl::Status FoldModular(Accumulator& acc, const Value& x,
+                         const Value& modulus) {
+  if (acc.failed()) return aggregators_internal::UnusableError();
+  absl::StatusOr<SecureBound> m = SecureBound::ForModularSum(modulus);
+  if (!m.ok()) {
+    Access::Poison(acc);
+    return m.status();
+  }
+  return FoldModular(acc, x, *m);
+}
+
+absl::Status FoldWithBound(Accumulator& acc, const Value& x,
+                           const SecureBound& bound) {
+  return Access::FoldSecure(bound.op(), acc, x, bound);
 }
 
 absl::Status Merge(AggregateOp op, Accumulator& left, Accumulator&& right) {

@@ -1,7 +1,7 @@
 // Aggregation building blocks of the federating executor: the accumulators
 // that federated_sum, federated_mean, federated_weighted_mean, federated_min,
-// federated_max, federated_secure_sum and federated_secure_sum_bitwidth fold
-// client values into, and the zero of a type (generic_zero, and the sum over
+// federated_max, federated_secure_sum, federated_secure_sum_bitwidth and
+// federated_secure_modular_sum fold client values into, and the zero of a type (generic_zero, and the sum over
 // zero clients). Independent of any executor: they work on core Values
 // (tensors, or nested structs of tensors) with the native runtime's
 // accumulation kernels, and an Accumulator is the Acc type of TreeReduce
@@ -39,7 +39,11 @@
 //
 // Secure sums are exact: elements are checked against the bound and added
 // as 64-bit integers; the result is converted to the leaf dtype at Finish,
-// with an error when a sum does not fit it (nothing wraps silently).
+// with an error when a sum does not fit it (nothing wraps silently). That
+// holds for bit-width sums too (each value in [0, 2^B), the sum exact: its
+// width grows with the number of clients, as federated_language documents).
+// Only the modular sum wraps, by its definition: values in [0, M), the sum
+// modulo M.
 //
 // Errors are INVALID_ARGUMENT unless noted. Messages of the plain ops
 // (kSum, kMin, kMax, kWeightedSum) carry no intrinsic name, since one op
@@ -88,10 +92,11 @@ enum class AggregateOp {
   kWeightedSum,        // federated_weighted_mean: sum of weight * x
   kSecureSum,          // federated_secure_sum (FoldSecure)
   kSecureSumBitwidth,  // federated_secure_sum_bitwidth (FoldBitwidth)
+  kSecureModularSum,   // federated_secure_modular_sum (FoldModular)
 };
 
 // "sum", "min", "max", "weighted sum", "federated_secure_sum",
-// "federated_secure_sum_bitwidth".
+// "federated_secure_sum_bitwidth", "federated_secure_modular_sum".
 std::string_view AggregateOpName(AggregateOp op);
 
 namespace aggregators_internal {
@@ -102,8 +107,9 @@ class Access;
 
 // The bound of a secure sum, checked and converted once so that folding a
 // client costs no conversion: M of federated_secure_sum (every element of a
-// value must lie in [0, M]) or B of federated_secure_sum_bitwidth (every
-// element in [0, 2^B), the sum taken modulo 2^B).
+// value must lie in [0, M]), B of federated_secure_sum_bitwidth (every
+// element in [0, 2^B), the sum exact) or M of federated_secure_modular_sum
+// (every element in [0, M), the sum taken modulo M).
 //
 // Form (the type checker's rule, ir/intrinsics.cc): an integer tensor of
 // any integer dtype, or a struct whose leaves are such tensors. A tensor
@@ -124,8 +130,11 @@ class SecureBound {
   // is not an integer tensor, a bit width outside [1, 62] ("bit width B at
   // .a is 70, must be in [1, 62]").
   static absl::StatusOr<SecureBound> ForBitwidth(const Value& bits);
+  // Errors (starting with "federated_secure_modular_sum: "): a leaf that is
+  // not an integer tensor, a modulus outside [1, 2^63 - 1].
+  static absl::StatusOr<SecureBound> ForModularSum(const Value& modulus);
 
-  // kSecureSum or kSecureSumBitwidth.
+  // kSecureSum, kSecureSumBitwidth or kSecureModularSum.
   AggregateOp op() const;
 
  private:
@@ -177,7 +186,7 @@ class Accumulator {
   // One running result per leaf, depth-first; shapes are the leaves'.
   absl::InlinedVector<MutableTensor, 1> leaves_;
   // Secure ops: the bound last folded with and, per leaf, the index of its
-  // bound leaf in it (kSecureSumBitwidth needs them to merge).
+  // bound leaf in it (kSecureModularSum needs them to merge).
   std::shared_ptr<const aggregators_internal::BoundRep> bound_;
   absl::InlinedVector<int32_t, 1> bound_leaf_;
 };
@@ -237,21 +246,33 @@ absl::Status FoldBlock(AggregateOp op, Accumulator& acc,
 // one costs a new match of the bound against the structure.
 absl::Status FoldSecure(Accumulator& acc, const Value& x,
                         const SecureBound& bound);
-// Secure sum with bit widths: every element of x in [0, 2^B), the sum kept
-// modulo 2^B. Every fold into one accumulator (and every partial merged
-// into it) must use the same bit widths.
+// Secure sum with bit widths: every element of x in [0, 2^B)
+//   ("federated_secure_sum_bitwidth: value 8 is outside [0, 8) (bit width
+//   3)"), added exactly like FoldSecure; the sum is not reduced modulo 2^B
+// and must fit the values' dtype at Finish.
 absl::Status FoldBitwidth(Accumulator& acc, const Value& x,
                           const SecureBound& bits);
+// Modular sum: every element of x in [0, M)
+//   ("federated_secure_modular_sum: value 7 at element 1 is outside [0, 7)"),
+// the sum kept modulo M. Every fold into one accumulator (and every partial
+// merged into it) must use the same moduli.
+absl::Status FoldModular(Accumulator& acc, const Value& x,
+                         const SecureBound& modulus);
+// The fold of bound.op() (FoldSecure, FoldBitwidth or FoldModular).
+absl::Status FoldWithBound(Accumulator& acc, const Value& x,
+                           const SecureBound& bound);
 // The same with the bound as a Value (checked at every call: slower).
 absl::Status FoldSecure(Accumulator& acc, const Value& x, const Value& bound);
 absl::Status FoldBitwidth(Accumulator& acc, const Value& x, const Value& bits);
+absl::Status FoldModular(Accumulator& acc, const Value& x,
+                         const Value& modulus);
 
 // left op= right, then right is empty. Either side may be empty: an empty
 // right changes nothing; an empty left takes right's contents (no copy).
 // Both must have been folded with `op` (else FAILED_PRECONDITION) and have
 // the same structure (else INVALID_ARGUMENT naming the path, left's
-// structure being the expected one). Secure sums check int64 overflow;
-// bit-width sums need the same bit widths on both sides.
+// structure being the expected one). Secure and bit-width sums check int64
+// overflow; modular sums need the same moduli on both sides.
 absl::Status Merge(AggregateOp op, Accumulator& left, Accumulator&& right);
 
 // The aggregate: the running leaves become the result's tensors (frozen,
@@ -265,9 +286,10 @@ absl::Status Merge(AggregateOp op, Accumulator& left, Accumulator&& right);
 // 3000000000 at [1] element 2 does not fit int32").
 absl::StatusOr<Value> Finish(Accumulator&& acc);
 
-// The mean: the sum scaled by 1 / count() (federated_mean, acc folded with
-// kSum) or by 1 / total_weight() (federated_weighted_mean, kWeightedSum),
-// each leaf through native::Scale. Errors (INVALID_ARGUMENT): an empty
+// The mean: the sum divided by count() (federated_mean, acc folded with
+// kSum) or by total_weight() (federated_weighted_mean, kWeightedSum), each
+// leaf through native::Divide by the divisor rounded to its dtype (so the
+// float32 mean of seven 1.5s is exactly 1.5). Errors (INVALID_ARGUMENT): an empty
 // accumulator ("federated_mean over zero clients has no result"), weights
 // summing to 0 ("federated_weighted_mean: the weights sum to 0"), an
 // integer leaf ("federated_mean: at .a: the mean of int32[3] is not
@@ -303,7 +325,8 @@ absl::StatusOr<ExportedPartial> ExportPartial(Accumulator&& acc);
 // the values were folded with (`bound`, ignored otherwise). Errors
 // (INVALID_ARGUMENT): a count below 1, a negative or non-finite weight, a
 // value that does not have the form above for `op` (naming the path), a
-// secure partial that does not fit its bound.
+// secure partial that does not fit its bound (a negative running sum, or a
+// modular one not below its modulus).
 absl::StatusOr<Accumulator> ImportPartial(
     AggregateOp op, int64_t count, double total_weight, const Value& value,
     const SecureBound* bound = nullptr);

@@ -99,6 +99,11 @@ SecureBound Bits(const char* text) {
   EXPECT_TRUE(b.ok()) << b.status();
   return *b;
 }
+SecureBound Modulus(const char* text) {
+  absl::StatusOr<SecureBound> b = SecureBound::ForModularSum(V(text));
+  EXPECT_TRUE(b.ok()) << b.status();
+  return *b;
+}
 
 absl::StatusOr<Value> SecureSum(const std::vector<Value>& xs,
                                 const SecureBound& bound) {
@@ -106,7 +111,9 @@ absl::StatusOr<Value> SecureSum(const std::vector<Value>& xs,
   for (const Value& x : xs) {
     absl::Status s = bound.op() == AggregateOp::kSecureSum
                          ? FoldSecure(acc, x, bound)
-                         : FoldBitwidth(acc, x, bound);
+                     : bound.op() == AggregateOp::kSecureSumBitwidth
+                         ? FoldBitwidth(acc, x, bound)
+                         : FoldModular(acc, x, bound);
     if (!s.ok()) return s;
   }
   return Finish(std::move(acc));
@@ -226,6 +233,58 @@ TEST(AggregatorsTest, Mean) {
   ASSERT_TRUE(mean.ok()) << mean.status();
   EXPECT_EQ(mean->tensor().data<std::complex<float>>()[0],
             std::complex<float>(2, -1));
+}
+
+// The mean divides the sum by the count; multiplying by the reciprocal
+// rounded to float32 would give 10.5f * (1.0f / 7) = 1.5000001.
+TEST(AggregatorsTest, MeanIsADivisionByTheCount) {
+  const float reciprocal = 1.0f / 7.0f;
+  ASSERT_NE(10.5f * reciprocal, 1.5f);  // what the division avoids
+  Accumulator acc;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, acc,
+                      Vs({"1.5", "1.5", "1.5", "1.5", "1.5", "1.5", "1.5"}))
+                  .ok());
+  absl::StatusOr<Value> mean = FinishMean(std::move(acc), false);
+  ASSERT_TRUE(mean.ok()) << mean.status();
+  EXPECT_EQ(mean->tensor().data<float>()[0], 1.5f);
+
+  // Every element is sum / count in its dtype.
+  Accumulator many;
+  std::vector<Value> xs;
+  for (int i = 0; i < 7; ++i) {
+    xs.push_back(V("<a=[0.1, 0.7, 3.3], b=float64([0.1, 2.9])>"));
+  }
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, many, xs).ok());
+  Accumulator copy;
+  ASSERT_TRUE(FoldAll(AggregateOp::kSum, copy, xs).ok());
+  absl::StatusOr<Value> sum = Finish(std::move(copy));
+  ASSERT_TRUE(sum.ok());
+  absl::StatusOr<Value> m = FinishMean(std::move(many), false);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const auto& se = sum->struct_value().elements;
+  const auto& me = m->struct_value().elements;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(me[0].value->tensor().data<float>()[i],
+              se[0].value->tensor().data<float>()[i] / 7.0f);
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(me[1].value->tensor().data<double>()[i],
+              se[1].value->tensor().data<double>()[i] / 7.0);
+  }
+}
+
+TEST(AggregatorsTest, WeightedMeanIsADivisionByTheTotalWeight) {
+  Accumulator acc;
+  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, acc,
+                      Vs({"1.5", "1.5", "1.5", "1.5", "1.5", "1.5", "1.5"}),
+                      {1, 1, 1, 1, 1, 1, 1})
+                  .ok());
+  absl::StatusOr<Value> mean = FinishMean(std::move(acc), true);
+  ASSERT_TRUE(mean.ok()) << mean.status();
+  EXPECT_EQ(mean->tensor().data<float>()[0], 1.5f);
+  // Integer weights are read as their values.
+  EXPECT_EQ(*WeightOf(V("int64(3)")), 3.0);
+  EXPECT_EQ(*WeightOf(V("uint8(200)")), 200.0);
 }
 
 TEST(AggregatorsTest, WeightedMean) {
@@ -700,32 +759,38 @@ TEST(AggregatorsTest, SecureSumMerges) {
 }
 
 TEST(AggregatorsTest, SecureSumBitwidth) {
-  // B = 3: 5 + 6 = 11 = 3 mod 8.
-  ExpectValue(SecureSum(Vs({"5", "6"}), Bits("3")), "3");
+  // B = 3: each value in [0, 8); the sum is exact, not reduced modulo 2^B
+  // (federated_language: its width grows with the number of clients).
+  ExpectValue(SecureSum(Vs({"5", "6"}), Bits("3")), "11");
   ExpectValue(SecureSum(Vs({"[7, 7, 1]", "[7, 1, 1]", "[7, 0, 1]"}), Bits("3")),
-              "[5, 0, 3]");
-  // Per leaf: a mod 4, b mod 16.
+              "[21, 8, 3]");
+  // Per leaf: a in [0, 4), b in [0, 16).
   ExpectValue(SecureSum(Vs({"<a=3, b=uint8(15)>", "<a=3, b=uint8(15)>"}),
                         Bits("<2, 4>")),
-              "<a=2, b=uint8(14)>");
+              "<a=6, b=uint8(30)>");
   // Per element.
-  ExpectValue(SecureSum(Vs({"[3, 3]", "[3, 3]"}), Bits("[2, 3]")), "[2, 6]");
-  // A merge reduces modulo 2^B too.
+  ExpectValue(SecureSum(Vs({"[3, 7]", "[3, 7]"}), Bits("[2, 3]")), "[6, 14]");
+  // Merges add exactly too.
   Accumulator a, b;
   ASSERT_TRUE(FoldBitwidth(a, V("5"), Bits("3")).ok());
   ASSERT_TRUE(FoldBitwidth(b, V("6"), Bits("3")).ok());
   ASSERT_TRUE(Merge(AggregateOp::kSecureSumBitwidth, a, std::move(b)).ok());
-  ExpectValue(Finish(std::move(a)), "3");
-  // Large widths: 2^61 + 2^61 = 2^62 = 0 mod 2^62.
-  ExpectValue(SecureSum(Vs({"int64(2305843009213693952)",
-                            "int64(2305843009213693952)"}),
+  ExpectValue(Finish(std::move(a)), "11");
+  // Large widths: 2^61 + 2^61 = 2^62.
+  ExpectValue(SecureSum(Vs({"int64(2305843009213693951)",
+                            "int64(2305843009213693951)"}),
                         Bits("62")),
-              "int64(0)");
+              "int64(4611686018427387902)");
   // The Value overload.
   Accumulator v;
   ASSERT_TRUE(FoldBitwidth(v, V("[1, 2]"), V("2")).ok());
   ASSERT_TRUE(FoldBitwidth(v, V("[3, 3]"), V("2")).ok());
-  ExpectValue(Finish(std::move(v)), "[0, 1]");
+  ExpectValue(Finish(std::move(v)), "[4, 5]");
+  // Each fold checks its own bit widths; the sum does not depend on them.
+  Accumulator w;
+  ASSERT_TRUE(FoldBitwidth(w, V("[1, 1]"), Bits("3")).ok());
+  ASSERT_TRUE(FoldBitwidth(w, V("[9, 1]"), Bits("[4, 3]")).ok());
+  ExpectValue(Finish(std::move(w)), "[10, 2]");
 }
 
 TEST(AggregatorsTest, SecureSumBitwidthErrors) {
@@ -749,23 +814,30 @@ TEST(AggregatorsTest, SecureSumBitwidthErrors) {
   ExpectInvalid(SecureBound::ForBitwidth(V("3.0")).status(),
                 "federated_secure_sum_bitwidth: bit width B is float32, not an "
                 "integer tensor");
-  // The sum modulo 2^B must still fit the dtype.
-  ExpectInvalid(SecureSum(Vs({"int8(100)", "int8(100)"}), Bits("8")).status(),
+  // The exact sum must fit the values' dtype: an error, not a wrap.
+  ExpectInvalid(SecureSum(Vs({"int8(100)", "int8(100)"}), Bits("7")).status(),
                 "federated_secure_sum_bitwidth: the sum 200 does not fit int8");
-  // Every fold and merge of one sum uses the same bit widths.
-  Accumulator a;
-  ASSERT_TRUE(FoldBitwidth(a, V("[1, 1]"), Bits("3")).ok());
-  ASSERT_TRUE(FoldBitwidth(a, V("[1, 1]"), Bits("[3, 3]")).ok());  // same
-  ExpectInvalid(FoldBitwidth(a, V("[1, 1]"), Bits("[3, 4]")),
-                "federated_secure_sum_bitwidth: the bit widths at element 1 "
-                "differ (3 and 4): every fold and merge of one sum must use "
-                "the same");
+  ExpectInvalid(
+      SecureSum(Vs({"<x=uint8([255, 1])>", "<x=uint8([1, 1])>"}), Bits("8"))
+          .status(),
+      "federated_secure_sum_bitwidth: the sum 256 at .x element 0 does not "
+      "fit uint8");
+  // ... and int64 itself.
+  ExpectInvalid(SecureSum(Vs({"int64(4611686018427387903)",
+                              "int64(4611686018427387903)",
+                              "int64(4611686018427387903)"}),
+                          Bits("62"))
+                    .status(),
+                "federated_secure_sum_bitwidth: the sum overflows int64");
   Accumulator l, r;
-  ASSERT_TRUE(FoldBitwidth(l, V("<x=1>"), Bits("3")).ok());
-  ASSERT_TRUE(FoldBitwidth(r, V("<x=1>"), Bits("5")).ok());
+  ASSERT_TRUE(FoldBitwidth(l, V("<x=int64(4611686018427387903)>"), Bits("62"))
+                  .ok());
+  ASSERT_TRUE(FoldBitwidth(l, V("<x=int64(4611686018427387903)>"), Bits("62"))
+                  .ok());
+  ASSERT_TRUE(FoldBitwidth(r, V("<x=int64(4611686018427387903)>"), Bits("62"))
+                  .ok());
   ExpectInvalid(Merge(AggregateOp::kSecureSumBitwidth, l, std::move(r)),
-                "federated_secure_sum_bitwidth: the bit widths at .x differ (3 "
-                "and 5): every fold and merge of one sum must use the same");
+                "federated_secure_sum_bitwidth: the sum at .x overflows int64");
   // A secure-sum bound is not a bit width.
   Accumulator s;
   EXPECT_EQ(FoldBitwidth(s, V("1"), Bound("3")).code(),
@@ -775,6 +847,113 @@ TEST(AggregatorsTest, SecureSumBitwidthErrors) {
   ASSERT_TRUE(FoldSecure(p, V("1"), Bound("3")).ok());
   EXPECT_EQ(Fold(AggregateOp::kSum, p, V("1")).code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AggregatorsTest, SecureModularSum) {
+  // M = 7: each value in [0, 7), the sum modulo 7.
+  ExpectValue(SecureSum(Vs({"5", "6", "4"}), Modulus("7")), "1");
+  ExpectValue(SecureSum(Vs({"[6, 0, 1]", "[6, 0, 6]"}), Modulus("7")),
+              "[5, 0, 0]");
+  // Per leaf and per element; the values keep their dtype.
+  ExpectValue(SecureSum(Vs({"<a=uint8(9), b=int64([2, 4])>",
+                            "<a=uint8(9), b=int64([2, 4])>"}),
+                        Modulus("<10, [3, 5]>")),
+              "<a=uint8(8), b=int64([1, 3])>");
+  // Merges reduce modulo M too.
+  Accumulator a, b;
+  ASSERT_TRUE(FoldModular(a, V("5"), Modulus("7")).ok());
+  ASSERT_TRUE(FoldModular(b, V("6"), Modulus("7")).ok());
+  ASSERT_TRUE(Merge(AggregateOp::kSecureModularSum, a, std::move(b)).ok());
+  EXPECT_EQ(a.count(), 2);
+  ExpectValue(Finish(std::move(a)), "4");
+  // The largest modulus: sums near 2^63 do not overflow.
+  const char* big = "int64(9223372036854775806)";  // 2^63 - 2
+  ExpectValue(SecureSum(Vs({big, big, big}),
+                        Modulus("int64(9223372036854775807)")),
+              "int64(9223372036854775804)");
+  // The Value overload, and FoldWithBound.
+  Accumulator v;
+  ASSERT_TRUE(FoldModular(v, V("[1, 2]"), V("3")).ok());
+  ASSERT_TRUE(FoldWithBound(v, V("[2, 2]"), Modulus("3")).ok());
+  ExpectValue(Finish(std::move(v)), "[0, 1]");
+  // M = 1: every value is 0.
+  ExpectValue(SecureSum(Vs({"0", "0"}), Modulus("1")), "0");
+}
+
+TEST(AggregatorsTest, SecureModularSumErrors) {
+  ExpectInvalid(SecureSum(Vs({"5", "7"}), Modulus("7")).status(),
+                "federated_secure_modular_sum: value 7 is outside [0, 7)");
+  ExpectInvalid(SecureSum(Vs({"<a=[1, -1]>"}), Modulus("7")).status(),
+                "federated_secure_modular_sum: value -1 at .a element 1 is "
+                "outside [0, 7)");
+  ExpectInvalid(SecureBound::ForModularSum(V("0")).status(),
+                "federated_secure_modular_sum: modulus M is 0, must be in [1, "
+                "9223372036854775807]");
+  ExpectInvalid(SecureBound::ForModularSum(V("<a=3, b=[4, -2]>")).status(),
+                "federated_secure_modular_sum: modulus M at .b element 1 is -2, "
+                "must be in [1, 9223372036854775807]");
+  ExpectInvalid(
+      SecureBound::ForModularSum(V("uint64(9223372036854775808)")).status(),
+      "federated_secure_modular_sum: modulus M is 9223372036854775808, must "
+      "be in [1, 9223372036854775807]");
+  ExpectInvalid(SecureBound::ForModularSum(V("7.0")).status(),
+                "federated_secure_modular_sum: modulus M is float32, not an "
+                "integer tensor");
+  ExpectInvalid(SecureSum(Vs({"[1, 2]"}), Modulus("[3, 4, 5]")).status(),
+                "federated_secure_modular_sum: the modulus M has shape [3], "
+                "expected a scalar or the value's shape [2]");
+  ExpectInvalid(SecureSum(Vs({"1.0"}), Modulus("3")).status(),
+                "federated_secure_modular_sum: expected an integer tensor, "
+                "found float32");
+  // Every fold and merge of one sum uses the same moduli.
+  Accumulator a;
+  ASSERT_TRUE(FoldModular(a, V("[1, 1]"), Modulus("3")).ok());
+  ASSERT_TRUE(FoldModular(a, V("[1, 1]"), Modulus("[3, 3]")).ok());  // same
+  ExpectInvalid(FoldModular(a, V("[1, 1]"), Modulus("[3, 4]")),
+                "federated_secure_modular_sum: the moduli at element 1 differ "
+                "(3 and 4): every fold and merge of one sum must use the same");
+  Accumulator l, r;
+  ASSERT_TRUE(FoldModular(l, V("<x=1>"), Modulus("3")).ok());
+  ASSERT_TRUE(FoldModular(r, V("<x=1>"), Modulus("5")).ok());
+  ExpectInvalid(Merge(AggregateOp::kSecureModularSum, l, std::move(r)),
+                "federated_secure_modular_sum: the moduli at .x differ (3 and "
+                "5): every fold and merge of one sum must use the same");
+  // Bounds of the other secure sums are not moduli, and the other way round.
+  Accumulator s;
+  EXPECT_EQ(FoldModular(s, V("1"), Bound("3")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  Accumulator t;
+  EXPECT_EQ(FoldSecure(t, V("1"), Modulus("3")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  Accumulator u;
+  EXPECT_EQ(Fold(AggregateOp::kSecureModularSum, u, V("1")).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(AggregatorsTest, SecureModularPartialsRoundTrip) {
+  const SecureBound m = Modulus("<7, [5, 6]>");
+  Accumulator a, b;
+  ASSERT_TRUE(FoldModular(a, V("<int8(3), [1, 2]>"), m).ok());
+  ASSERT_TRUE(FoldModular(a, V("<int8(6), [4, 5]>"), m).ok());
+  ASSERT_TRUE(FoldModular(b, V("<int8(6), [4, 5]>"), m).ok());
+  absl::StatusOr<ExportedPartial> e = ExportPartial(std::move(a));
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->op, AggregateOp::kSecureModularSum);
+  absl::StatusOr<Accumulator> back = ImportPartial(
+      AggregateOp::kSecureModularSum, e->count, e->total_weight, e->value, &m);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(
+      Merge(AggregateOp::kSecureModularSum, *back, std::move(b)).ok());
+  EXPECT_EQ(back->count(), 3);
+  ExpectValue(Finish(*std::move(back)), "<int8(1), [4, 0]>");
+  // A running sum that is not below its modulus is refused.
+  absl::StatusOr<Accumulator> bad = ImportPartial(
+      AggregateOp::kSecureModularSum, 1, 1,
+      V("<sums=<int64(7), int64([0, 0])>, dtypes=<int8[0]([]), int32[0]([])>>"),
+      &m);
+  ExpectInvalid(bad.status(),
+                "partial federated_secure_modular_sum aggregate: the running "
+                "sum 7 at [0] is outside [0, 7)");
 }
 
 // ----------------------------------------------------------------- zeros

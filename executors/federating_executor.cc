@@ -72,6 +72,7 @@ enum class Op {
   kSum,
   kSecureSum,
   kSecureSumBitwidth,
+  kSecureModularSum,
   kSelect,
   kValueAtClients,
   kValueAtServer,
@@ -103,6 +104,7 @@ constexpr OpEntry kOps[] = {
     {"federated_sum", Op::kSum},
     {"federated_secure_sum", Op::kSecureSum},
     {"federated_secure_sum_bitwidth", Op::kSecureSumBitwidth},
+    {"federated_secure_modular_sum", Op::kSecureModularSum},
     {"federated_select", Op::kSelect},
     {"federated_secure_select", Op::kSelect},
     {"federated_value_at_clients", Op::kValueAtClients},
@@ -697,8 +699,22 @@ absl::StatusOr<Value> WeightedMean(const Core& core, std::string_view intrinsic,
   return AtServer(*std::move(result));
 }
 
+// The checked bound of a secure op (kSecureSum, kSecureSumBitwidth or
+// kSecureModularSum).
+absl::StatusOr<SecureBound> MakeBound(AggregateOp op, const Value& bound) {
+  switch (op) {
+    case AggregateOp::kSecureSumBitwidth:
+      return SecureBound::ForBitwidth(bound);
+    case AggregateOp::kSecureModularSum:
+      return SecureBound::ForModularSum(bound);
+    default:
+      return SecureBound::ForSecureSum(bound);
+  }
+}
+
+// federated_secure_sum, _sum_bitwidth and _modular_sum, by `op`.
 absl::StatusOr<Value> SecureSum(const Core& core, std::string_view intrinsic,
-                                bool bitwidth, const ir::Type& result_type,
+                                AggregateOp op, const ir::Type& result_type,
                                 const Value& argument) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
                            Unpack(intrinsic, argument, 2));
@@ -706,21 +722,16 @@ absl::StatusOr<Value> SecureSum(const Core& core, std::string_view intrinsic,
       Clients values, Clients::Of(intrinsic, 0, *args[0], core.num_clients));
   FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
                            UnplacedOrServer(intrinsic, 1, *args[1]));
-  absl::StatusOr<SecureBound> bound =
-      bitwidth ? SecureBound::ForBitwidth(bound_value)
-               : SecureBound::ForSecureSum(bound_value);
+  absl::StatusOr<SecureBound> bound = MakeBound(op, bound_value);
   if (!bound.ok()) return Located(intrinsic, "", bound.status());
   if (core.num_clients == 0) return ZeroResult(intrinsic, result_type);
-  const AggregateOp op =
-      bitwidth ? AggregateOp::kSecureSumBitwidth : AggregateOp::kSecureSum;
   const SecureBound& b = *bound;
   FEDEXEC_ASSIGN_OR_RETURN(
       Accumulator root,
       ReduceClients(core, intrinsic, op,
                     [&](Accumulator& acc, int64_t c) -> absl::Status {
                       return values.With(c, [&](const Value& x) {
-                        absl::Status s = bitwidth ? FoldBitwidth(acc, x, b)
-                                                  : FoldSecure(acc, x, b);
+                        absl::Status s = FoldWithBound(acc, x, b);
                         if (!s.ok()) [[unlikely]] {
                           return ClientError(intrinsic, c, s);
                         }
@@ -794,6 +805,7 @@ std::string ShardIntrinsic(std::string_view op) {
   if (op == "weighted_sum") return "federated_weighted_mean";
   if (op == "secure_sum") return "federated_secure_sum";
   if (op == "secure_sum_bitwidth") return "federated_secure_sum_bitwidth";
+  if (op == "secure_modular_sum") return "federated_secure_modular_sum";
   if (op == "aggregate") return "federated_aggregate";
   return "";
 }
@@ -951,15 +963,15 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
     if (operand == nullptr) return missing("the weights");
     FEDEXEC_ASSIGN_OR_RETURN(weights,
                              Clients::Of(intrinsic, 1, *operand, core.num_clients));
-  } else if (spec.op == "secure_sum" || spec.op == "secure_sum_bitwidth") {
-    const bool bitwidth = spec.op == "secure_sum_bitwidth";
-    op = bitwidth ? AggregateOp::kSecureSumBitwidth : AggregateOp::kSecureSum;
+  } else if (spec.op == "secure_sum" || spec.op == "secure_sum_bitwidth" ||
+             spec.op == "secure_modular_sum") {
+    op = spec.op == "secure_sum"            ? AggregateOp::kSecureSum
+         : spec.op == "secure_sum_bitwidth" ? AggregateOp::kSecureSumBitwidth
+                                            : AggregateOp::kSecureModularSum;
     if (operand == nullptr) return missing("the bound");
     FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
                              UnplacedOrServer(intrinsic, 1, *operand));
-    absl::StatusOr<SecureBound> b = bitwidth
-                                        ? SecureBound::ForBitwidth(bound_value)
-                                        : SecureBound::ForSecureSum(bound_value);
+    absl::StatusOr<SecureBound> b = MakeBound(op, bound_value);
     if (!b.ok()) return Located(intrinsic, "", b.status());
     bound = *std::move(b);
   }
@@ -983,10 +995,8 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
             }
             return in.With(local, [&](const Value& x) -> absl::Status {
               absl::Status s;
-              if (op == AggregateOp::kSecureSum) {
-                s = FoldSecure(acc, x, *bound);
-              } else if (op == AggregateOp::kSecureSumBitwidth) {
-                s = FoldBitwidth(acc, x, *bound);
+              if (bound.has_value()) {
+                s = FoldWithBound(acc, x, *bound);
               } else {
                 s = Fold(op, acc, x, weight);
               }
@@ -1061,10 +1071,17 @@ class SelectMemo {
   mutable absl::flat_hash_map<int32_t, std::shared_ptr<Slot>> slots_;
 };
 
+// The keys of federated_select lie in [0, max_key], as federated_language
+// documents; those of federated_secure_select in [0, max_key).
+struct KeyRange {
+  int32_t max_key = 0;
+  bool inclusive = true;
+};
+
 // The sequence of one client: select_fn(<server_val, k>) for each key k.
 absl::StatusOr<Value> SelectFor(const SelectMemo& memo,
                                 std::string_view intrinsic, int64_t client,
-                                const Value& keys, int32_t max_key) {
+                                const Value& keys, KeyRange range) {
   if (!keys.is_tensor() || keys.tensor().dtype() != DType::kInt32 ||
       keys.tensor().rank() != 1) {
     return absl::InvalidArgumentError(
@@ -1075,10 +1092,11 @@ absl::StatusOr<Value> SelectFor(const SelectMemo& memo,
   std::vector<Value> elements;
   elements.reserve(k.size());
   for (int32_t key : k) {
-    if (key < 0 || key >= max_key) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(AV(intrinsic), ": client ", client, " has key ", key,
-                       ", outside [0, ", max_key, ")"));
+    if (key < 0 || key > range.max_key ||
+        (!range.inclusive && key == range.max_key)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          AV(intrinsic), ": client ", client, " has key ", key,
+          ", outside [0, ", range.max_key, range.inclusive ? "]" : ")"));
     }
     FEDEXEC_ASSIGN_OR_RETURN(Value v, memo.Get(key));
     elements.push_back(std::move(v));
@@ -1100,7 +1118,8 @@ absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
     return Expects(intrinsic, "argument 2 (max_key) to be an int32 scalar",
                    max_key_value);
   }
-  const int32_t max_key = max_key_value.tensor().data<int32_t>()[0];
+  const KeyRange range{max_key_value.tensor().data<int32_t>()[0],
+                       intrinsic != "federated_secure_select"};
   FEDEXEC_ASSIGN_OR_RETURN(Value server_value,
                            ServerMember(intrinsic, 2, *args[2]));
   FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 3, *args[3], true));
@@ -1108,14 +1127,14 @@ absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
       core, intrinsic, std::move(server_value), *args[3]);
   if (keys.all_equal()) {
     FEDEXEC_ASSIGN_OR_RETURN(
-        Value seq, SelectFor(*memo, intrinsic, 0, keys.single(), max_key));
+        Value seq, SelectFor(*memo, intrinsic, 0, keys.single(), range));
     return AllEqualAtClients(std::move(seq));
   }
   return PerClient(
       *core, keys.lazy(),
-      [memo, keys, intrinsic, max_key](int64_t i) -> absl::StatusOr<Value> {
+      [memo, keys, intrinsic, range](int64_t i) -> absl::StatusOr<Value> {
         FEDEXEC_ASSIGN_OR_RETURN(Value k, keys.Member(i));
-        return SelectFor(*memo, intrinsic, i, k, max_key);
+        return SelectFor(*memo, intrinsic, i, k, range);
       });
 }
 
@@ -1168,55 +1187,126 @@ absl::StatusOr<Value> EvalAtClients(const CorePtr& core,
                    });
 }
 
-// One element of a zip: its name and its value.
-struct Named {
-  std::string name;
-  Value value;
+// The argument of a zip: a struct, possibly nested (federated_language
+// zips <x, <y, z>> in one call), whose leaves are federated values. Its
+// nodes in preorder; each leaf is one part of the zip.
+struct ZipNode {
+  std::string name;          // as an element of its parent; "" if unnamed
+  int32_t num_children = -1;  // -1: a part
+  int32_t part = -1;          // parts: index into the parts
 };
+
+struct ZipShape {
+  std::vector<ZipNode> nodes;
+  std::vector<const Value*> parts;  // point into the argument
+};
+
+absl::StatusOr<ZipShape> ZipShapeOf(const std::string& intrinsic,
+                                    const Value& argument,
+                                    std::string_view placement) {
+  if (!argument.is_struct() || argument.struct_value().elements.empty()) {
+    return Expects(intrinsic,
+                   absl::StrCat("a non-empty struct of ", AV(placement),
+                                " values"),
+                   argument);
+  }
+  ZipShape shape;
+  std::vector<std::pair<const Value*, const std::string*>> stack = {
+      {&argument, nullptr}};
+  while (!stack.empty()) {
+    auto [v, name] = stack.back();
+    stack.pop_back();
+    ZipNode node;
+    if (name != nullptr) node.name = *name;
+    if (v->is_struct()) {
+      const auto& elements = v->struct_value().elements;
+      node.num_children = static_cast<int32_t>(elements.size());
+      for (size_t i = elements.size(); i-- > 0;) {
+        stack.emplace_back(elements[i].value.get(), &elements[i].name);
+      }
+    } else {
+      node.part = static_cast<int32_t>(shape.parts.size());
+      shape.parts.push_back(v);
+    }
+    shape.nodes.push_back(std::move(node));
+  }
+  if (shape.parts.empty()) {
+    return Expects(intrinsic,
+                   absl::StrCat("a struct with at least one ", AV(placement),
+                                " value"),
+                   argument);
+  }
+  return shape;
+}
+
+// The struct of `shape` with `parts` (one per part, moved from) at its
+// leaves.
+Value BuildZip(const std::vector<ZipNode>& nodes, std::vector<Value>& parts) {
+  // Built bottom-up over the reversed preorder: when a struct node comes,
+  // its elements are on top of the stack, the first one on top.
+  std::vector<std::pair<const std::string*, Value>> stack;
+  stack.reserve(nodes.size());
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const ZipNode& n = nodes[k];
+    if (n.num_children < 0) {
+      stack.emplace_back(&n.name,
+                         std::move(parts[static_cast<size_t>(n.part)]));
+      continue;
+    }
+    const size_t count = static_cast<size_t>(n.num_children);
+    std::vector<std::pair<std::string, Value>> elements;
+    elements.reserve(count);
+    for (size_t j = 0; j < count; ++j) {
+      auto& [name, value] = stack[stack.size() - 1 - j];
+      elements.emplace_back(*name, std::move(value));
+    }
+    stack.erase(stack.end() - static_cast<ptrdiff_t>(count), stack.end());
+    stack.emplace_back(&n.name, Value::Struct(std::move(elements)));
+  }
+  return std::move(stack.back().second);
+}
 
 absl::StatusOr<Value> ZipAtServer(const std::string& intrinsic,
                                   const Value& argument) {
-  if (!argument.is_struct() || argument.struct_value().elements.empty()) {
-    return Expects(intrinsic, "a non-empty struct of SERVER values", argument);
-  }
-  std::vector<std::pair<std::string, Value>> elements;
-  const auto& in = argument.struct_value().elements;
-  for (size_t i = 0; i < in.size(); ++i) {
+  FEDEXEC_ASSIGN_OR_RETURN(ZipShape shape,
+                           ZipShapeOf(intrinsic, argument, "SERVER"));
+  std::vector<Value> members;
+  members.reserve(shape.parts.size());
+  for (size_t i = 0; i < shape.parts.size(); ++i) {
     FEDEXEC_ASSIGN_OR_RETURN(
-        Value m, ServerMember(intrinsic, static_cast<int>(i), *in[i].value));
-    elements.emplace_back(in[i].name, std::move(m));
+        Value m, ServerMember(intrinsic, static_cast<int>(i), *shape.parts[i]));
+    members.push_back(std::move(m));
   }
-  return AtServer(Value::Struct(std::move(elements)));
+  return AtServer(BuildZip(shape.nodes, members));
 }
 
 absl::StatusOr<Value> ZipAtClients(const CorePtr& core,
                                    const std::string& intrinsic,
                                    const Value& argument) {
-  if (!argument.is_struct() || argument.struct_value().elements.empty()) {
-    return Expects(intrinsic, "a non-empty struct of CLIENTS values", argument);
-  }
-  const auto& in = argument.struct_value().elements;
-  std::vector<std::string> names;
+  FEDEXEC_ASSIGN_OR_RETURN(ZipShape shape,
+                           ZipShapeOf(intrinsic, argument, "CLIENTS"));
   std::vector<Clients> parts;
+  parts.reserve(shape.parts.size());
   bool all_equal = true;
   bool lazy = false;
-  for (size_t i = 0; i < in.size(); ++i) {
+  for (size_t i = 0; i < shape.parts.size(); ++i) {
     FEDEXEC_ASSIGN_OR_RETURN(
-        Clients c, Clients::Of(intrinsic, static_cast<int>(i), *in[i].value,
+        Clients c, Clients::Of(intrinsic, static_cast<int>(i), *shape.parts[i],
                                core->num_clients));
     all_equal = all_equal && c.all_equal();
     lazy = lazy || c.lazy();
-    names.push_back(in[i].name);
     parts.push_back(std::move(c));
   }
-  auto member = [names, parts](int64_t i) -> absl::StatusOr<Value> {
-    std::vector<std::pair<std::string, Value>> elements;
-    elements.reserve(parts.size());
-    for (size_t k = 0; k < parts.size(); ++k) {
-      FEDEXEC_ASSIGN_OR_RETURN(Value m, parts[k].Member(i));
-      elements.emplace_back(names[k], std::move(m));
+  auto nodes = std::make_shared<const std::vector<ZipNode>>(
+      std::move(shape.nodes));
+  auto member = [nodes, parts](int64_t i) -> absl::StatusOr<Value> {
+    std::vector<Value> members;
+    members.reserve(parts.size());
+    for (const Clients& part : parts) {
+      FEDEXEC_ASSIGN_OR_RETURN(Value m, part.Member(i));
+      members.push_back(std::move(m));
     }
-    return Value::Struct(std::move(elements));
+    return BuildZip(*nodes, members);
   };
   if (all_equal) {
     FEDEXEC_ASSIGN_OR_RETURN(Value v, member(0));
@@ -1355,9 +1445,14 @@ class IntrinsicFunction : public Function {
       case Op::kWeightedMean:
         return WeightedMean(core, name, arg);
       case Op::kSecureSum:
-        return SecureSum(core, name, false, type().result(), arg);
+        return SecureSum(core, name, AggregateOp::kSecureSum, type().result(),
+                         arg);
       case Op::kSecureSumBitwidth:
-        return SecureSum(core, name, true, type().result(), arg);
+        return SecureSum(core, name, AggregateOp::kSecureSumBitwidth,
+                         type().result(), arg);
+      case Op::kSecureModularSum:
+        return SecureSum(core, name, AggregateOp::kSecureModularSum,
+                         type().result(), arg);
       case Op::kAggregate:
         return Aggregate(core, name, arg);
       case Op::kSelect:

@@ -408,6 +408,52 @@ TEST(FederatingExecutorTest, ZipAtServerAndClients) {
                "float32@SERVER");
 }
 
+// federated_language zips a nested struct of federated values in one call
+// (and inserts such a zip for federated_map(f, (x, (y, z)))).
+TEST(FederatingExecutorTest, ZipOfNestedStructs) {
+  Stack s(2);
+  OwnedValue x = s.Text("{1, 2}@CLIENTS");
+  OwnedValue y = s.Text("{1.5, 2.5}@CLIENTS");
+  OwnedValue z = s.Text("[7, 8]@CLIENTS");
+  OwnedValue yz = s.Struct({&y, &z}, {"", "z"});
+  OwnedValue xyz = s.Struct({&x, &yz}, {"x", ""});
+  EXPECT_VALUE(s.Run("federated_zip_at_clients",
+                     "<x={int32}@CLIENTS,<{float32}@CLIENTS,z=int32[2]@CLIENTS>>",
+                     xyz),
+               "{<x=1, <1.5, z=[7, 8]>>, <x=2, <2.5, z=[7, 8]>>}@CLIENTS");
+  // All-equal parts stay all-equal, however deep.
+  OwnedValue deep = s.Struct({&z});
+  OwnedValue deeper = s.Struct({&deep});
+  OwnedValue all = s.Struct({&z, &deeper});
+  EXPECT_VALUE(s.Run("federated_zip_at_clients",
+                     "<int32[2]@CLIENTS,<<int32[2]@CLIENTS>>>", all),
+               "<[7, 8], <<[7, 8]>>>@CLIENTS");
+
+  OwnedValue a = s.Text("1.0@SERVER");
+  OwnedValue b = s.Text("[1, 2]@SERVER");
+  OwnedValue empty = s.Struct({});
+  OwnedValue inner = s.Struct({&b, &empty}, {"b", "e"});
+  OwnedValue ab = s.Struct({&a, &inner});
+  EXPECT_VALUE(s.Run("federated_zip_at_server",
+                     "<float32@SERVER,<b=int32[2]@SERVER,e=<>>>", ab),
+               "<1.0, <b=[1, 2], e=<>>>@SERVER");
+
+  // A part at the wrong placement, at any depth.
+  OwnedValue bad_inner = s.Struct({&y, &a});
+  OwnedValue bad = s.Struct({&x, &bad_inner});
+  EXPECT_ERROR(s.Run("federated_zip_at_clients",
+                     "<{int32}@CLIENTS,<{float32}@CLIENTS,{float32}@CLIENTS>>",
+                     bad),
+               absl::StatusCode::kInvalidArgument,
+               "federated_zip_at_clients expects argument 3 at CLIENTS, got "
+               "float32@SERVER");
+  OwnedValue nothing = s.Struct({&empty});
+  EXPECT_ERROR(s.Run("federated_zip_at_clients", "<{int32}@CLIENTS>", nothing),
+               absl::StatusCode::kInvalidArgument,
+               "federated_zip_at_clients expects a struct with at least one "
+               "CLIENTS value");
+}
+
 // ----------------------------------------------------- aggregations
 
 TEST(FederatingExecutorTest, SumMeanMinMax) {
@@ -444,6 +490,20 @@ TEST(FederatingExecutorTest, SumMeanMinMax) {
                "<a=6.0, b=<c=[9.0, 6.0]>>@SERVER");
   EXPECT_VALUE(s.Run("federated_mean", nested_type, nested),
                "<a=2.0, b=<c=[3.0, 2.0]>>@SERVER");
+  // The mean is the sum divided by the count, not multiplied by the rounded
+  // reciprocal: seven float32 1.5s give 1.5 (10.5f * (1.0f / 7) would be
+  // 1.5000001).
+  {
+    Stack seven(7);
+    OwnedValue v = seven.Text("{1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5}@CLIENTS");
+    EXPECT_VALUE(seven.Run("federated_mean", "{float32}@CLIENTS", v),
+                 "1.5@SERVER");
+    OwnedValue h = seven.Text(
+        "{float16(1.5), float16(1.5), float16(1.5), float16(1.5), "
+        "float16(1.5), float16(1.5), float16(1.5)}@CLIENTS");
+    EXPECT_VALUE(seven.Run("federated_mean", "{float16}@CLIENTS", h),
+                 "float16(1.5)@SERVER");
+  }
   EXPECT_VALUE(s.Run("federated_min", nested_type, nested),
                "<a=1.0, b=<c=[1.0, 0.0]>>@SERVER");
   EXPECT_VALUE(s.Run("federated_max", nested_type, nested),
@@ -467,6 +527,35 @@ TEST(FederatingExecutorTest, WeightedMean) {
             "<{<a=float32,b=float32[2]>}@CLIENTS,{float32}@CLIENTS>", xb),
       absl::StatusCode::kInvalidArgument,
       "federated_weighted_mean: client 1: ");
+  // Integer weights (example counts) as well.
+  OwnedValue iw = s.Text("{1, 3}@CLIENTS");
+  OwnedValue xiw = s.Struct({&x, &iw});
+  EXPECT_VALUE(
+      s.Run("federated_weighted_mean",
+            "<{<a=float32,b=float32[2]>}@CLIENTS,{int32}@CLIENTS>", xiw),
+      "<a=2.5, b=[5.0, 3.0]>@SERVER");
+  OwnedValue neg = s.Text("{int64(1), int64(-2)}@CLIENTS");
+  OwnedValue xneg = s.Struct({&x, &neg});
+  EXPECT_ERROR(
+      s.Run("federated_weighted_mean",
+            "<{<a=float32,b=float32[2]>}@CLIENTS,{int64}@CLIENTS>", xneg),
+      absl::StatusCode::kInvalidArgument,
+      "federated_weighted_mean: client 1: weight -2 is negative");
+  OwnedValue zero = s.Text("{0, 0}@CLIENTS");
+  OwnedValue xzero = s.Struct({&x, &zero});
+  EXPECT_ERROR(
+      s.Run("federated_weighted_mean",
+            "<{<a=float32,b=float32[2]>}@CLIENTS,{int32}@CLIENTS>", xzero),
+      absl::StatusCode::kInvalidArgument,
+      "federated_weighted_mean: the weights sum to 0");
+  // A division by the total weight: seven weights of 1 give the mean 1.5.
+  Stack seven(7);
+  OwnedValue v = seven.Text("{1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5}@CLIENTS");
+  OwnedValue ones = seven.Text("{1, 1, 1, 1, 1, 1, 1}@CLIENTS");
+  OwnedValue vo = seven.Struct({&v, &ones});
+  EXPECT_VALUE(seven.Run("federated_weighted_mean",
+                         "<{float32}@CLIENTS,{int32}@CLIENTS>", vo),
+               "1.5@SERVER");
 }
 
 TEST(FederatingExecutorTest, AggregationBlockSizeDependsOnTheClientCount) {
@@ -567,21 +656,74 @@ TEST(FederatingExecutorTest, SecureSumBitwidth) {
   OwnedValue x = s.Text("{5, 6, 7}@CLIENTS");
   OwnedValue b = s.Text("3");
   OwnedValue xb = s.Struct({&x, &b});
-  // 18 mod 8.
+  // Each value in [0, 8); the sum is exact (its width grows with the
+  // number of clients), not 18 mod 8.
   EXPECT_VALUE(
       s.Run("federated_secure_sum_bitwidth", "<{int32}@CLIENTS,int32>", xb),
-      "2@SERVER");
+      "18@SERVER");
   OwnedValue big = s.Text("{5, 8, 7}@CLIENTS");
   OwnedValue bigb = s.Struct({&big, &b});
   EXPECT_ERROR(
       s.Run("federated_secure_sum_bitwidth", "<{int32}@CLIENTS,int32>", bigb),
       absl::StatusCode::kInvalidArgument,
-      "federated_secure_sum_bitwidth: client 1: ");
+      "federated_secure_sum_bitwidth: client 1: value 8 is outside [0, 8) "
+      "(bit width 3)");
+  // A sum that does not fit the values' dtype is an error, not wrapped.
+  OwnedValue bytes = s.Text("{uint8(200), uint8(50), uint8(10)}@CLIENTS");
+  OwnedValue b8 = s.Text("8");
+  OwnedValue bytes_b = s.Struct({&bytes, &b8});
+  EXPECT_ERROR(s.Run("federated_secure_sum_bitwidth",
+                     "<{uint8}@CLIENTS,int32>", bytes_b),
+               absl::StatusCode::kInvalidArgument,
+               "federated_secure_sum_bitwidth: the sum 260 does not fit uint8");
   OwnedValue wide = s.Text("70");
   OwnedValue xw = s.Struct({&x, &wide});
   EXPECT_ERROR(
       s.Run("federated_secure_sum_bitwidth", "<{int32}@CLIENTS,int32>", xw),
       absl::StatusCode::kInvalidArgument, "bit width");
+}
+
+TEST(FederatingExecutorTest, SecureModularSum) {
+  Stack s(3);
+  OwnedValue x = s.Text("{<5, [0, 1]>, <6, [2, 1]>, <4, [1, 1]>}@CLIENTS");
+  OwnedValue m = s.Text("7");
+  OwnedValue xm = s.Struct({&x, &m});
+  const char* type = "<{<int32,int32[2]>}@CLIENTS,int32>";
+  // 15 mod 7, [3, 3] mod 7.
+  EXPECT_VALUE(s.Run("federated_secure_modular_sum", type, xm),
+               "<1, [3, 3]>@SERVER");
+  // A modulus per element, given at SERVER.
+  OwnedValue per = s.Text("<10, [3, 2]>@SERVER");
+  OwnedValue xper = s.Struct({&x, &per});
+  EXPECT_VALUE(s.Run("federated_secure_modular_sum",
+                     "<{<int32,int32[2]>}@CLIENTS,<int32,int32[2]>>", xper),
+               "<5, [0, 1]>@SERVER");
+  // Each value must lie in [0, M).
+  OwnedValue small = s.Text("6");
+  OwnedValue xs = s.Struct({&x, &small});
+  EXPECT_ERROR(s.Run("federated_secure_modular_sum", type, xs),
+               absl::StatusCode::kInvalidArgument,
+               "federated_secure_modular_sum: client 1: value 6 at [0] is "
+               "outside [0, 6)");
+  OwnedValue neg = s.Text("{<1, [0, 0]>, <-1, [0, 0]>, <0, [0, 0]>}@CLIENTS");
+  OwnedValue negm = s.Struct({&neg, &m});
+  EXPECT_ERROR(s.Run("federated_secure_modular_sum", type, negm),
+               absl::StatusCode::kInvalidArgument,
+               "federated_secure_modular_sum: client 1: value -1 at [0] is "
+               "outside [0, 7)");
+  OwnedValue zero = s.Text("0");
+  OwnedValue xz = s.Struct({&x, &zero});
+  EXPECT_ERROR(s.Run("federated_secure_modular_sum", type, xz),
+               absl::StatusCode::kInvalidArgument,
+               "federated_secure_modular_sum: modulus M is 0, must be in [1, "
+               "9223372036854775807]");
+  // Over zero clients: the zero.
+  Stack none(0);
+  OwnedValue nx = none.Text("{}@CLIENTS");
+  OwnedValue nm = none.Text("7");
+  EXPECT_VALUE(none.Run("federated_secure_modular_sum",
+                        "<{int32[2]}@CLIENTS,int32>", none.Struct({&nx, &nm})),
+               "[0, 0]@SERVER");
 }
 
 // ------------------------------------------------------------- select
@@ -592,7 +734,8 @@ TEST(FederatingExecutorTest, SelectAndSecureSelect) {
     ResetCounters();
     Stack s(3);
     OwnedValue keys = s.Text("{[0, 2], int32[0]([]), [4, 4]}@CLIENTS");
-    OwnedValue max_key = s.Text("5@SERVER");
+    OwnedValue max_key = s.Text(
+        std::string(uri) == "federated_select" ? "4@SERVER" : "5@SERVER");
     OwnedValue server = s.Text("[10.0, 20.0, 30.0, 40.0, 50.0]@SERVER");
     OwnedValue pick =
         s.Native("fed_test_pick", "(<float32[5],int32> -> float32)");
@@ -612,8 +755,35 @@ TEST(FederatingExecutorTest, SelectAndSecureSelect) {
     OwnedValue bad = s.Text("{[0], [7], [-1]}@CLIENTS");
     OwnedValue arg3 = s.Struct({&bad, &max_key, &server, &pick});
     EXPECT_ERROR(s.Run(uri, type, arg3), absl::StatusCode::kInvalidArgument,
-                 absl::StrCat(uri, ": client 1 has key 7, outside [0, 5)"));
+                 absl::StrCat(uri, ": client 1 has key 7, outside ",
+                              std::string(uri) == "federated_select"
+                                  ? "[0, 4]"
+                                  : "[0, 5)"));
+    OwnedValue negative = s.Text("{[0], [1], [-1]}@CLIENTS");
+    OwnedValue arg4 = s.Struct({&negative, &max_key, &server, &pick});
+    EXPECT_ERROR(s.Run(uri, type, arg4), absl::StatusCode::kInvalidArgument,
+                 ": client 2 has key -1, outside [0, ");
   }
+}
+
+// federated_select's keys lie in [0, max_key] inclusive, as
+// federated_language documents; federated_secure_select's in [0, max_key).
+TEST(FederatingExecutorTest, SelectKeyRangeAtMaxKey) {
+  Stack s(2);
+  OwnedValue keys = s.Text("{[3], [0, 3]}@CLIENTS");
+  OwnedValue max_key = s.Text("3@SERVER");
+  OwnedValue server = s.Text("[10.0, 20.0, 30.0, 40.0, 50.0]@SERVER");
+  OwnedValue pick =
+      s.Native("fed_test_pick", "(<float32[5],int32> -> float32)");
+  OwnedValue arg = s.Struct({&keys, &max_key, &server, &pick});
+  const char* type =
+      "<{int32[?]}@CLIENTS,int32@SERVER,float32[5]@SERVER,"
+      "(<float32[5],int32> -> float32)>";
+  EXPECT_VALUE(s.Run("federated_select", type, arg),
+               "{seq[40.0], seq[10.0, 40.0]}@CLIENTS");
+  EXPECT_ERROR(s.Run("federated_secure_select", type, arg),
+               absl::StatusCode::kInvalidArgument,
+               "federated_secure_select: client 0 has key 3, outside [0, 3)");
 }
 
 TEST(FederatingExecutorTest, SelectMemoizesAcrossManyClients) {

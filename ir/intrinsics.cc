@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/dtype.h"
+#include "core/large_stack.h"
 #include "core/limits.h"
 #include "core/status.h"
 
@@ -34,6 +35,7 @@ const std::vector<std::string>& IntrinsicUris() {
         "federated_sum",
         "federated_secure_sum",
         "federated_secure_sum_bitwidth",
+        "federated_secure_modular_sum",
         "federated_select",
         "federated_secure_select",
         "federated_value_at_clients",
@@ -66,9 +68,10 @@ enum class Rule {
   kPlain,           // the pattern alone
   kNumeric,         // T: numeric tensors or structs of them
   kFloating,        // T: floating-point tensors or structs of them
-  kWeightedMean,    // T floating; W a floating-point scalar
+  kWeightedMean,    // T floating; W an integer or floating-point scalar
   kSecureSum,       // V integer; M an integer bound, shared or per element
   kSecureBitwidth,  // V integer; B an integer bit width, likewise
+  kSecureModular,   // V integer; M an integer modulus, likewise
   kSelect,          // Ks an int32 vector
   kGeneric,         // T numeric, possibly one federated value of such
   kZipClients,      // variadic, handled by hand
@@ -107,7 +110,8 @@ constexpr Spec kSpecs[] = {
     {"federated_mean", "{T}@CLIENTS", "T@SERVER", 0, "floating-point T",
      Rule::kFloating},
     {"federated_weighted_mean", "<{T}@CLIENTS, {W}@CLIENTS>", "T@SERVER", 2,
-     "floating-point T and a floating-point scalar W", Rule::kWeightedMean},
+     "floating-point T and an integer or floating-point scalar W",
+     Rule::kWeightedMean},
     {"federated_min", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
      Rule::kNumeric},
     {"federated_max", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
@@ -120,6 +124,9 @@ constexpr Spec kSpecs[] = {
     {"federated_secure_sum_bitwidth", "<{V}@CLIENTS, B>", "V@SERVER", 2,
      "integer V and an integer bit width B, shared or per element of V",
      Rule::kSecureBitwidth},
+    {"federated_secure_modular_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
+     "integer V and an integer modulus M, shared or per element of V",
+     Rule::kSecureModular},
     {"federated_select",
      "<{Ks}@CLIENTS, int32@SERVER, T@SERVER, (<T, int32> -> U)>",
      "{U*}@CLIENTS", 4, "an int32 vector of keys Ks", Rule::kSelect},
@@ -323,22 +330,24 @@ std::string RuleProblem(const Spec& spec, const TypeBindings& bindings) {
         if (!problem.empty()) return problem;
       }
       const Type* w = Bound(bindings, "W");
-      if (w && !(w->kind() == TypeKind::kTensor && IsFloating(w->dtype()) &&
+      if (w && !(w->kind() == TypeKind::kTensor &&
+                 (IsFloating(w->dtype()) || IsInteger(w->dtype())) &&
                  !w->unknown_rank() && w->dims().empty())) {
         return absl::StrCat("W = ", w->ToString(),
-                            " is not a floating-point scalar");
+                            " is not an integer or floating-point scalar");
       }
       return "";
     }
     case Rule::kSecureSum:
-    case Rule::kSecureBitwidth: {
+    case Rule::kSecureBitwidth:
+    case Rule::kSecureModular: {
       const Type* v = Bound(bindings, "V");
       if (v) {
         std::string problem =
             LeafProblem("V", *v, "an integer tensor", IntegerTensor);
         if (!problem.empty()) return problem;
       }
-      const char* label = spec.rule == Rule::kSecureSum ? "M" : "B";
+      const char* label = spec.rule == Rule::kSecureBitwidth ? "B" : "M";
       const Type* bound = Bound(bindings, label);
       if (v && bound && !IsBoundFor(*v, *bound)) {
         return absl::StrCat(label, " = ", bound->ToString(),
@@ -370,8 +379,56 @@ std::string RuleProblem(const Spec& spec, const TypeBindings& bindings) {
   }
 }
 
-// federated_zip_at_clients / _at_server: a struct of one or more federated
-// values at the placement, element names kept.
+// The parameter and member types of one zip over the (possibly nested)
+// struct `t` at `path` ("" at the top, "1.0" for element 0 of element 1):
+// every leaf is a federated value at `placement`.
+struct ZipTypes {
+  Type parameter;
+  Type member;
+};
+
+absl::StatusOr<ZipTypes> ZipPart(const Spec& spec, const Type& argument,
+                                 const Type& t, const std::string& path,
+                                 Placement placement, int* leaves) {
+  if (t.kind() == TypeKind::kStruct) {
+    std::vector<StructElementType> parameters;
+    std::vector<StructElementType> members;
+    for (size_t i = 0; i < t.elements().size(); ++i) {
+      const StructElementType& e = t.elements()[i];
+      FEDEXEC_ASSIGN_OR_RETURN(
+          ZipTypes part,
+          ZipPart(spec, argument, e.type,
+                  path.empty() ? absl::StrCat(i) : absl::StrCat(path, ".", i),
+                  placement, leaves));
+      parameters.push_back({e.name, std::move(part.parameter)});
+      members.push_back({e.name, std::move(part.member)});
+    }
+    return ZipTypes{Type::Struct(std::move(parameters)),
+                    Type::Struct(std::move(members))};
+  }
+  if (t.kind() != TypeKind::kFederated) {
+    return Mismatch(spec, argument.ToString(),
+                    absl::StrCat("element ", path, " (", t.ToString(),
+                                 ") is not a federated value"));
+  }
+  if (t.placement() != placement) {
+    return Mismatch(spec, argument.ToString(),
+                    absl::StrCat("element ", path, " (", t.ToString(),
+                                 ") is placed at ",
+                                 PlacementText(t.placement()), ", not ",
+                                 PlacementText(placement)));
+  }
+  ++*leaves;
+  // CLIENTS values are zipped per client (an all-equal input is accepted
+  // as one); SERVER values are always all-equal.
+  return ZipTypes{Type::Federated(t.member(), placement,
+                                  placement == Placement::kServer),
+                  t.member()};
+}
+
+// federated_zip_at_clients / _at_server: a struct of federated values at
+// the placement, possibly nested (federated_language emits one zip over a
+// nested struct: <a@P, <b@P, c@P>> -> <a, <b, c>>@P); names kept.
 absl::StatusOr<Type> InferZip(const Spec& spec, const Type& argument) {
   const Placement placement =
       spec.rule == Rule::kZipClients ? Placement::kClients : Placement::kServer;
@@ -382,37 +439,24 @@ absl::StatusOr<Type> InferZip(const Spec& spec, const Type& argument) {
     return Mismatch(spec, argument.ToString(),
                     "there is nothing to zip (no elements)");
   }
-  std::vector<StructElementType> parameters;
-  std::vector<StructElementType> members;
-  for (size_t i = 0; i < argument.elements().size(); ++i) {
-    const StructElementType& e = argument.elements()[i];
-    if (e.type.kind() != TypeKind::kFederated) {
-      return Mismatch(spec, argument.ToString(),
-                      absl::StrCat("element ", i, " (", e.type.ToString(),
-                                   ") is not a federated value"));
-    }
-    if (e.type.placement() != placement) {
-      return Mismatch(
-          spec, argument.ToString(),
-          absl::StrCat("element ", i, " (", e.type.ToString(),
-                       ") is placed at ", PlacementText(e.type.placement()),
-                       ", not ", PlacementText(placement)));
-    }
-    // CLIENTS values are zipped per client (an all-equal input is accepted
-    // as one); SERVER values are always all-equal.
-    parameters.push_back(
-        {e.name, Type::Federated(e.type.member(), placement,
-                                 placement == Placement::kServer)});
-    members.push_back({e.name, e.type.member()});
-  }
-  Type parameter = Type::Struct(std::move(parameters));
-  if (!IsAssignableFrom(parameter, argument)) {
+  int leaves = 0;
+  FEDEXEC_ASSIGN_OR_RETURN(
+      ZipTypes types,
+      CallWithStackFor(static_cast<size_t>(argument.depth()), [&] {
+        return ZipPart(spec, argument, argument, "", placement, &leaves);
+      }));
+  if (leaves == 0) {
     return Mismatch(spec, argument.ToString(),
-                    absl::StrCat("not assignable to ", parameter.ToString()));
+                    "there is nothing to zip (no federated values)");
+  }
+  if (!IsAssignableFrom(types.parameter, argument)) {
+    return Mismatch(spec, argument.ToString(),
+                    absl::StrCat("not assignable to ",
+                                 types.parameter.ToString()));
   }
   return Type::Function(
-      std::move(parameter),
-      Type::Federated(Type::Struct(std::move(members)), placement,
+      std::move(types.parameter),
+      Type::Federated(std::move(types.member), placement,
                       placement == Placement::kServer));
 }
 

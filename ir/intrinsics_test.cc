@@ -34,7 +34,7 @@ std::string Infer(absl::string_view uri, absl::string_view argument) {
 
 TEST(IntrinsicsTest, UrisAreSortedAndKnown) {
   const auto& uris = IntrinsicUris();
-  EXPECT_EQ(uris.size(), 27u);
+  EXPECT_EQ(uris.size(), 28u);
   EXPECT_TRUE(std::is_sorted(uris.begin(), uris.end()));
   for (const std::string& uri : uris) EXPECT_TRUE(IsIntrinsic(uri)) << uri;
   EXPECT_FALSE(IsIntrinsic("federated_foo"));
@@ -274,18 +274,31 @@ TEST(IntrinsicsTest, FederatedWeightedMean) {
                   "<{<a=float32[10],b=float64>}@CLIENTS, {float64}@CLIENTS>"),
             "(<{<a=float32[10],b=float64>}@CLIENTS,{float64}@CLIENTS> -> "
             "<a=float32[10],b=float64>@SERVER)");
+  // Integer weights (example counts) as well as floating-point ones.
+  EXPECT_EQ(
+      Infer("federated_weighted_mean", "<{float32}@CLIENTS, {int32}@CLIENTS>"),
+      "(<{float32}@CLIENTS,{int32}@CLIENTS> -> float32@SERVER)");
+  EXPECT_EQ(Infer("federated_weighted_mean",
+                  "<{float64[2]}@CLIENTS, {uint64}@CLIENTS>"),
+            "(<{float64[2]}@CLIENTS,{uint64}@CLIENTS> -> float64[2]@SERVER)");
 }
 
 TEST(IntrinsicsTest, FederatedWeightedMeanErrors) {
   EXPECT_THAT(
-      Infer("federated_weighted_mean", "<{float32}@CLIENTS, {int32}@CLIENTS>"),
-      HasSubstr("W = int32 is not a floating-point scalar"));
+      Infer("federated_weighted_mean", "<{float32}@CLIENTS, {bool}@CLIENTS>"),
+      HasSubstr("W = bool is not an integer or floating-point scalar"));
+  EXPECT_THAT(Infer("federated_weighted_mean",
+                    "<{float32}@CLIENTS, {complex64}@CLIENTS>"),
+              HasSubstr("W = complex64 is not an integer or floating-point "
+                        "scalar"));
   EXPECT_THAT(Infer("federated_weighted_mean",
                     "<{float32}@CLIENTS, {float32[1]}@CLIENTS>"),
-              HasSubstr("W = float32[1] is not a floating-point scalar"));
+              HasSubstr("W = float32[1] is not an integer or floating-point "
+                        "scalar"));
   EXPECT_THAT(Infer("federated_weighted_mean",
-                    "<{float32}@CLIENTS, {float32[*]}@CLIENTS>"),
-              HasSubstr("W = float32[*] is not a floating-point scalar"));
+                    "<{float32}@CLIENTS, {int32[*]}@CLIENTS>"),
+              HasSubstr("W = int32[*] is not an integer or floating-point "
+                        "scalar"));
   EXPECT_THAT(
       Infer("federated_weighted_mean", "<{int32}@CLIENTS, {float32}@CLIENTS>"),
       HasSubstr("T = int32 is not a floating-point tensor"));
@@ -383,6 +396,37 @@ TEST(IntrinsicsTest, FederatedSecureSumBitwidth) {
       HasSubstr("V = float64 is not an integer tensor"));
 }
 
+TEST(IntrinsicsTest, FederatedSecureModularSum) {
+  EXPECT_EQ(
+      Infer("federated_secure_modular_sum", "<{int32[3]}@CLIENTS, int32>"),
+      "(<{int32[3]}@CLIENTS,int32> -> int32[3]@SERVER)");
+  EXPECT_EQ(Infer("federated_secure_modular_sum",
+                  "<{<a=int64,b=uint8[2]>}@CLIENTS, <int64,int32[2]>>"),
+            "(<{<a=int64,b=uint8[2]>}@CLIENTS,<int64,int32[2]>> -> "
+            "<a=int64,b=uint8[2]>@SERVER)");
+  EXPECT_EQ(IntrinsicSignature("federated_secure_modular_sum"),
+            "(<{V}@CLIENTS, M> -> V@SERVER)");
+}
+
+TEST(IntrinsicsTest, FederatedSecureModularSumErrors) {
+  EXPECT_EQ(
+      Infer("federated_secure_modular_sum", "<{float32}@CLIENTS, int32>"),
+      "error: federated_secure_modular_sum expects <{V}@CLIENTS, M> with "
+      "integer V and an integer modulus M, shared or per element of V, found "
+      "<{float32}@CLIENTS,int32>: V = float32 is not an integer tensor");
+  EXPECT_THAT(
+      Infer("federated_secure_modular_sum", "<{int32}@CLIENTS, float32>"),
+      HasSubstr("M = float32 is neither one integer tensor nor integers in "
+                "the structure of V = int32"));
+  EXPECT_THAT(
+      Infer("federated_secure_modular_sum", "<{int32}@CLIENTS, int32@SERVER>"),
+      HasSubstr("M = int32@SERVER is federated"));
+  EXPECT_THAT(Infer("federated_secure_modular_sum", "<int32@SERVER, int32>"),
+              HasSubstr("argument 1 int32@SERVER is placed at SERVER"));
+  EXPECT_THAT(Infer("federated_secure_modular_sum", "{int32}@CLIENTS"),
+              HasSubstr("expects 2 arguments"));
+}
+
 // ------------------------------------------------------------ select
 
 TEST(IntrinsicsTest, FederatedSelect) {
@@ -444,6 +488,35 @@ TEST(IntrinsicsTest, FederatedZipAtClients) {
             "{<int32,<x=bool>,string*>}@CLIENTS)");
   EXPECT_EQ(Infer("federated_zip_at_clients", "<{int32}@CLIENTS>"),
             "(<{int32}@CLIENTS> -> {<int32>}@CLIENTS)");
+}
+
+// federated_language zips a nested struct of federated values in one call,
+// as it does for federated_map(f, (x, (y, z))).
+TEST(IntrinsicsTest, FederatedZipOfNestedStructs) {
+  EXPECT_EQ(Infer("federated_zip_at_clients",
+                  "<{int32}@CLIENTS, <{float32}@CLIENTS, b=bool@CLIENTS>>"),
+            "(<{int32}@CLIENTS,<{float32}@CLIENTS,b={bool}@CLIENTS>> -> "
+            "{<int32,<float32,b=bool>>}@CLIENTS)");
+  EXPECT_EQ(Infer("federated_zip_at_clients",
+                  "<a=<<{int32[2]}@CLIENTS>>, b=<>>"),
+            "(<a=<<{int32[2]}@CLIENTS>>,b=<>> -> "
+            "{<a=<<int32[2]>>,b=<>>}@CLIENTS)");
+  EXPECT_EQ(Infer("federated_zip_at_server",
+                  "<int32@SERVER, <x=float32@SERVER, y=int64@SERVER>>"),
+            "(<int32@SERVER,<x=float32@SERVER,y=int64@SERVER>> -> "
+            "<int32,<x=float32,y=int64>>@SERVER)");
+}
+
+TEST(IntrinsicsTest, FederatedZipOfNestedStructsErrors) {
+  EXPECT_THAT(Infer("federated_zip_at_clients",
+                    "<{int32}@CLIENTS, <{int32}@CLIENTS, int32@SERVER>>"),
+              HasSubstr("element 1.1 (int32@SERVER) is placed at SERVER, "
+                        "not CLIENTS"));
+  EXPECT_THAT(Infer("federated_zip_at_clients",
+                    "<{int32}@CLIENTS, <<float32>>>"),
+              HasSubstr("element 1.0.0 (float32) is not a federated value"));
+  EXPECT_THAT(Infer("federated_zip_at_server", "<<>, <<>>>"),
+              HasSubstr("there is nothing to zip (no federated values)"));
 }
 
 TEST(IntrinsicsTest, FederatedZipAtClientsErrors) {

@@ -408,6 +408,10 @@ bool TensorAssignable(const Type& target, const Type& source) {
 
 }  // namespace
 
+bool NamesAgree(const std::string& a, const std::string& b) {
+  return a.empty() || b.empty() || a == b;
+}
+
 bool IsAssignableFrom(const Type& target, const Type& source) {
   // Pairs (target, source) that must all be assignable.
   std::vector<std::pair<const Type*, const Type*>> work = {{&target, &source}};
@@ -424,7 +428,7 @@ bool IsAssignableFrom(const Type& target, const Type& source) {
         for (size_t i = 0; i < t->elements().size(); ++i) {
           const StructElementType& te = t->elements()[i];
           const StructElementType& se = s->elements()[i];
-          if (!te.name.empty() && te.name != se.name) return false;
+          if (!NamesAgree(te.name, se.name)) return false;
           work.emplace_back(&te.type, &se.type);
         }
         break;
@@ -1036,7 +1040,7 @@ absl::Status UnifyImpl(const Type& pattern, const Type& actual,
       const auto& ae = actual.elements();
       if (pe.size() != ae.size()) return Mismatch(pattern, actual);
       for (size_t i = 0; i < pe.size(); ++i) {
-        if (!pe[i].name.empty() && pe[i].name != ae[i].name) {
+        if (!NamesAgree(pe[i].name, ae[i].name)) {
           return Mismatch(pattern, actual);
         }
       }

@@ -137,10 +137,15 @@ struct StructElementType {
 // Whether a value of type `source` may be used where `target` is expected:
 // equal types; unknown dims (or unknown rank) in target accept known ones;
 // an all-equal CLIENTS value is assignable to a per-client one; struct
-// elements pairwise (a target name must match, an unnamed target element
-// accepts a named source element); functions contravariant in the
-// parameter, covariant in the result.
+// elements pairwise, their names agreeing where both sides name the element
+// (an unnamed element is assignable to a named one and the other way
+// round: federated_language calls a function with named parameters through
+// an unnamed argument, as in the accumulate and merge of an aggregate);
+// functions contravariant in the parameter, covariant in the result.
 bool IsAssignableFrom(const Type& target, const Type& source);
+
+// The names of two struct elements agree: equal, or either one empty.
+bool NamesAgree(const std::string& a, const std::string& b);
 
 // Checks the rules every type obeys: no federated type inside a federated
 // member; sequence elements contain no sequence, federated or function type;

@@ -567,7 +567,16 @@ TEST(TypeAssignTest, Matrix) {
       {"<a=int32>", "<a=int32>", true},
       {"<a=int32>", "<b=int32>", false},
       {"<int32>", "<a=int32>", true},
-      {"<a=int32>", "<int32>", false},
+      // Names must agree only where both sides name the element:
+      // federated_language passes unnamed arguments to named parameters.
+      {"<a=int32>", "<int32>", true},
+      {"<a=int32,b=float32>", "<int32,b=float32>", true},
+      {"<a=int32,b=float32>", "<int32,c=float32>", false},
+      {"<a=<x=int32>>", "<<int32>>", true},
+      {"<a=<x=int32>>", "<<y=int32>>", false},
+      {"(<int32,int32> -> int32)", "(<a=int32,b=int32> -> int32)", true},
+      {"(<a=int32,b=int32> -> int32)", "(<int32,int32> -> int32)", true},
+      {"(<a=int32> -> int32)", "(<b=int32> -> int32)", false},
       {"<int32,int32>", "<int32>", false},
       {"<a=int32,b=float32>", "<a=int32,b=float32,c=int32>", false},
       {"<a=float32[?]>", "<a=float32[2]>", true},
@@ -1085,6 +1094,15 @@ TEST(TypeUnifyTest, RepeatedLabelKeepsTheMoreGeneralType) {
   ASSERT_TRUE(
       Unify(T("<T,T>"), T("<float32@CLIENTS,{float32}@CLIENTS>"), &b).ok());
   EXPECT_EQ(b.at("T"), T("{float32}@CLIENTS"));
+}
+
+TEST(TypeUnifyTest, NamesAgreeWhereBothSidesNameAnElement) {
+  TypeBindings b;
+  ASSERT_TRUE(Unify(T("<x=T,U>"), T("<int32,y=float32>"), &b).ok());
+  EXPECT_EQ(b.at("T"), T("int32"));
+  EXPECT_EQ(b.at("U"), T("float32"));
+  EXPECT_EQ(Unify(T("<x=T>"), T("<y=int32>"), &b).message(),
+            "expected <x=T>, found <y=int32>");
 }
 
 TEST(TypeUnifyTest, ConflictingBindings) {
