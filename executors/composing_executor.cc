@@ -410,6 +410,7 @@ constexpr Entry kEntries[] = {
     {"federated_weighted_mean", Kind::kAggregate, "weighted_sum"},
     {"federated_secure_sum", Kind::kAggregate, "secure_sum"},
     {"federated_secure_sum_bitwidth", Kind::kAggregate, "secure_sum_bitwidth"},
+    {"federated_secure_modular_sum", Kind::kAggregate, "secure_modular_sum"},
     {"federated_aggregate", Kind::kAggregate, "aggregate"},
 };
 
@@ -426,6 +427,7 @@ AggregateOp OpOf(std::string_view op) {
   if (op == "weighted_sum") return AggregateOp::kWeightedSum;
   if (op == "secure_sum") return AggregateOp::kSecureSum;
   if (op == "secure_sum_bitwidth") return AggregateOp::kSecureSumBitwidth;
+  if (op == "secure_modular_sum") return AggregateOp::kSecureModularSum;
   return AggregateOp::kSum;
 }
 
@@ -477,7 +479,7 @@ absl::StatusOr<AggregationInputs> Inputs(std::string_view uri,
   AggregationInputs in;
   size_t arity = 1;
   if (op == "weighted_sum" || op == "secure_sum" ||
-      op == "secure_sum_bitwidth") {
+      op == "secure_sum_bitwidth" || op == "secure_modular_sum") {
     arity = 2;
   } else if (op == "aggregate") {
     arity = 5;
@@ -581,11 +583,15 @@ absl::StatusOr<std::vector<TreeNode<Accumulator>>> ImportAll(
 absl::StatusOr<std::optional<SecureBound>> BoundOf(std::string_view uri,
                                                    std::string_view op,
                                                    const Value* operand) {
-  if (op != "secure_sum" && op != "secure_sum_bitwidth") return std::nullopt;
+  if (op != "secure_sum" && op != "secure_sum_bitwidth" &&
+      op != "secure_modular_sum") {
+    return std::nullopt;
+  }
   FEDEXEC_ASSIGN_OR_RETURN(Value b, Unplaced(uri, *operand));
-  absl::StatusOr<SecureBound> bound = op == "secure_sum"
-                                          ? SecureBound::ForSecureSum(b)
-                                          : SecureBound::ForBitwidth(b);
+  absl::StatusOr<SecureBound> bound =
+      op == "secure_sum"            ? SecureBound::ForSecureSum(b)
+      : op == "secure_sum_bitwidth" ? SecureBound::ForBitwidth(b)
+                                    : SecureBound::ForModularSum(b);
   if (!bound.ok()) {
     return absl::Status(bound.status().code(),
                         absl::StrCat(AV(uri), ": ", bound.status().message()));
