@@ -3,7 +3,8 @@
 // upstream schema) and a computation of testdata/compat/computations are
 // sent as they are (only the ids are the ones this worker handed out),
 // without token or request ids, and the answers are read with the
-// protocol's own messages. Then malformed and out-of-order requests, each
+// protocol's own messages (typed lists, which is all such a client reads;
+// raw content only for a client that asks for it). Then malformed and out-of-order requests, each
 // followed by a good one that must succeed.
 #include <filesystem>
 #include <string>
@@ -96,14 +97,22 @@ class ConformanceTest : public ::testing::Test {
     return response.value_ref().id();
   }
 
+  // `reads_content`: as a fedexec client, which says that it reads raw
+  // content (ir::kArrayContentMetadataKey); a foreign client does not.
   absl::StatusOr<v0::ComputeResponse> Compute(const std::string& executor,
-                                              const std::string& ref) {
+                                              const std::string& ref,
+                                              bool reads_content = false) {
     v0::ComputeRequest request;
     request.mutable_executor()->set_id(executor);
     request.mutable_value_ref()->set_id(ref);
     v0::ComputeResponse response;
+    std::unique_ptr<grpc::ClientContext> ctx = Ctx();
+    if (reads_content) {
+      ctx->AddMetadata(ir::kArrayContentMetadataKey,
+                       ir::kArrayContentMetadataValue);
+    }
     FEDEXEC_RETURN_IF_ERROR(
-        FromGrpc(stub_->Compute(Ctx().get(), request, &response)));
+        FromGrpc(stub_->Compute(ctx.get(), request, &response)));
     return response;
   }
 
@@ -132,8 +141,10 @@ class ConformanceTest : public ::testing::Test {
     const federated_language::Array& a = fed.value(0).array();
     EXPECT_EQ(a.dtype(), federated_language::DT_FLOAT);
     EXPECT_EQ(a.shape().dim_size(), 0);
-    const float six = 6.0f;
-    EXPECT_EQ(a.content(), std::string(reinterpret_cast<const char*>(&six), 4));
+    // TensorFlow Federated's client reads only the typed lists.
+    EXPECT_FALSE(a.has_content());
+    ASSERT_EQ(a.float32_list().value_size(), 1);
+    EXPECT_EQ(a.float32_list().value(0), 6.0f);
     v0::DisposeExecutorRequest dispose;
     dispose.mutable_executor()->set_id(*e);
     v0::DisposeExecutorResponse disposed;
@@ -151,12 +162,17 @@ TEST_F(ConformanceTest, TheVectorsComputeTheSum) { ExpectSumOfTheVectors(); }
 TEST_F(ConformanceTest, RawContentAndStructResults) {
   const std::string e = *GetExecutor();
   EXPECT_EQ(e.rfind("clients=3/", 0), 0u) << e;
-  // float32[3] in raw content.
+  // float32[3] in raw content: answered as a typed list to a foreign
+  // client, as the same raw content to a fedexec client.
   const std::string x = *CreateValue(
       Vector<v0::CreateValueRequest>("create_value_request.pb"), e);
   absl::StatusOr<v0::ComputeResponse> r = Compute(e, x);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*ir::ValueFromProto(r->value()), P("[1.0, 2.0, 3.0]"));
+  EXPECT_THAT(r->value().array().float32_list().value(),
+              ::testing::ElementsAre(1.0f, 2.0f, 3.0f));
+  r = Compute(e, x, /*reads_content=*/true);
+  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->value().array().content(),
             Vector<v0::CreateValueRequest>("create_value_request.pb")
                 .value()

@@ -36,6 +36,7 @@
 #include "ir/proto_codec.h"
 #include "ir/type_checker.h"
 #include "ir/value_proto.h"
+#include "ir/value_syntax.h"
 #include "tensorflow_federated/v0/executor.grpc.pb.h"
 
 namespace fedexec::service {
@@ -70,6 +71,37 @@ std::optional<std::string> Metadata(const grpc::CallbackServerContext* ctx,
 
 std::optional<std::string> RequestId(const grpc::CallbackServerContext* ctx) {
   return Metadata(ctx, kRequestIdMetadataKey);
+}
+
+// How a Compute answer writes its tensors: raw `content` for a client that
+// says it reads it (fedexec's), else the typed lists every reader of the
+// protocol accepts (TensorFlow Federated's client reads nothing else).
+ir::ArrayEncoding ArraysFor(const grpc::CallbackServerContext* ctx) {
+  const std::optional<std::string> v = Metadata(ctx, ir::kArrayContentMetadataKey);
+  return v.has_value() && *v == ir::kArrayContentMetadataValue
+             ? ir::ArrayEncoding::kContent
+             : ir::ArrayEncoding::kTypedLists;
+}
+
+// Logs a call's answer, so that an operator sees why a client fails:
+// every error at warning level (method, peer, code, message), every other
+// answer at debug level (VLOG 1: `fedexec --log-level debug`).
+void LogAnswer(absl::string_view method, const std::string& peer,
+               const absl::Status& status) {
+  if (!status.ok()) {
+    LOG(WARNING) << "refused " << method << " from " << peer << ": "
+                 << absl::StatusCodeToString(status.code()) << ": "
+                 << status.message();
+    return;
+  }
+  VLOG(1) << method << " from " << peer << ": OK";
+}
+
+// The type the service records for a value it cannot type (values sent as
+// data, which carry their own all_equal flags): nothing is expanded there.
+const ir::Type& UnknownType() {
+  static const ir::Type* const unknown = new ir::Type(ir::Type::Abstract("?"));
+  return *unknown;
 }
 
 // Compares without an early exit, so the time taken does not tell how much
@@ -205,19 +237,30 @@ class ComputationCache {
   std::list<std::string> order_;                    // guarded by mu_
 };
 
+// A value held for a client and its declared type: what the computation it
+// came from says (a per-client result is {T}@CLIENTS even when the
+// executor holds it as one all-equal member), UnknownType() for data.
+// Answers expand the value to that type (ir::ExpandAllEqual).
+struct Held {
+  OwnedValue value;
+  ir::Type type;
+};
+
 // One executor id: the executor and the values held for its client.
 struct Entry {
   Entry(std::string id_in, std::shared_ptr<Executor> executor_in,
-        size_t window)
+        int64_t num_clients_in, size_t window)
       : id(std::move(id_in)),
+        num_clients(num_clients_in),
         executor(std::move(executor_in)),
         answers(window) {}
 
   const std::string id;
+  const int64_t num_clients;
   // Declared before `values`, so the values are disposed of first.
   const std::shared_ptr<Executor> executor;
   std::mutex mu;
-  absl::flat_hash_map<std::string, OwnedValue> values;  // guarded by mu
+  absl::flat_hash_map<std::string, Held> values;  // guarded by mu
   uint64_t next_ref = 1;                                // guarded by mu
   AnswerCache answers;                                  // guarded by mu
   // Set once the executor turned out cancelled.
@@ -308,8 +351,7 @@ class Core {
   const ServiceOptions& options() const { return options_; }
 
   // Refuses calls once shutdown began, and calls without the token.
-  absl::Status Admit(const grpc::CallbackServerContext* ctx,
-                     const char* method) {
+  absl::Status Admit(const grpc::CallbackServerContext* ctx) {
     if (shutting_down_.load(std::memory_order_acquire)) {
       return absl::UnavailableError("the worker is shutting down");
     }
@@ -318,9 +360,8 @@ class Core {
         Metadata(ctx, kAuthorizationMetadataKey);
     const std::string expected = absl::StrCat(kBearerPrefix, options_.token);
     if (!auth.has_value() || !SecretEquals(*auth, expected)) {
-      LOG(WARNING) << "refused " << method << " from " << ctx->peer()
-                   << ": " << (auth.has_value() ? "invalid" : "missing")
-                   << " token";
+      // The answer is logged like every refusal (LogAnswer), never the
+      // token.
       return absl::UnauthenticatedError("missing or invalid token");
     }
     return absl::OkStatus();
@@ -328,7 +369,7 @@ class Core {
 
   absl::Status GetWorkerInfo(const grpc::CallbackServerContext* ctx,
                              v1::WorkerInfo* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "GetWorkerInfo"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     response->set_capacity(options_.capacity);
     response->set_version(FEDEXEC_VERSION);
     response->set_has_data_root(options_.has_data_root);
@@ -340,7 +381,7 @@ class Core {
   absl::Status GetExecutor(const grpc::CallbackServerContext* ctx,
                            const v0::GetExecutorRequest& request,
                            v0::GetExecutorResponse* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "GetExecutor"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     const std::optional<std::string> request_id = RequestId(ctx);
     if (request_id.has_value()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -382,7 +423,7 @@ class Core {
     const std::string id = absl::StrCat("clients=", num_clients, "/",
                                         ++executor_serial_, "-", instance_);
     entries_.emplace(id, std::make_shared<Entry>(
-                             id, *std::move(executor),
+                             id, *std::move(executor), num_clients,
                              static_cast<size_t>(options_.request_id_window)));
     if (request_id.has_value()) {
       service_answers_.Insert("GetExecutor:" + *request_id, id);
@@ -393,7 +434,7 @@ class Core {
 
   absl::Status DisposeExecutor(const grpc::CallbackServerContext* ctx,
                                const v0::DisposeExecutorRequest& request) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "DisposeExecutor"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     const std::optional<std::string> request_id = RequestId(ctx);
     std::shared_ptr<Entry> entry;
     {
@@ -426,7 +467,7 @@ class Core {
   absl::Status CreateValue(const grpc::CallbackServerContext* ctx,
                            const v0::CreateValueRequest& request,
                            v0::CreateValueResponse* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "CreateValue"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "CreateValueRequest.executor"));
@@ -465,14 +506,16 @@ class Core {
   absl::StatusOr<std::string> CreateAssembled(
       Entry& entry, const std::optional<std::string>& request_id,
       const Value& value) {
-    return CreateLocked(entry, request_id,
-                        [&]() { return entry.executor->CreateValue(value); });
+    return CreateLocked(entry, request_id, [&]() -> absl::StatusOr<Held> {
+      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v, entry.executor->CreateValue(value));
+      return Held{std::move(v), UnknownType()};
+    });
   }
 
   absl::Status CreateCall(const grpc::CallbackServerContext* ctx,
                           const v0::CreateCallRequest& request,
                           v0::CreateCallResponse* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "CreateCall"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "CreateCallRequest.executor"));
@@ -486,25 +529,31 @@ class Core {
       Entry& entry, const v0::CreateCallRequest& request,
       const std::optional<std::string>& request_id, const BatchScope* batch) {
     return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<OwnedValue> {
+        entry, request_id, [&]() -> absl::StatusOr<Held> {
           FEDEXEC_ASSIGN_OR_RETURN(
-              const ValueId function,
-              Resolve(entry, request.function_ref(),
-                      "CreateCallRequest.function_ref", batch));
+              const Held* function,
+              ResolveHeld(entry, request.function_ref(),
+                          "CreateCallRequest.function_ref", batch));
           std::optional<ValueId> argument;
           if (!request.argument_ref().id().empty()) {
             FEDEXEC_ASSIGN_OR_RETURN(
                 argument, Resolve(entry, request.argument_ref(),
                                   "CreateCallRequest.argument_ref", batch));
           }
-          return entry.executor->CreateCall(function, argument);
+          FEDEXEC_ASSIGN_OR_RETURN(
+              OwnedValue v,
+              entry.executor->CreateCall(function->value.id(), argument));
+          const ir::Type& type = function->type;
+          return Held{std::move(v), type.kind() == ir::TypeKind::kFunction
+                                        ? type.result()
+                                        : UnknownType()};
         });
   }
 
   absl::Status CreateStruct(const grpc::CallbackServerContext* ctx,
                             const v0::CreateStructRequest& request,
                             v0::CreateStructResponse* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "CreateStruct"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "CreateStructRequest.executor"));
@@ -530,27 +579,32 @@ class Core {
       }
     }
     return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<OwnedValue> {
+        entry, request_id, [&]() -> absl::StatusOr<Held> {
           std::vector<StructElementId> elements;
+          std::vector<ir::StructElementType> types;
           elements.reserve(request.element_size());
+          types.reserve(request.element_size());
           for (int i = 0; i < request.element_size(); ++i) {
             const auto& e = request.element(i);
             FEDEXEC_ASSIGN_OR_RETURN(
-                const ValueId id,
-                Resolve(entry, e.value_ref(),
-                        absl::StrCat("CreateStructRequest.element[", i,
-                                     "].value_ref"),
-                        batch));
-            elements.push_back({e.name(), id});
+                const Held* held,
+                ResolveHeld(entry, e.value_ref(),
+                            absl::StrCat("CreateStructRequest.element[", i,
+                                         "].value_ref"),
+                            batch));
+            elements.push_back({e.name(), held->value.id()});
+            types.push_back({e.name(), held->type});
           }
-          return entry.executor->CreateStruct(elements);
+          FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
+                                   entry.executor->CreateStruct(elements));
+          return Held{std::move(v), ir::Type::Struct(std::move(types))};
         });
   }
 
   absl::Status CreateSelection(const grpc::CallbackServerContext* ctx,
                                const v0::CreateSelectionRequest& request,
                                v0::CreateSelectionResponse* response) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "CreateSelection"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "CreateSelectionRequest.executor"));
@@ -570,23 +624,32 @@ class Core {
                        ", must be >= 0"));
     }
     return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<OwnedValue> {
+        entry, request_id, [&]() -> absl::StatusOr<Held> {
           FEDEXEC_ASSIGN_OR_RETURN(
-              const ValueId source,
-              Resolve(entry, request.source_ref(),
-                      "CreateSelectionRequest.source_ref", batch));
-          return entry.executor->CreateSelection(source, request.index());
+              const Held* source,
+              ResolveHeld(entry, request.source_ref(),
+                          "CreateSelectionRequest.source_ref", batch));
+          FEDEXEC_ASSIGN_OR_RETURN(
+              OwnedValue v, entry.executor->CreateSelection(source->value.id(),
+                                                            request.index()));
+          const ir::Type& type = source->type;
+          const size_t index = static_cast<size_t>(request.index());
+          return Held{std::move(v),
+                      type.kind() == ir::TypeKind::kStruct &&
+                              index < type.elements().size()
+                          ? type.elements()[index].type
+                          : UnknownType()};
         });
   }
 
   absl::Status Dispose(const grpc::CallbackServerContext* ctx,
                        const v0::DisposeRequest& request) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "Dispose"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "DisposeRequest.executor"));
     const std::optional<std::string> request_id = RequestId(ctx);
-    std::vector<OwnedValue> disposed;  // disposed of outside the lock
+    std::vector<Held> disposed;  // disposed of outside the lock
     {
       std::lock_guard<std::mutex> lock(entry->mu);
       if (request_id.has_value() &&
@@ -629,7 +692,7 @@ class Core {
   void Compute(const grpc::CallbackServerContext* ctx,
                const v0::ComputeRequest& request,
                v0::ComputeResponse* response, Done done) {
-    absl::Status admitted = Admit(ctx, "Compute");
+    absl::Status admitted = Admit(ctx);
     absl::StatusOr<std::shared_ptr<Entry>> entry =
         admitted.ok() ? Lookup(request.executor(), "ComputeRequest.executor")
                       : admitted;
@@ -637,25 +700,28 @@ class Core {
       std::move(done)(entry.status());
       return;
     }
-    absl::StatusOr<ValueId> id = ResolveLocked(
+    absl::StatusOr<Resolved> resolved = ResolveLocked(
         **entry, request.value_ref(), "ComputeRequest.value_ref");
-    if (!id.ok()) {
-      std::move(done)(id.status());
+    if (!resolved.ok()) {
+      std::move(done)(resolved.status());
       return;
     }
     if (absl::Status s = AcquireSlot(); !s.ok()) {
       std::move(done)(s);
       return;
     }
-    pool_.Schedule([this, entry = *std::move(entry), id = *id, response,
+    ir::ValueToProtoOptions encoding;
+    encoding.arrays = ArraysFor(ctx);
+    pool_.Schedule([this, entry = *std::move(entry),
+                    resolved = *std::move(resolved), encoding, response,
                     done = std::move(done)]() mutable {
       absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<Value> value = entry->executor->Materialize(id);
-        if (!value.ok()) return ExecutorError(*entry, value.status());
-        const int64_t bytes = ir::ArrayBytes(*value);
+        FEDEXEC_ASSIGN_OR_RETURN(Value value, MaterializeAsDeclared(
+                                                  *entry, resolved));
+        const int64_t bytes = ir::ArrayBytes(value);
         if (bytes > options_.max_message_bytes) return TooBig(bytes);
         FEDEXEC_RETURN_IF_ERROR(
-            ir::ValueToProto(*value, response->mutable_value()));
+            ir::ValueToProto(value, response->mutable_value(), encoding));
         const size_t size = response->ByteSizeLong();
         if (size > static_cast<size_t>(options_.max_message_bytes)) {
           response->Clear();
@@ -671,7 +737,7 @@ class Core {
   void PartialAggregate(const grpc::CallbackServerContext* ctx,
                         const v1::PartialAggregateRequest& request,
                         v1::PartialAggregateResponse* response, Done done) {
-    absl::Status admitted = Admit(ctx, "PartialAggregate");
+    absl::Status admitted = Admit(ctx);
     absl::StatusOr<std::shared_ptr<Entry>> entry =
         admitted.ok()
             ? Lookup(request.executor(), "PartialAggregateRequest.executor")
@@ -734,7 +800,7 @@ class Core {
   void ExecuteBatch(const grpc::CallbackServerContext* ctx,
                     const v1::ExecuteBatchRequest& request,
                     v1::ExecuteBatchResponse* response, Done done) {
-    absl::Status admitted = Admit(ctx, "ExecuteBatch");
+    absl::Status admitted = Admit(ctx);
     absl::StatusOr<std::shared_ptr<Entry>> entry =
         admitted.ok()
             ? Lookup(request.executor(), "ExecuteBatchRequest.executor")
@@ -772,12 +838,13 @@ class Core {
       if (!ref.ok()) {
         ref = WithPrefix(absl::StrCat("ExecuteBatchRequest.operation[", k, "]: "),
                          ref.status());
+        LogAnswer("ExecuteBatch (an operation)", ctx->peer(), ref.status());
       }
       SetResult(ref, response->add_result());
       made.push_back(std::move(ref));
     }
     {
-      std::vector<OwnedValue> disposed;  // disposed of outside the lock
+      std::vector<Held> disposed;  // disposed of outside the lock
       std::lock_guard<std::mutex> lock((*entry)->mu);
       for (const v0::ValueRef& ref : request.dispose()) {
         auto node = (*entry)->values.extract(ref.id());
@@ -792,16 +859,21 @@ class Core {
         MakeSpec(**entry, request.aggregate(), &batch);
     absl::Status slot = spec.ok() ? AcquireSlot() : spec.status();
     if (!slot.ok()) {
-      SetResult(WithPrefix("ExecuteBatchRequest.aggregate: ", slot),
-                response->mutable_aggregate_error());
+      slot = WithPrefix("ExecuteBatchRequest.aggregate: ", slot);
+      LogAnswer("ExecuteBatch (its aggregate)", ctx->peer(), slot);
+      SetResult(slot, response->mutable_aggregate_error());
       std::move(done)(absl::OkStatus());
       return;
     }
     pool_.Schedule([this, entry = *std::move(entry), spec = *std::move(spec),
-                    response, done = std::move(done)]() mutable {
+                    response, peer = ctx->peer(),
+                    done = std::move(done)]() mutable {
       absl::Status s =
           RunPartialAggregate(*entry, spec, response->mutable_aggregate());
-      if (!s.ok()) SetResult(s, response->mutable_aggregate_error());
+      if (!s.ok()) {
+        LogAnswer("ExecuteBatch (its aggregate)", peer, s);
+        SetResult(s, response->mutable_aggregate_error());
+      }
       ReleaseSlot();
       std::move(done)(absl::OkStatus());
     });
@@ -825,12 +897,12 @@ class Core {
       const grpc::CallbackServerContext* ctx,
       const v1::ComputeStreamRequest& request,
       absl::AnyInvocable<void(absl::StatusOr<ir::ValueChunker>) &&> start) {
-    FEDEXEC_RETURN_IF_ERROR(Admit(ctx, "ComputeStream"));
+    FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "ComputeStreamRequest.executor"));
     FEDEXEC_ASSIGN_OR_RETURN(
-        const ValueId id,
+        Resolved resolved,
         ResolveLocked(*entry, request.value_ref(),
                       "ComputeStreamRequest.value_ref"));
     if (request.chunk_bytes() < 0) {
@@ -846,13 +918,14 @@ class Core {
     chunk_bytes = std::max<int64_t>(
         1, std::min(chunk_bytes, options_.max_message_bytes - overhead));
     FEDEXEC_RETURN_IF_ERROR(AcquireSlot());
-    pool_.Schedule([this, entry = std::move(entry), id, chunk_bytes,
+    pool_.Schedule([this, entry = std::move(entry),
+                    resolved = std::move(resolved), chunk_bytes,
                     start = std::move(start)]() mutable {
       absl::StatusOr<ir::ValueChunker> chunker = [&]()
           -> absl::StatusOr<ir::ValueChunker> {
-        absl::StatusOr<Value> value = entry->executor->Materialize(id);
-        if (!value.ok()) return ExecutorError(*entry, value.status());
-        return ir::ValueChunker::Create(*value, chunk_bytes);
+        FEDEXEC_ASSIGN_OR_RETURN(Value value,
+                                 MaterializeAsDeclared(*entry, resolved));
+        return ir::ValueChunker::Create(value, chunk_bytes);
       }();
       std::move(start)(std::move(chunker));
     });
@@ -1029,23 +1102,31 @@ class Core {
     return out;
   }
 
-  // Creates a prepared value. Element handles are let go once their
-  // struct is created (it keeps what it needs).
-  absl::StatusOr<OwnedValue> Realize(Executor& executor,
-                                     const Prepared& prepared) {
+  // Creates a prepared value, with its type. Element handles are let go
+  // once their struct is created (it keeps what it needs).
+  absl::StatusOr<Held> Realize(Executor& executor, const Prepared& prepared) {
     if (prepared.computation != nullptr) {
-      return executor.CreateValue(prepared.computation);
-    }
-    if (prepared.value.has_value()) return executor.CreateValue(*prepared.value);
-    std::vector<OwnedValue> handles;
-    std::vector<StructElementId> elements;
-    for (size_t i = 0; i < prepared.elements.size(); ++i) {
       FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
-                               Realize(executor, prepared.elements[i]));
-      elements.push_back({prepared.names[i], v.id()});
+                               executor.CreateValue(prepared.computation));
+      return Held{std::move(v),
+                  prepared.computation->type().value_or(UnknownType())};
+    }
+    if (prepared.value.has_value()) {
+      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
+                               executor.CreateValue(*prepared.value));
+      return Held{std::move(v), UnknownType()};
+    }
+    std::vector<Held> handles;
+    std::vector<StructElementId> elements;
+    std::vector<ir::StructElementType> types;
+    for (size_t i = 0; i < prepared.elements.size(); ++i) {
+      FEDEXEC_ASSIGN_OR_RETURN(Held v, Realize(executor, prepared.elements[i]));
+      elements.push_back({prepared.names[i], v.value.id()});
+      types.push_back({prepared.names[i], v.type});
       handles.push_back(std::move(v));
     }
-    return executor.CreateStruct(elements);
+    FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v, executor.CreateStruct(elements));
+    return Held{std::move(v), ir::Type::Struct(std::move(types))};
   }
 
   // Runs `create` under the entry's lock and stores its value: the
@@ -1061,7 +1142,7 @@ class Core {
     }
     if (!entry.unusable.ok()) return Unusable(entry);
     FEDEXEC_RETURN_IF_ERROR(CheckRoomLocked(entry));
-    absl::StatusOr<OwnedValue> value = create();
+    absl::StatusOr<Held> value = create();
     if (!value.ok()) return ExecutorErrorLocked(entry, value.status());
     std::string ref = absl::StrCat(entry.next_ref++);
     entry.values.emplace(ref, *std::move(value));
@@ -1088,6 +1169,15 @@ class Core {
   absl::StatusOr<ValueId> Resolve(Entry& entry, const v0::ValueRef& ref,
                                   absl::string_view field,
                                   const BatchScope* batch = nullptr) {
+    FEDEXEC_ASSIGN_OR_RETURN(const Held* held,
+                             ResolveHeld(entry, ref, field, batch));
+    return held->value.id();
+  }
+
+  // The same, the held value itself (valid while entry.mu is held).
+  absl::StatusOr<const Held*> ResolveHeld(Entry& entry, const v0::ValueRef& ref,
+                                          absl::string_view field,
+                                          const BatchScope* batch = nullptr) {
     if (ref.id().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, ": no value ref given"));
@@ -1098,13 +1188,30 @@ class Core {
     }
     const auto it = entry.values.find(*id);
     if (it == entry.values.end()) return UnknownRef(entry, field, *id);
-    return it->second.id();
+    return &it->second;
   }
 
-  absl::StatusOr<ValueId> ResolveLocked(Entry& entry, const v0::ValueRef& ref,
-                                        absl::string_view field) {
+  // A value to answer: its id and declared type.
+  struct Resolved {
+    ValueId id = 0;
+    ir::Type type;
+  };
+
+  absl::StatusOr<Resolved> ResolveLocked(Entry& entry, const v0::ValueRef& ref,
+                                         absl::string_view field) {
     std::lock_guard<std::mutex> lock(entry.mu);
-    return Resolve(entry, ref, field);
+    FEDEXEC_ASSIGN_OR_RETURN(const Held* held, ResolveHeld(entry, ref, field));
+    return Resolved{held->value.id(), held->type};
+  }
+
+  // On a waiter: the value, with one member per client wherever its
+  // declared type is per-client (the executor may hold one all-equal
+  // member there).
+  absl::StatusOr<Value> MaterializeAsDeclared(Entry& entry,
+                                              const Resolved& resolved) {
+    absl::StatusOr<Value> value = entry.executor->Materialize(resolved.id);
+    if (!value.ok()) return ExecutorError(entry, value.status());
+    return ir::ExpandAllEqual(*value, resolved.type, entry.num_clients);
   }
 
   absl::StatusOr<PartialAggregateSpec> MakeSpec(
@@ -1226,10 +1333,23 @@ class Core {
 // -------------------------------------------------------------- handlers
 
 grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx,
+                                 absl::string_view method,
                                  const absl::Status& status) {
+  LogAnswer(method, ctx->peer(), status);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(status));
   return reactor;
+}
+
+// The answer of a call that waits: logged and sent when `done` is called.
+absl::AnyInvocable<void(absl::Status) &&> Finisher(
+    grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+    absl::string_view method) {
+  return [reactor, method = std::string(method),
+          peer = ctx->peer()](absl::Status s) {
+    LogAnswer(method, peer, s);
+    reactor->Finish(ToGrpc(s));
+  };
 }
 
 class GroupService final : public v0::ExecutorGroup::CallbackService {
@@ -1239,48 +1359,47 @@ class GroupService final : public v0::ExecutorGroup::CallbackService {
   grpc::ServerUnaryReactor* GetExecutor(
       grpc::CallbackServerContext* ctx, const v0::GetExecutorRequest* request,
       v0::GetExecutorResponse* response) override {
-    return Answer(ctx, core_->GetExecutor(ctx, *request, response));
+    return Answer(ctx, "GetExecutor", core_->GetExecutor(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateValue(
       grpc::CallbackServerContext* ctx, const v0::CreateValueRequest* request,
       v0::CreateValueResponse* response) override {
-    return Answer(ctx, core_->CreateValue(ctx, *request, response));
+    return Answer(ctx, "CreateValue", core_->CreateValue(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateCall(grpc::CallbackServerContext* ctx,
                                        const v0::CreateCallRequest* request,
                                        v0::CreateCallResponse* response) override {
-    return Answer(ctx, core_->CreateCall(ctx, *request, response));
+    return Answer(ctx, "CreateCall", core_->CreateCall(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateStruct(
       grpc::CallbackServerContext* ctx, const v0::CreateStructRequest* request,
       v0::CreateStructResponse* response) override {
-    return Answer(ctx, core_->CreateStruct(ctx, *request, response));
+    return Answer(ctx, "CreateStruct", core_->CreateStruct(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateSelection(
       grpc::CallbackServerContext* ctx,
       const v0::CreateSelectionRequest* request,
       v0::CreateSelectionResponse* response) override {
-    return Answer(ctx, core_->CreateSelection(ctx, *request, response));
+    return Answer(ctx, "CreateSelection", core_->CreateSelection(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* ctx,
                                     const v0::ComputeRequest* request,
                                     v0::ComputeResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    core_->Compute(ctx, *request, response, [reactor](absl::Status s) {
-      reactor->Finish(ToGrpc(s));
-    });
+    core_->Compute(ctx, *request, response,
+                   Finisher(ctx, reactor, "Compute"));
     return reactor;
   }
   grpc::ServerUnaryReactor* Dispose(grpc::CallbackServerContext* ctx,
                                     const v0::DisposeRequest* request,
                                     v0::DisposeResponse*) override {
-    return Answer(ctx, core_->Dispose(ctx, *request));
+    return Answer(ctx, "Dispose", core_->Dispose(ctx, *request));
   }
   grpc::ServerUnaryReactor* DisposeExecutor(
       grpc::CallbackServerContext* ctx,
       const v0::DisposeExecutorRequest* request,
       v0::DisposeExecutorResponse*) override {
-    return Answer(ctx, core_->DisposeExecutor(ctx, *request));
+    return Answer(ctx, "DisposeExecutor", core_->DisposeExecutor(ctx, *request));
   }
 
  private:
@@ -1298,9 +1417,10 @@ class CreateValueStreamReactor final
         ctx_(ctx),
         response_(response),
         assembler_(core->options().max_stream_bytes),
-        request_id_(RequestId(ctx)) {
-    if (absl::Status s = core_->Admit(ctx, "CreateValueStream"); !s.ok()) {
-      Finish(ToGrpc(s));
+        request_id_(RequestId(ctx)),
+        peer_(ctx->peer()) {
+    if (absl::Status s = core_->Admit(ctx); !s.ok()) {
+      End(s);
       return;
     }
     StartRead(&request_);
@@ -1308,13 +1428,13 @@ class CreateValueStreamReactor final
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(ToGrpc(Complete()));
+      End(Complete());
       return;
     }
     bool answered = false;
     absl::Status s = Take(answered);
     if (!s.ok() || answered) {
-      Finish(ToGrpc(s));
+      End(s);
       return;
     }
     StartRead(&request_);
@@ -1323,6 +1443,11 @@ class CreateValueStreamReactor final
   void OnDone() override { delete this; }
 
  private:
+  void End(const absl::Status& status) {
+    LogAnswer("CreateValueStream", peer_, status);
+    Finish(ToGrpc(status));
+  }
+
   absl::Status Take(bool& answered) {
     ++messages_;
     if (entry_ == nullptr) {
@@ -1378,6 +1503,7 @@ class CreateValueStreamReactor final
   v0::CreateValueResponse* const response_;
   ir::ChunkAssembler assembler_;
   const std::optional<std::string> request_id_;
+  const std::string peer_;
   std::shared_ptr<Entry> entry_;
   v1::CreateValueStreamRequest request_;
   int64_t messages_ = 0;
@@ -1390,13 +1516,16 @@ class ComputeStreamReactor final
  public:
   ComputeStreamReactor(Core* core, grpc::CallbackServerContext* ctx,
                        const v1::ComputeStreamRequest* request)
-      : core_(core) {
+      : core_(core), peer_(ctx->peer()) {
     absl::Status s = core_->StartComputeStream(
         ctx, *request,
         [this](absl::StatusOr<ir::ValueChunker> chunker) {
           Begin(std::move(chunker));
         });
-    if (!s.ok()) Finish(ToGrpc(s));
+    if (!s.ok()) {
+      LogAnswer("ComputeStream", peer_, s);
+      Finish(ToGrpc(s));
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -1440,10 +1569,12 @@ class ComputeStreamReactor final
   void End(const absl::Status& status) {
     chunker_.reset();
     core_->ReleaseSlot();
+    LogAnswer("ComputeStream", peer_, status);
     Finish(ToGrpc(status));
   }
 
   Core* const core_;
+  const std::string peer_;
   std::optional<ir::ValueChunker> chunker_;
   v1::ValueChunk chunk_;
 };
@@ -1455,7 +1586,7 @@ class StreamService final : public v1::ExecutorStream::CallbackService {
   grpc::ServerUnaryReactor* GetWorkerInfo(
       grpc::CallbackServerContext* ctx, const v1::GetWorkerInfoRequest*,
       v1::WorkerInfo* response) override {
-    return Answer(ctx, core_->GetWorkerInfo(ctx, response));
+    return Answer(ctx, "GetWorkerInfo", core_->GetWorkerInfo(ctx, response));
   }
   grpc::ServerReadReactor<v1::CreateValueStreamRequest>* CreateValueStream(
       grpc::CallbackServerContext* ctx,
@@ -1471,9 +1602,8 @@ class StreamService final : public v1::ExecutorStream::CallbackService {
       grpc::CallbackServerContext* ctx, const v1::ExecuteBatchRequest* request,
       v1::ExecuteBatchResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    core_->ExecuteBatch(ctx, *request, response, [reactor](absl::Status s) {
-      reactor->Finish(ToGrpc(s));
-    });
+    core_->ExecuteBatch(ctx, *request, response,
+                        Finisher(ctx, reactor, "ExecuteBatch"));
     return reactor;
   }
   grpc::ServerUnaryReactor* PartialAggregate(
@@ -1482,9 +1612,7 @@ class StreamService final : public v1::ExecutorStream::CallbackService {
       v1::PartialAggregateResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     core_->PartialAggregate(ctx, *request, response,
-                            [reactor](absl::Status s) {
-                              reactor->Finish(ToGrpc(s));
-                            });
+                            Finisher(ctx, reactor, "PartialAggregate"));
     return reactor;
   }
 

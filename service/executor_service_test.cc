@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "executors/federating_executor.h"
 #include "gmock/gmock.h"
@@ -471,32 +473,44 @@ TEST_F(ServiceTest, ConcurrentRetriesCreateOnce) {
 
 // -------------------------------------------------------------------- auth
 
+// The lines the service logs at warning level (lines()) and at info level
+// and below (debug_lines(): VLOG lines, when FLAGS_v is set).
 class CapturingSink : public google::LogSink {
  public:
+  CapturingSink() { google::AddLogSink(this); }
+  ~CapturingSink() override { google::RemoveLogSink(this); }
+
   void send(google::LogSeverity severity, const char*, const char*, int,
             const google::LogMessageTime&, const char* message,
             size_t length) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (severity == google::GLOG_WARNING) {
       lines_.emplace_back(message, length);
+    } else if (severity == google::GLOG_INFO) {
+      debug_lines_.emplace_back(message, length);
     }
   }
   std::vector<std::string> lines() {
     std::lock_guard<std::mutex> lock(mu_);
     return lines_;
   }
+  std::vector<std::string> debug_lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return debug_lines_;
+  }
 
  private:
   std::mutex mu_;
   std::vector<std::string> lines_;
+  std::vector<std::string> debug_lines_;
 };
 
 TEST_F(ServiceTest, TheTokenIsRequiredWhenSet) {
   ServiceOptions options;
   options.token = "s3cret-token";
   Start(options);
-  CapturingSink sink;
-  google::AddLogSink(&sink);
+  std::optional<CapturingSink> sink_holder;
+  CapturingSink& sink = sink_holder.emplace();
 
   ExpectError(client_->GetExecutor(1).status(),
               absl::StatusCode::kUnauthenticated, "missing or invalid token");
@@ -514,13 +528,14 @@ TEST_F(ServiceTest, TheTokenIsRequiredWhenSet) {
   client_->set_token("s3cret-token");
   ExpectServing();
 
-  google::RemoveLogSink(&sink);
   const std::vector<std::string> lines = sink.lines();
+  sink_holder.reset();
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_THAT(lines[0], HasSubstr("refused GetExecutor from "));
   EXPECT_THAT(lines[0], HasSubstr("127.0.0.1"));
-  EXPECT_THAT(lines[0], HasSubstr("missing token"));
-  EXPECT_THAT(lines[1], HasSubstr("invalid token"));
+  EXPECT_THAT(lines[0],
+              HasSubstr("UNAUTHENTICATED: missing or invalid token"));
+  EXPECT_THAT(lines[1], HasSubstr("refused GetExecutor from "));
   EXPECT_THAT(lines[2], HasSubstr("refused Compute from "));
   EXPECT_THAT(lines[3], HasSubstr("refused CreateValueStream from "));
   EXPECT_THAT(lines[4], HasSubstr("refused ComputeStream from "));
@@ -1031,6 +1046,204 @@ TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {
                 "PartialAggregateRequest.operand_ref: unknown value ref 'zz'");
   }
   ExpectServing();
+}
+
+// ------------------------------------------------------------ array encoding
+
+absl::StatusOr<v0::Value> ComputeWithMetadata(TestClient& client,
+                                              const std::string& executor,
+                                              const std::string& ref,
+                                              const std::string& key,
+                                              const std::string& value) {
+  v0::ComputeRequest request;
+  request.mutable_executor()->set_id(executor);
+  request.mutable_value_ref()->set_id(ref);
+  v0::ComputeResponse response;
+  auto ctx = client.Context();
+  if (!key.empty()) ctx->AddMetadata(key, value);
+  FEDEXEC_RETURN_IF_ERROR(
+      FromGrpc(client.group().Compute(ctx.get(), request, &response)));
+  return response.value();
+}
+
+// TensorFlow Federated's client reads only typed lists; a fedexec client
+// says (metadata fedexec-array-content: 1) that it reads raw content.
+TEST_F(ServiceTest, ComputeAnswersTypedListsUnlessTheClientReadsContent) {
+  Start();
+  const std::string e = Must(client_->GetExecutor(2));
+  const Value value = P("<a=[1.5, 2.5], b={int8(-3), int8(4)}@CLIENTS, "
+                        "c=\"s\", d=float16(0.5)>");
+  const std::string ref = Must(client_->CreateValue(e, value));
+
+  const v0::Value lists =
+      Must(ComputeWithMetadata(*client_, e, ref, "", ""));
+  EXPECT_EQ(Must(ir::ValueFromProto(lists)), value);
+  const auto& a = lists.struct_().element(0).value().array();
+  EXPECT_FALSE(a.has_content());
+  EXPECT_THAT(a.float32_list().value(), ::testing::ElementsAre(1.5f, 2.5f));
+  EXPECT_THAT(lists.struct_()
+                  .element(1)
+                  .value()
+                  .federated()
+                  .value(0)
+                  .array()
+                  .int8_list()
+                  .value(),
+              ::testing::ElementsAre(-3));
+  EXPECT_THAT(lists.struct_().element(3).value().array().float16_list().value(),
+              ::testing::ElementsAre(0x3800));
+  // Any other value of the entry is not fedexec's: typed lists too.
+  EXPECT_TRUE(Must(ComputeWithMetadata(*client_, e, ref,
+                                       ir::kArrayContentMetadataKey, "yes"))
+                  .struct_()
+                  .element(0)
+                  .value()
+                  .array()
+                  .has_float32_list());
+
+  const v0::Value content = Must(ComputeWithMetadata(
+      *client_, e, ref, ir::kArrayContentMetadataKey,
+      ir::kArrayContentMetadataValue));
+  EXPECT_EQ(Must(ir::ValueFromProto(content)), value);
+  const auto& ac = content.struct_().element(0).value().array();
+  EXPECT_TRUE(ac.has_content());
+  EXPECT_EQ(ac.kind_case(), federated_language::Array::KIND_NOT_SET);
+  // Strings have no raw form.
+  EXPECT_TRUE(
+      content.struct_().element(2).value().array().has_string_list());
+
+  // A client may send either form.
+  v0::Value sent = lists;
+  const std::string back = Must(client_->CreateValueProto(e, sent));
+  EXPECT_EQ(Must(client_->Compute(e, back)), value);
+}
+
+// ------------------------------------------------ all-equal values leaving
+
+// federated_zip of two broadcast values has the type {<T,T>}@CLIENTS; the
+// executors hold it as one all-equal member, and it must leave as one
+// member per client wherever a value leaves the service.
+constexpr char kZipOfBroadcasts[] =
+    "(x: int32@SERVER) -> <z=federated_zip_at_clients(federated_broadcast(x), "
+    "federated_broadcast(x)), b=federated_broadcast(x), s=x>";
+constexpr char kExpanded[] =
+    "<z={<7, 7>, <7, 7>, <7, 7>}@CLIENTS, b=7@CLIENTS, s=7@SERVER>";
+
+TEST_F(ServiceTest, PerClientValuesLeaveWithOneMemberPerClient) {
+  Start();
+  const std::string e = Must(client_->GetExecutor(3));
+  const std::string f = Must(client_->CreateComputation(e, kZipOfBroadcasts));
+  const std::string x = Must(client_->CreateValue(e, P("7@SERVER")));
+  const std::string call = Must(client_->CreateCall(e, f, x));
+
+  // Compute of the struct, and its wire form: 3 members, not all-equal.
+  const v0::Value proto = Must(client_->ComputeProto(e, call));
+  const auto& zipped = proto.struct_().element(0).value().federated();
+  EXPECT_FALSE(zipped.type().all_equal());
+  EXPECT_EQ(zipped.value_size(), 3);
+  EXPECT_EQ(proto.struct_().element(1).value().federated().value_size(), 1);
+  EXPECT_EQ(Must(ir::ValueFromProto(proto)), P(kExpanded));
+
+  // A selection of it (how TFF's client streams structs), ComputeStream.
+  const std::string z = Must(client_->CreateSelection(e, call, 0));
+  EXPECT_EQ(Must(client_->Compute(e, z)),
+            P("{<7, 7>, <7, 7>, <7, 7>}@CLIENTS"));
+  EXPECT_EQ(Must(client_->ComputeStream(e, call, 5)), P(kExpanded));
+  EXPECT_EQ(Must(client_->ComputeStream(e, z, 0)),
+            P("{<7, 7>, <7, 7>, <7, 7>}@CLIENTS"));
+
+  // A struct made of such values, selections of selections.
+  const std::string b = Must(client_->CreateSelection(e, call, 1));
+  const std::string made =
+      Must(client_->CreateStruct(e, {{"p", z}, {"q", b}, {"", call}}));
+  EXPECT_EQ(Must(client_->Compute(e, made)),
+            P(absl::StrCat("<p={<7, 7>, <7, 7>, <7, 7>}@CLIENTS, q=7@CLIENTS, ",
+                           kExpanded, ">")));
+  const std::string inner = Must(client_->CreateSelection(e, made, 2));
+  const std::string inner_z = Must(client_->CreateSelection(e, inner, 0));
+  EXPECT_EQ(Must(client_->Compute(e, inner_z)),
+            P("{<7, 7>, <7, 7>, <7, 7>}@CLIENTS"));
+
+  // A struct of computations sent as one value: each keeps its type.
+  v0::Value pair;
+  for (int i = 0; i < 2; ++i) {
+    auto* element = pair.mutable_struct_()->add_element();
+    *element->mutable_value()->mutable_computation() =
+        ComputationProto(kZipOfBroadcasts);
+  }
+  const std::string fns = Must(client_->CreateValueProto(e, pair));
+  const std::string second = Must(client_->CreateSelection(e, fns, 1));
+  EXPECT_EQ(Must(client_->Compute(e, Must(client_->CreateCall(e, second, x)))),
+            P(kExpanded));
+
+  // Values sent as data keep their own form.
+  const std::string data = Must(client_->CreateValue(e, P("5@CLIENTS")));
+  EXPECT_EQ(Must(client_->Compute(e, data)), P("5@CLIENTS"));
+}
+
+TEST_F(ServiceTest, PerClientValuesMadeInABatchLeaveWithOneMemberPerClient) {
+  Start();
+  const std::string e = Must(client_->GetExecutor(2));
+  v1::ExecuteBatchRequest request;
+  request.mutable_executor()->set_id(e);
+  *request.add_operation() = ComputationOp(kZipOfBroadcasts);
+  *request.add_operation() = ValueOp(P("7@SERVER"));
+  *request.add_operation() = CallOp("#0", "#1");
+  v1::BatchOperation select;
+  select.mutable_create_selection()->mutable_source_ref()->set_id("#2");
+  select.mutable_create_selection()->set_index(0);
+  *request.add_operation() = select;
+  const v1::ExecuteBatchResponse response = Must(Batch(*client_, request));
+  ASSERT_EQ(response.result_size(), 4);
+  EXPECT_EQ(Must(client_->Compute(e, response.result(3).value_ref().id())),
+            P("{<7, 7>, <7, 7>}@CLIENTS"));
+  EXPECT_EQ(
+      Must(client_->ComputeStream(e, response.result(2).value_ref().id(), 0)),
+      P("<z={<7, 7>, <7, 7>}@CLIENTS, b=7@CLIENTS, s=7@SERVER>"));
+}
+
+// ------------------------------------------------------------------- logs
+
+TEST_F(ServiceTest, RefusedCallsAreLoggedAtWarningAndEveryCallAtDebug) {
+  Start();
+  const int verbosity = FLAGS_v;
+  FLAGS_v = 1;
+  std::optional<CapturingSink> sink_holder;
+  CapturingSink& sink = sink_holder.emplace();
+  const std::string e = Must(client_->GetExecutor(2));
+  ExpectError(client_->Compute(e, "no-such-ref").status(),
+              absl::StatusCode::kInvalidArgument, "unknown value ref");
+  const std::string f = Must(
+      client_->CreateComputation(e, "(x: {int32}@CLIENTS) -> federated_sum(x)"));
+  // A function cannot be materialized: refused at Compute.
+  ExpectError(client_->Compute(e, f).status(),
+              absl::StatusCode::kInvalidArgument, "");
+  ExpectError(client_->ComputeStream("nope", "1", 0).status(),
+              absl::StatusCode::kFailedPrecondition, "unknown");
+  const std::vector<std::string> warnings = sink.lines();
+  const std::vector<std::string> debug = sink.debug_lines();
+  FLAGS_v = verbosity;
+  sink_holder.reset();
+
+  ASSERT_EQ(warnings.size(), 3u) << ::testing::PrintToString(warnings);
+  EXPECT_THAT(warnings[0], StartsWith("refused Compute from ipv"));
+  EXPECT_THAT(warnings[0], HasSubstr("127.0.0.1"));
+  EXPECT_THAT(warnings[0],
+              HasSubstr(": INVALID_ARGUMENT: ComputeRequest.value_ref: unknown "
+                        "value ref 'no-such-ref'"));
+  EXPECT_THAT(warnings[1], StartsWith("refused Compute from "));
+  EXPECT_THAT(warnings[1], HasSubstr("INVALID_ARGUMENT"));
+  EXPECT_THAT(warnings[2], StartsWith("refused ComputeStream from "));
+  EXPECT_THAT(warnings[2],
+              HasSubstr("FAILED_PRECONDITION: executor 'nope' is unknown"));
+  // GetExecutor and CreateValue: answered OK, each one line.
+  std::vector<std::string> ok;
+  for (const std::string& line : debug) {
+    if (absl::StrContains(line, " from ") && absl::EndsWith(line, ": OK")) {
+      ok.push_back(line.substr(0, line.find(' ')));
+    }
+  }
+  EXPECT_THAT(ok, ::testing::ElementsAre("GetExecutor", "CreateValue"));
 }
 
 }  // namespace
