@@ -99,7 +99,7 @@ struct StructElementId {
 // executor holding all clients computes, bit for bit.
 struct PartialAggregateSpec {
   // "sum", "min", "max", "weighted_sum", "secure_sum",
-  // "secure_sum_bitwidth" or "aggregate".
+  // "secure_sum_bitwidth", "secure_modular_sum" or "aggregate".
   std::string op;
   // The clients' values ({T}@CLIENTS or T@CLIENTS).
   ValueId value = 0;

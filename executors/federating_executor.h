@@ -27,7 +27,7 @@
 // through the server child.
 //
 // Aggregations (sum, mean, weighted_mean, min, max, secure_sum,
-// secure_sum_bitwidth, aggregate) fold clients with TreeReduce
+// secure_sum_bitwidth, secure_modular_sum, aggregate) fold clients with TreeReduce
 // (core/tree_reduce.h) in blocks of AggregationBlockSize(num_clients)
 // clients: that block size is part of the definition of every aggregate
 // this executor computes (float results depend on it), and every executor
