@@ -4,6 +4,7 @@
 #include "executors/composing_executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <optional>
@@ -504,11 +505,23 @@ absl::StatusOr<AggregationInputs> Inputs(std::string_view uri,
   return in;
 }
 
+// Whether a child's PartialAggregate error says that it cannot aggregate a
+// shard at all (a worker without fedexec's extension, an executor without
+// federated values), rather than that this aggregation failed.
+bool CannotAggregateShard(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnimplemented &&
+         !HasLocation(status);
+}
+
 // Every shard's partial for `spec_base` (value ids filled per shard),
-// gathered in parallel across shards.
+// gathered in parallel across shards. When a child cannot aggregate its
+// shard (CannotAggregateShard), sets *unsupported and fails: the caller
+// then reads the members and folds them itself.
 absl::StatusOr<std::vector<std::vector<PartialNode>>> GatherPartials(
     const State& state, const AggregationInputs& in,
-    const PartialAggregateSpec& spec_base, int64_t offset) {
+    const PartialAggregateSpec& spec_base, int64_t offset,
+    bool* unsupported) {
+  std::atomic<bool> cannot{false};
   const size_t n = state.shards.size();
   std::vector<std::vector<PartialNode>> out(n);
   absl::Status status = ParallelForWithStatus(
@@ -539,7 +552,12 @@ absl::StatusOr<std::vector<std::vector<PartialNode>>> GatherPartials(
                       if (v == nullptr) continue;
                       FEDEXEC_ASSIGN_OR_RETURN(*slot, push(v));
                     }
-                    return current.executor->PartialAggregate(spec);
+                    absl::StatusOr<std::vector<PartialNode>> nodes =
+                        current.executor->PartialAggregate(spec);
+                    if (!nodes.ok() && CannotAggregateShard(nodes.status())) {
+                      cannot = true;
+                    }
+                    return nodes;
                   });
           if (!nodes.ok()) return nodes.status();
           out[k] = *std::move(nodes);
@@ -551,6 +569,7 @@ absl::StatusOr<std::vector<std::vector<PartialNode>>> GatherPartials(
     if (state.context->cancel.IsCancelled()) {
       return state.context->CheckCancelled();
     }
+    *unsupported = cannot;
     return status;
   }
   return out;
@@ -651,8 +670,17 @@ class ComposingIntrinsic final : public Function {
     spec.op = std::string(op);
     spec.total_clients = state.num_clients;
     spec.block_size = AggregationBlockSize(state.num_clients);
+    bool unsupported = false;
+    absl::StatusOr<std::vector<std::vector<PartialNode>>> gathered =
+        GatherPartials(state, in, spec, 0, &unsupported);
+    if (unsupported) {
+      // A child without partial aggregates (TensorFlow Federated's
+      // worker): the members are read from the children and folded here,
+      // by the same block tree, so the bits are the same.
+      return CallFunction(inner_, &argument);
+    }
     FEDEXEC_ASSIGN_OR_RETURN(std::vector<std::vector<PartialNode>> partials,
-                             GatherPartials(state, in, spec, 0));
+                             std::move(gathered));
     const int64_t num_blocks =
         (state.num_clients + spec.block_size - 1) / spec.block_size;
     if (op == "aggregate") {
@@ -904,8 +932,16 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
   in.operand = operand;
   in.function = function;
   in.merge = merge;
+  bool unsupported = false;
+  absl::StatusOr<std::vector<std::vector<PartialNode>>> gathered =
+      GatherPartials(state, in, spec, spec.first_client, &unsupported);
+  if (unsupported) {
+    // A child without partial aggregates: its members are read here.
+    return FederatingExecutor::AggregateShard(spec, value, operand, function,
+                                              merge);
+  }
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<std::vector<PartialNode>> partials,
-                           GatherPartials(state, in, spec, spec.first_client));
+                           std::move(gathered));
   const int64_t b = spec.block_size;
   const int64_t num_blocks = (spec.total_clients + b - 1) / b;
   const int64_t first_block = spec.first_client / b;

@@ -31,6 +31,11 @@
 //   aligned blocks of AggregationBlockSize(clients) clients, so the result
 //   is bit-identical to a single in-process stack's, whatever the number
 //   of children and the order their answers arrive in.
+//   A child that cannot aggregate its shard (PartialAggregate answers
+//   UNIMPLEMENTED without a location mark: TensorFlow Federated's worker,
+//   which has no fedexec extension) has its members read instead, and the
+//   aggregation is folded here over all clients by the same block tree:
+//   the same bits, more traffic.
 // Creating a forwarded value returns at once (the children's Creates are
 // asynchronous); an aggregation waits for its children's partials, in
 // parallel across children.

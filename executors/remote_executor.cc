@@ -32,7 +32,9 @@
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "ir/proto_codec.h"
 #include "ir/type_checker.h"
+#include "ir/type.h"
 #include "ir/value_proto.h"
+#include "ir/value_syntax.h"
 #include "tensorflow_federated/v0/executor.grpc.pb.h"
 
 namespace fedexec::exec {
@@ -69,22 +71,114 @@ double JitterFactor(double jitter) {
   return 1.0 + uniform(rng);
 }
 
-// Functions cross the wire as their closed IR node.
-const ir::ValueToProtoOptions& EncodeOptions() {
-  static const ir::ValueToProtoOptions* const options = [] {
-    auto* o = new ir::ValueToProtoOptions;
-    o->encode_function =
-        [](const FunctionValue& f) -> absl::StatusOr<ir::NodePtr> {
-      const auto* function = dynamic_cast<const Function*>(&f);
-      if (function == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(f.Describe(), " cannot be sent to a worker"));
+// Functions cross the wire as their closed IR node; arrays as `arrays`.
+ir::ValueToProtoOptions* NewEncodeOptions(ir::ArrayEncoding arrays) {
+  auto* o = new ir::ValueToProtoOptions;
+  o->encode_function =
+      [](const FunctionValue& f) -> absl::StatusOr<ir::NodePtr> {
+    const auto* function = dynamic_cast<const Function*>(&f);
+    if (function == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f.Describe(), " cannot be sent to a worker"));
+    }
+    return function->ToNode();
+  };
+  o->arrays = arrays;
+  return o;
+}
+
+// What a foreign worker's answer leaves out of its federated values, taken
+// from `type`, the type the value was created as: the member type, and
+// all_equal (an all-equal value sent as one member per client keeps the
+// first). Parts that do not have the expected form are left alone for the
+// decoder to judge.
+void FillFromType(v0::Value* proto, const ir::Type& type, int depth) {
+  if (depth > ir::kMaxValueDepth) return;
+  if (proto->has_federated() && type.kind() == ir::TypeKind::kFederated) {
+    v0::Value::Federated* f = proto->mutable_federated();
+    federated_language::FederatedType* t = f->mutable_type();
+    if (!t->has_member()) {
+      federated_language::Type wrapper;
+      ir::TypeToProto(type, &wrapper);
+      if (wrapper.has_federated() && wrapper.federated().has_member()) {
+        *t->mutable_member() = wrapper.federated().member();
       }
-      return function->ToNode();
-    };
-    return o;
-  }();
-  return *options;
+    }
+    if (type.all_equal() && !t->all_equal() && f->value_size() >= 1) {
+      f->mutable_value()->DeleteSubrange(1, f->value_size() - 1);
+      t->set_all_equal(true);
+    }
+    for (v0::Value& member : *f->mutable_value()) {
+      FillFromType(&member, type.member(), depth + 1);
+    }
+    return;
+  }
+  if (proto->has_struct_() && type.kind() == ir::TypeKind::kStruct &&
+      static_cast<size_t>(proto->struct_().element_size()) ==
+          type.elements().size()) {
+    for (int i = 0; i < proto->struct_().element_size(); ++i) {
+      FillFromType(proto->mutable_struct_()->mutable_element(i)->mutable_value(),
+                   type.elements()[static_cast<size_t>(i)].type, depth + 1);
+    }
+  }
+}
+
+// TensorFlow Federated 0.87's worker reads the arrays of federated members
+// as typed lists when they are scalars and only as `content` otherwise
+// ("Expected a content field, found none"); elsewhere typed lists. Moves
+// the arrays of `content` (the same value encoded with content) into
+// `lists` where that worker needs them.
+void UseContentInMembers(v0::Value* lists, const v0::Value& content,
+                         bool in_member, int depth) {
+  if (depth > ir::kMaxValueDepth ||
+      lists->value_case() != content.value_case()) {
+    return;
+  }
+  switch (lists->value_case()) {
+    case v0::Value::kArray:
+      if (in_member && lists->array().shape().dim_size() > 0 &&
+          content.array().has_content()) {
+        *lists->mutable_array() = content.array();
+      }
+      return;
+    case v0::Value::kStruct:
+      if (lists->struct_().element_size() != content.struct_().element_size()) {
+        return;
+      }
+      for (int i = 0; i < content.struct_().element_size(); ++i) {
+        UseContentInMembers(
+            lists->mutable_struct_()->mutable_element(i)->mutable_value(),
+            content.struct_().element(i).value(), in_member, depth + 1);
+      }
+      return;
+    case v0::Value::kFederated:
+      if (lists->federated().value_size() != content.federated().value_size()) {
+        return;
+      }
+      for (int i = 0; i < content.federated().value_size(); ++i) {
+        UseContentInMembers(lists->mutable_federated()->mutable_value(i),
+                            content.federated().value(i), true, depth + 1);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// What the protocol calls the operation of a batch.
+std::string_view MethodOf(const v1::BatchOperation& op) {
+  switch (op.operation_case()) {
+    case v1::BatchOperation::kCreateValue:
+      return "CreateValue";
+    case v1::BatchOperation::kCreateCall:
+      return "CreateCall";
+    case v1::BatchOperation::kCreateStruct:
+      return "CreateStruct";
+    case v1::BatchOperation::kCreateSelection:
+      return "CreateSelection";
+    default:
+      return "ExecuteBatch";
+  }
 }
 
 // A copy that shares nothing with `status` (see CopyStatus), the worker
@@ -170,12 +264,16 @@ struct RemoteExecutor::RemoteValue {
   std::string ref;      // when resolved without error
   absl::Status status;  // when resolved with an error
   std::vector<std::function<void()>> waiters;
+  // What it was created as, when known (foreign workers only): set before
+  // the value is registered, constant afterwards.
+  std::optional<ir::Type> type;
 };
 
 // A unary call with its retries. Fields after `done` are guarded by mu_.
 struct RemoteExecutor::AsyncCall {
   absl::Time deadline;
   std::string request_id;
+  std::string_view method;
   AsyncAttempt attempt;
   std::function<void(absl::Status)> done;
   int attempts = 0;
@@ -197,7 +295,8 @@ RemoteExecutor::RemoteExecutor(std::shared_ptr<grpc::Channel> channel,
       options_(std::move(options)),
       name_(options_.name.empty() ? "remote" : options_.name),
       client_id_(RandomClientId()),
-      stubs_(std::make_unique<Stubs>(channel_)) {}
+      stubs_(std::make_unique<Stubs>(channel_)),
+      protocol_(options_.protocol) {}
 
 absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
     std::shared_ptr<grpc::Channel> channel, int64_t num_clients,
@@ -214,6 +313,28 @@ absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
   std::unique_ptr<RemoteExecutor> executor(
       new RemoteExecutor(std::move(channel), std::move(options)));
 
+  if (executor->protocol_ == WorkerProtocol::kAsk) {
+    // A worker without fedexec's extension answers UNIMPLEMENTED.
+    v1::WorkerInfo info;
+    const absl::Status asked = executor->RunBlocking(
+        executor->DeadlineIn(executor->options_.call_timeout), "",
+        "GetWorkerInfo", [&](grpc::ClientContext& context) {
+          return executor->stubs_->stream->GetWorkerInfo(
+              &context, v1::GetWorkerInfoRequest(), &info);
+        });
+    if (asked.ok()) {
+      executor->protocol_ = WorkerProtocol::kFedexec;
+    } else if (asked.code() == absl::StatusCode::kUnimplemented) {
+      executor->protocol_ = WorkerProtocol::kPlain;
+    } else {
+      return asked;
+    }
+  }
+  if (executor->Plain()) {
+    executor->batches_unimplemented_ = true;
+    executor->streams_unimplemented_ = true;
+  }
+
   v0::GetExecutorRequest request;
   v0::Cardinality* clients = request.add_cardinalities();
   clients->mutable_placement()->set_uri(
@@ -222,7 +343,8 @@ absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
   v0::GetExecutorResponse response;
   FEDEXEC_RETURN_IF_ERROR(executor->RunBlocking(
       executor->DeadlineIn(executor->options_.call_timeout),
-      executor->NextRequestId(), [&](grpc::ClientContext& context) {
+      executor->NextRequestId(), "GetExecutor",
+      [&](grpc::ClientContext& context) {
         return executor->stubs_->group->GetExecutor(&context, request,
                                                     &response);
       }));
@@ -403,11 +525,12 @@ void RemoteExecutor::ChainCreate(
     auto request = std::make_shared<Request>();
     v1::BatchOperation op;
     fill(op, refs);
+    const std::string_view method = MethodOf(op);
     take(op, *request);
     request->mutable_executor()->set_id(executor_id_);
     auto response = std::make_shared<Response>();
     StartAsync(
-        DeadlineIn(options_.call_timeout), request_id,
+        DeadlineIn(options_.call_timeout), request_id, method,
         [request, response, send](grpc::ClientContext* context,
                                   std::function<void(grpc::Status)> done) {
           send(context, request.get(), response.get(), std::move(done));
@@ -449,6 +572,7 @@ struct RemoteExecutor::PendingOp {
   ValuePtr result;
   std::vector<ValuePtr> operands;  // held until the batch is answered
   v1::BatchOperation op;
+  std::string_view method;  // for messages (MethodOf)
   std::function<void()> alone;  // the operation as its own call
 };
 
@@ -528,6 +652,7 @@ void RemoteExecutor::Submit(const ValuePtr& result,
     if (!one_call && failed.ok() && in_flight.empty()) {
       auto op = std::make_unique<PendingOp>();
       fill(op->op, refs);
+      op->method = MethodOf(op->op);
       op->result = result;
       op->operands = std::move(operands);
       op->alone = std::move(alone);
@@ -585,7 +710,7 @@ void RemoteExecutor::Flush() {
   StartAsync(
       DeadlineIn(aggregate != nullptr ? options_.compute_timeout
                                       : options_.call_timeout),
-      NextRequestId(),
+      NextRequestId(), "ExecuteBatch",
       [this, request, response](grpc::ClientContext* context,
                                 std::function<void(grpc::Status)> done) {
         response->Clear();
@@ -641,7 +766,7 @@ void RemoteExecutor::OnBatchDone(
       } else if (const v1::BatchResult& r = response.result(k); r.code() != 0) {
         Resolve(op.result,
                 FromWire(static_cast<absl::StatusCode>(r.code()), r.message(),
-                         r.located(), 1));
+                         r.located(), 1, op.method));
       } else if (r.value_ref().id().empty()) {
         Resolve(op.result, Named(absl::StatusCode::kInternal,
                                  "the worker answered without a value ref"));
@@ -653,7 +778,8 @@ void RemoteExecutor::OnBatchDone(
       if (response.aggregate_error().code() != 0) {
         const v1::BatchResult& e = response.aggregate_error();
         aggregate->Finish(FromWire(static_cast<absl::StatusCode>(e.code()),
-                                   e.message(), e.located(), 1));
+                                   e.message(), e.located(), 1,
+                                   "PartialAggregate"));
       } else {
         v1::PartialAggregateResponse answer = response.aggregate();
         aggregate->Finish(absl::OkStatus(), &answer);
@@ -768,13 +894,17 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(const Value& value) {
     return CreateValue(*node);
   }
   auto result = std::make_shared<RemoteValue>(this);
+  if (Plain()) {
+    absl::StatusOr<ir::Type> type = ir::ValueTypeOf(value);
+    if (type.ok()) result->type = *std::move(type);
+  }
   if (ir::ArrayBytes(value) > options_.stream_threshold_bytes) {
     OwnedValue handle = Register(result);
     StartUpload(std::move(result), value);
     return handle;
   }
   auto proto = std::make_shared<v0::Value>();
-  absl::Status encoded = ir::ValueToProto(value, proto.get(), EncodeOptions());
+  absl::Status encoded = Encode(value, proto.get());
   if (!encoded.ok()) return Prefixed(encoded, "CreateValue: ");
   OwnedValue handle = Register(result);
   SubmitCreateValue(result, std::move(proto));
@@ -816,6 +946,7 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(
       EncodedComputations::Get().Encode(checked);
   if (!value.ok()) return Prefixed(value.status(), "CreateValue: ");
   auto result = std::make_shared<RemoteValue>(this);
+  if (Plain() && checked->type().has_value()) result->type = *checked->type();
   OwnedValue handle = Register(result);
   SubmitCreateValue(result, *std::move(value));
   return handle;
@@ -830,6 +961,9 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateCall(
     operands.push_back(std::move(arg));
   }
   auto result = std::make_shared<RemoteValue>(this);
+  if (fn->type.has_value() && fn->type->kind() == ir::TypeKind::kFunction) {
+    result->type = fn->type->result();
+  }
   OwnedValue handle = Register(result);
   FillOp fill = [](v1::BatchOperation& op, const std::vector<std::string>& refs) {
     v0::CreateCallRequest* call = op.mutable_create_call();
@@ -859,13 +993,18 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateStruct(
   std::vector<std::string> names;
   operands.reserve(elements.size());
   names.reserve(elements.size());
+  std::vector<ir::StructElementType> types;
+  bool typed = Plain();
   for (const StructElementId& element : elements) {
     FEDEXEC_ASSIGN_OR_RETURN(ValuePtr value,
                              Lookup(element.value, "CreateStruct"));
+    typed = typed && value->type.has_value();
+    if (typed) types.push_back(ir::StructElementType{element.name, *value->type});
     operands.push_back(std::move(value));
     names.push_back(element.name);
   }
   auto result = std::make_shared<RemoteValue>(this);
+  if (typed) result->type = ir::Type::Struct(std::move(types));
   OwnedValue handle = Register(result);
   FillOp fill = [names = std::move(names)](
                     v1::BatchOperation& op,
@@ -902,6 +1041,10 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateSelection(ValueId source,
   }
   FEDEXEC_ASSIGN_OR_RETURN(ValuePtr src, Lookup(source, "CreateSelection"));
   auto result = std::make_shared<RemoteValue>(this);
+  if (src->type.has_value() && src->type->kind() == ir::TypeKind::kStruct &&
+      static_cast<size_t>(index) < src->type->elements().size()) {
+    result->type = src->type->elements()[static_cast<size_t>(index)].type;
+  }
   OwnedValue handle = Register(result);
   FillOp fill = [index](v1::BatchOperation& op,
                         const std::vector<std::string>& refs) {
@@ -984,7 +1127,7 @@ absl::StatusOr<std::string> RemoteExecutor::UploadValue(
   std::string ref;
   absl::Status encode_error;
   const absl::Status status = RunBlocking(
-      DeadlineIn(options_.compute_timeout), request_id,
+      DeadlineIn(options_.compute_timeout), request_id, "CreateValueStream",
       [&](grpc::ClientContext& context) -> grpc::Status {
         v0::CreateValueResponse response;
         std::unique_ptr<grpc::ClientWriter<v1::CreateValueStreamRequest>>
@@ -1040,13 +1183,12 @@ absl::StatusOr<std::string> RemoteExecutor::UploadValue(
 absl::StatusOr<std::string> RemoteExecutor::CreateValueUnary(
     const Value& value, const std::string& request_id) {
   v0::CreateValueRequest request;
-  absl::Status encoded =
-      ir::ValueToProto(value, request.mutable_value(), EncodeOptions());
+  absl::Status encoded = Encode(value, request.mutable_value());
   if (!encoded.ok()) return Prefixed(encoded, "CreateValue: ");
   request.mutable_executor()->set_id(executor_id_);
   v0::CreateValueResponse response;
   FEDEXEC_RETURN_IF_ERROR(RunBlocking(
-      DeadlineIn(options_.compute_timeout), request_id,
+      DeadlineIn(options_.compute_timeout), request_id, "CreateValue",
       [&](grpc::ClientContext& context) {
         return stubs_->group->CreateValue(&context, request, &response);
       }));
@@ -1068,10 +1210,11 @@ absl::StatusOr<Value> RemoteExecutor::Materialize(ValueId value) {
   }
   // `remote` is held until the answer is in: its ref is not disposed of
   // meanwhile.
-  return ComputeValue(ref);
+  return ComputeValue(ref, remote->type ? &*remote->type : nullptr);
 }
 
-absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref) {
+absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref,
+                                                   const ir::Type* type) {
   const absl::Time deadline = DeadlineIn(options_.compute_timeout);
   bool streams = true;
   {
@@ -1084,10 +1227,11 @@ absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref) {
     request.mutable_executor()->set_id(executor_id_);
     v0::ComputeResponse response;
     FEDEXEC_RETURN_IF_ERROR(
-        RunBlocking(deadline, "", [&](grpc::ClientContext& context) {
+        RunBlocking(deadline, "", "Compute", [&](grpc::ClientContext& context) {
           response.Clear();
           return stubs_->group->Compute(&context, request, &response);
         }));
+    if (type != nullptr) FillFromType(response.mutable_value(), *type, 0);
     absl::StatusOr<Value> decoded = ir::ValueFromProto(response.value());
     if (!decoded.ok()) {
       return Named(absl::StatusCode::kInternal,
@@ -1101,7 +1245,8 @@ absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref) {
   std::optional<Value> value;
   absl::Status malformed;
   const absl::Status status = RunBlocking(
-      deadline, "", [&](grpc::ClientContext& context) -> grpc::Status {
+      deadline, "", "ComputeStream",
+      [&](grpc::ClientContext& context) -> grpc::Status {
         v1::ComputeStreamRequest request;
         request.mutable_value_ref()->set_id(ref);
         request.mutable_executor()->set_id(executor_id_);
@@ -1182,6 +1327,14 @@ absl::StatusOr<std::vector<PartialNode>> NodesOf(
 
 absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
     const PartialAggregateSpec& spec) {
+  if (Plain()) {
+    absl::Status status = Named(
+        absl::StatusCode::kUnimplemented,
+        "the worker serves only the plain executor protocol: it has no "
+        "PartialAggregate");
+    status.SetPayload(kNoPartialAggregatePayload, absl::Cord("1"));
+    return status;
+  }
   if (Batching()) {
     std::vector<ValuePtr> values;
     for (const std::optional<ValueId>& id :
@@ -1234,12 +1387,19 @@ absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
     FEDEXEC_RETURN_IF_ERROR(UnusableOrCancelled());
   }
   v1::PartialAggregateResponse response;
-  FEDEXEC_RETURN_IF_ERROR(RunBlocking(
-      DeadlineIn(options_.compute_timeout), "",
+  absl::Status answered = RunBlocking(
+      DeadlineIn(options_.compute_timeout), "", "PartialAggregate",
       [&](grpc::ClientContext& context) {
         response.Clear();
         return stubs_->stream->PartialAggregate(&context, request, &response);
-      }));
+      });
+  if (answered.code() == absl::StatusCode::kUnimplemented &&
+      !HasLocation(answered)) {
+    // A server without the extension (or without this op): the caller
+    // aggregates the members itself.
+    answered.SetPayload(kNoPartialAggregatePayload, absl::Cord("1"));
+  }
+  FEDEXEC_RETURN_IF_ERROR(answered);
   return NodesOf(response, [this](std::string_view why) {
     return Named(absl::StatusCode::kInternal,
                  absl::StrCat("malformed PartialAggregate answer: ", View(why)));
@@ -1336,6 +1496,26 @@ void RemoteExecutor::Cancel() {
   if (dispose_executor) DisposeRemoteExecutor(/*blocking=*/false);
 }
 
+absl::Status RemoteExecutor::Encode(const Value& value, v0::Value* out) const {
+  FEDEXEC_RETURN_IF_ERROR(ir::ValueToProto(value, out, EncodeOptions()));
+  if (Plain() && (value.is_federated() || value.is_struct())) {
+    v0::Value content;
+    static const ir::ValueToProtoOptions* const with_content =
+        NewEncodeOptions(ir::ArrayEncoding::kContent);
+    FEDEXEC_RETURN_IF_ERROR(ir::ValueToProto(value, &content, *with_content));
+    UseContentInMembers(out, content, false, 0);
+  }
+  return absl::OkStatus();
+}
+
+const ir::ValueToProtoOptions& RemoteExecutor::EncodeOptions() const {
+  static const ir::ValueToProtoOptions* const content =
+      NewEncodeOptions(ir::ArrayEncoding::kContent);
+  static const ir::ValueToProtoOptions* const lists =
+      NewEncodeOptions(ir::ArrayEncoding::kTypedLists);
+  return Plain() ? *lists : *content;
+}
+
 absl::Status RemoteExecutor::health() const {
   std::lock_guard<std::mutex> lock(mu_);
   return UnusableOrCancelled();
@@ -1362,15 +1542,24 @@ absl::Status RemoteExecutor::Named(absl::StatusCode code,
 }
 
 absl::Status RemoteExecutor::FromGrpc(const grpc::Status& status,
-                                      int attempts) {
+                                      int attempts, std::string_view method) {
   return FromWire(static_cast<absl::StatusCode>(status.error_code()),
                   status.error_message(),
-                  status.error_details() == kLocatedErrorDetails, attempts);
+                  status.error_details() == kLocatedErrorDetails, attempts,
+                  method);
 }
 
 absl::Status RemoteExecutor::FromWire(absl::StatusCode code,
-                                      const std::string& message_in,
-                                      bool located_error, int attempts) {
+                                      const std::string& wire_message,
+                                      bool located_error, int attempts,
+                                      std::string_view method) {
+  // An empty message says nothing: name the call and the code instead.
+  const std::string message_in =
+      wire_message.empty()
+          ? absl::StrCat(View(method), " failed with ",
+                         absl::StatusCodeToString(code),
+                         ", the worker gave no message")
+          : wire_message;
   if (code == absl::StatusCode::kCancelled) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cancelled_ || shutting_down_) return UnusableOrCancelled();
@@ -1438,6 +1627,12 @@ std::shared_ptr<grpc::ClientContext> RemoteExecutor::NewContext(
   if (!request_id.empty()) {
     context->AddMetadata(kRequestIdMetadataKey, request_id);
   }
+  if (!Plain()) {
+    // A fedexec service then answers with Array.content (a foreign one
+    // ignores the entry, but is not sent it).
+    context->AddMetadata(ir::kArrayContentMetadataKey,
+                         ir::kArrayContentMetadataValue);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (cancelled_ || shutting_down_) return nullptr;
   contexts_.insert(context);
@@ -1479,6 +1674,7 @@ bool RemoteExecutor::ShouldRetry(const grpc::Status& status, int attempt,
 
 absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
                                          const std::string& request_id,
+                                         std::string_view method,
                                          const BlockingAttempt& attempt) {
   for (int n = 1;; ++n) {
     std::shared_ptr<grpc::ClientContext> context =
@@ -1491,7 +1687,9 @@ absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
     Unregister(context);
     if (status.ok()) return absl::OkStatus();
     absl::Duration wait;
-    if (!ShouldRetry(status, n, deadline, &wait)) return FromGrpc(status, n);
+    if (!ShouldRetry(status, n, deadline, &wait)) {
+      return FromGrpc(status, n, method);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     ++stats_.retries;
     if (cancel_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] {
@@ -1503,12 +1701,13 @@ absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
 }
 
 void RemoteExecutor::StartAsync(absl::Time deadline, std::string request_id,
-                                AsyncAttempt attempt,
+                                std::string_view method, AsyncAttempt attempt,
                                 std::function<void(absl::Status)> done) {
   BeginOp();
   auto call = std::make_shared<AsyncCall>();
   call->deadline = deadline;
   call->request_id = std::move(request_id);
+  call->method = method;
   call->attempt = std::move(attempt);
   call->done = std::move(done);
   RunAttempt(call);
@@ -1551,7 +1750,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
   }
   absl::Duration wait;
   if (!ShouldRetry(status, attempts, call->deadline, &wait)) {
-    FinishAsync(call, FromGrpc(status, attempts));
+    FinishAsync(call, FromGrpc(status, attempts, call->method));
     return;
   }
   auto alarm = std::make_shared<grpc::Alarm>();
@@ -1642,7 +1841,7 @@ void RemoteExecutor::SendDisposeBatch(std::vector<std::string> refs) {
     stats_.disposed_refs += request->value_ref_size();
   }
   StartAsync(
-      DeadlineIn(options_.call_timeout), NextRequestId(),
+      DeadlineIn(options_.call_timeout), NextRequestId(), "Dispose",
       [this, request, response](grpc::ClientContext* context,
                                 std::function<void(grpc::Status)> done) {
         stubs_->group->async()->Dispose(context, request.get(), response.get(),

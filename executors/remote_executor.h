@@ -66,7 +66,9 @@
 // reports it, so that its owner can drop it and ask for a new one. Other
 // codes pass through.
 //
-// Messages. An error from the worker reads "worker NAME: <message>", except
+// Messages. An error from the worker keeps its code and reads "worker NAME:
+// <message>" (an empty message becomes "<Method> failed with <CODE>, the
+// worker gave no message"), except
 // a status that carries a location mark (exec::HasLocation: the error of a
 // computation, "mean.fed:4:7: federated_mean: ..."), whose message is kept
 // as it is. Either way the status carries the payload kWorkerPayload whose
@@ -95,6 +97,26 @@
 //
 // Authentication: a non-empty token is sent as metadata
 // `authorization: Bearer <token>` on every call.
+//
+// Foreign workers (RemoteOptions::protocol). A worker that serves only the
+// plain protocol (TensorFlow Federated's worker_binary) is known by its
+// answer UNIMPLEMENTED to fedexec.v1's GetWorkerInfo, asked once in Create
+// (or told by the owner, who asked already). With such a worker nothing of
+// fedexec's extension is tried: every operation is its own call, values
+// go unary, arrays are written as typed lists (ir::ArrayEncoding::
+// kTypedLists: TFF's worker cannot read Array.content), except the arrays
+// of federated members that are not scalars, which TFF 0.87's worker reads
+// only as content, and
+// PartialAggregate answers UNIMPLEMENTED at once (kNoPartialAggregate
+// payload) so that the caller reads the members and aggregates them itself
+// (exec::ComposingExecutor does, on the same block tree). A fedexec worker
+// gets Array.content and the metadata entry ir::kArrayContentMetadataKey on
+// every call, so that its tensorflow_federated.v0 answers carry content
+// too. Compute answers from a foreign worker may leave out a federated
+// value's member type and all_equal (TFF's worker sends only the
+// placement): they are taken from the type the value was created with
+// (tracked for foreign workers only), and an all-equal value that comes
+// back as one member per client keeps its first.
 //
 // Thread-safety: as Executor: every method may be called concurrently from
 // any thread; Materialize and PartialAggregate block the calling thread.
@@ -127,6 +149,10 @@ class ExecuteBatchResponse;
 namespace tensorflow_federated::v0 {
 class Value;
 }  // namespace tensorflow_federated::v0
+namespace fedexec::ir {
+class Type;
+struct ValueToProtoOptions;
+}  // namespace fedexec::ir
 
 namespace grpc {
 class Channel;
@@ -143,6 +169,18 @@ inline constexpr char kWorkerPayload[] = "fedexec.dev/worker";
 
 // The worker a status came from (kWorkerPayload), if any.
 std::optional<std::string> WorkerOf(const absl::Status& status);
+
+// The payload key of PartialAggregate's UNIMPLEMENTED when the worker has
+// no fedexec extension: the caller aggregates the members itself.
+inline constexpr char kNoPartialAggregatePayload[] =
+    "fedexec.dev/no-partial-aggregate";
+
+// What the worker speaks.
+enum class WorkerProtocol {
+  kAsk,      // ask it in Create (fedexec.v1 GetWorkerInfo)
+  kFedexec,  // a fedexec worker: batches, streams, PartialAggregate, content
+  kPlain,    // only tensorflow_federated.v0 (TensorFlow Federated's worker)
+};
 
 struct RemoteOptions {
   // Names the worker in messages ("worker 127.0.0.1:5001: ..."): usually
@@ -178,6 +216,9 @@ struct RemoteOptions {
 
   // Creates (and a PartialAggregate) go in batches (see the file comment).
   bool batch = true;
+
+  // What the worker speaks (see the file comment on foreign workers).
+  WorkerProtocol protocol = WorkerProtocol::kAsk;
 };
 
 // Counters for tests and monitoring (monotonic).
@@ -233,6 +274,8 @@ class RemoteExecutor : public Executor {
   const std::string& name() const { return name_; }
   // The worker's id of the executor (GetExecutor's answer).
   const std::string& executor_id() const { return executor_id_; }
+  // kFedexec or kPlain (what Create found or was told).
+  WorkerProtocol protocol() const { return protocol_; }
   RemoteStats stats() const;
 
  private:
@@ -324,7 +367,7 @@ class RemoteExecutor : public Executor {
   // RPC machinery. Every call counts as in flight until its final
   // callback has run (the destructor waits for that).
   void StartAsync(absl::Time deadline, std::string request_id,
-                  AsyncAttempt attempt,
+                  std::string_view method, AsyncAttempt attempt,
                   std::function<void(absl::Status)> done);
   void RunAttempt(const std::shared_ptr<AsyncCall>& call);
   void OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
@@ -332,6 +375,7 @@ class RemoteExecutor : public Executor {
   void FinishAsync(const std::shared_ptr<AsyncCall>& call,
                    absl::Status status);
   absl::Status RunBlocking(absl::Time deadline, const std::string& request_id,
+                           std::string_view method,
                            const BlockingAttempt& attempt);
 
   // A fresh context for one attempt with deadline min(deadline, now +
@@ -344,11 +388,13 @@ class RemoteExecutor : public Executor {
   // *wait to the backoff.
   bool ShouldRetry(const grpc::Status& status, int attempt,
                    absl::Time deadline, absl::Duration* wait) const;
-  // gRPC status -> absl status, named after the worker; FAILED_PRECONDITION
-  // marks the executor unusable.
-  absl::Status FromGrpc(const grpc::Status& status, int attempts);
+  // gRPC status -> absl status, named after the worker (an empty message
+  // names `method` and the code); FAILED_PRECONDITION marks the executor
+  // unusable.
+  absl::Status FromGrpc(const grpc::Status& status, int attempts,
+                        std::string_view method);
   absl::Status FromWire(absl::StatusCode code, const std::string& message,
-                        bool located, int attempts);
+                        bool located, int attempts, std::string_view method);
   absl::Status Named(absl::StatusCode code, std::string_view message) const;
   absl::Status UnusableOrCancelled() const;  // REQUIRES mu_
   absl::Time DeadlineIn(absl::Duration timeout) const;
@@ -368,7 +414,18 @@ class RemoteExecutor : public Executor {
   absl::StatusOr<std::string> CreateValueUnary(const Value& value,
                                                const std::string& request_id);
 
-  absl::StatusOr<Value> ComputeValue(const std::string& ref);
+  // `type`: what the value was created as, if known (fills what a foreign
+  // worker's answer leaves out).
+  absl::StatusOr<Value> ComputeValue(const std::string& ref,
+                                     const ir::Type* type);
+  // Encoding of values for this worker (content or typed lists).
+  const ir::ValueToProtoOptions& EncodeOptions() const;
+  // `value` encoded for this worker: EncodeOptions, and for a foreign
+  // worker the arrays of federated members that are not scalars as
+  // content (what TFF 0.87's worker reads there).
+  absl::Status Encode(const Value& value,
+                      tensorflow_federated::v0::Value* out) const;
+  bool Plain() const { return protocol_ == WorkerProtocol::kPlain; }
   void DisposeRemoteExecutor(bool blocking);
 
   const std::shared_ptr<grpc::Channel> channel_;
@@ -377,6 +434,7 @@ class RemoteExecutor : public Executor {
   const std::string client_id_;  // prefix of request ids
   std::unique_ptr<Stubs> stubs_;
   std::string executor_id_;      // set by Create, then constant
+  WorkerProtocol protocol_;      // set by Create, then constant
 
   mutable std::mutex mu_;
   std::condition_variable resolved_cv_;  // a value resolved

@@ -96,8 +96,14 @@ class WorkerFactory : public ExecutorFactory {
   std::map<int64_t, std::shared_ptr<exec::RemoteExecutor>> executors_;
 };
 
-// What the worker declares (GetWorkerInfo), within `timeout`.
-absl::StatusOr<fedexec::v1::WorkerInfo> AskWorker(
+// What the worker declares (GetWorkerInfo), within `timeout`, and whether
+// it is a fedexec worker.
+struct WorkerAnswer {
+  fedexec::v1::WorkerInfo info;
+  exec::WorkerProtocol protocol = exec::WorkerProtocol::kFedexec;
+};
+
+absl::StatusOr<WorkerAnswer> AskWorker(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
     absl::Duration timeout) {
   auto stub = fedexec::v1::ExecutorStream::NewStub(channel);
@@ -108,14 +114,16 @@ absl::StatusOr<fedexec::v1::WorkerInfo> AskWorker(
     context.AddMetadata(kAuthorizationMetadataKey,
                         absl::StrCat(kBearerPrefix, token));
   }
-  fedexec::v1::WorkerInfo info;
-  grpc::Status status =
-      stub->GetWorkerInfo(&context, fedexec::v1::GetWorkerInfoRequest(), &info);
-  if (status.ok()) return info;
+  WorkerAnswer answer;
+  grpc::Status status = stub->GetWorkerInfo(
+      &context, fedexec::v1::GetWorkerInfoRequest(), &answer.info);
+  if (status.ok()) return answer;
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    // A server of the plain protocol: capacity 1.
-    fedexec::v1::WorkerInfo plain;
-    plain.set_capacity(1);
+    // A server of the plain protocol (TensorFlow Federated's worker, say):
+    // capacity 1.
+    WorkerAnswer plain;
+    plain.info.set_capacity(1);
+    plain.protocol = exec::WorkerProtocol::kPlain;
     return plain;
   }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -198,7 +206,7 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateRemoteFactory(
     channels.push_back(std::move(channel));
   }
   // Ask every worker at once.
-  std::vector<std::future<absl::StatusOr<fedexec::v1::WorkerInfo>>> answers;
+  std::vector<std::future<absl::StatusOr<WorkerAnswer>>> answers;
   for (size_t i = 0; i < workers.size(); ++i) {
     answers.push_back(std::async(std::launch::async, [&, i] {
       return AskWorker(channels[i], options.remote.token,
@@ -209,7 +217,7 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateRemoteFactory(
   std::string unreachable;
   int reachable = 0;
   for (size_t i = 0; i < workers.size(); ++i) {
-    absl::StatusOr<fedexec::v1::WorkerInfo> info = answers[i].get();
+    absl::StatusOr<WorkerAnswer> info = answers[i].get();
     const std::string name = absl::StrCat("worker ", workers[i].address);
     if (!info.ok() &&
         info.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -219,7 +227,9 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateRemoteFactory(
     double capacity = workers[i].capacity;
     if (info.ok()) {
       ++reachable;
-      if (capacity <= 0) capacity = info->capacity() > 0 ? info->capacity() : 1;
+      if (capacity <= 0) {
+        capacity = info->info.capacity() > 0 ? info->info.capacity() : 1;
+      }
     } else {
       LOG(WARNING) << name << " does not answer: " << info.status().message();
       absl::StrAppend(&unreachable, unreachable.empty() ? "" : "; ", name, ": ",
@@ -228,6 +238,11 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateRemoteFactory(
     }
     exec::RemoteOptions remote = options.remote;
     remote.name = workers[i].address;
+    // Known now (unless the options say); a worker that did not answer is
+    // asked when reached.
+    if (remote.protocol == exec::WorkerProtocol::kAsk && info.ok()) {
+      remote.protocol = info->protocol;
+    }
     ChildFactory child;
     child.factory = std::make_shared<WorkerFactory>(channels[i], remote);
     child.capacity = capacity;

@@ -14,6 +14,13 @@
 // stack for a number of clients is built when a computation with that many
 // clients is called, and kept for the next calls.
 //
+// Foreign workers. A worker that serves only the plain executor protocol
+// (TensorFlow Federated's worker_binary: it answers UNIMPLEMENTED to
+// GetWorkerInfo) takes a share of 1 and is driven through that protocol
+// alone (exec::WorkerProtocol::kPlain): arrays as typed lists, and its
+// shard's aggregations folded here from its clients' values, by the same
+// block tree (same bits, more traffic).
+//
 // Lost workers. A worker that dies or stops answering mid-computation has
 // its shard re-run on the next worker that is alive (bounded: at most
 // max_replacements per shard); a lost worker is left out of the stacks
@@ -61,7 +68,8 @@ struct RemoteStackOptions {
   int cache_size = 4;
   ChannelOptions channel;
   // Token, deadlines, retries, chunking (exec::RemoteOptions); `name` is
-  // set per worker.
+  // set per worker, and `protocol`, when it is kAsk, from each worker's
+  // answer.
   exec::RemoteOptions remote;
   // How long to wait for each worker's answer when the factory is made.
   absl::Duration connect_timeout = absl::Seconds(10);

@@ -1,0 +1,194 @@
+"""fedexec as a client of TensorFlow Federated's own worker (worker_binary).
+
+TFF 0.87 ships its C++ executor service as worker_binary. It serves only the
+plain executor protocol (tensorflow_federated.v0): no batches, no streams, no
+partial aggregates, and it reads arrays only as typed lists. fedexec finds
+that out (GetWorkerInfo answers UNIMPLEMENTED), sends typed lists, and runs
+aggregations by reading the clients' values back from the worker and
+folding them on the coordinator by the same block tree as in-process, so
+every result printed here must be the in-process one, character for
+character (the printer writes floats exactly).
+
+Every example in examples/ is accounted for: it runs against worker_binary
+and is compared with the in-process run, or it is listed with why it cannot
+run there.
+
+Run with: /work/main/.venv-tff/bin/python -m pytest interop/tff/test_tff_worker.py
+(FEDEXEC_BIN points at the fedexec program under test; build/fedexec by
+default).
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import portpicker
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from conftest import ROOT, Process, run_fedexec  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+
+
+def worker_binary() -> pathlib.Path:
+    import tensorflow_federated  # noqa: F401  (the package that ships it)
+
+    path = (pathlib.Path(tensorflow_federated.__file__).parent / "data" /
+            "worker_binary")
+    if not path.is_file():
+        raise FileNotFoundError(f"TFF 0.87 ships worker_binary at {path}")
+    return path
+
+
+class LoggedProcess(Process):
+    """A Process whose output goes to a file (TFF's worker logs every call:
+    a pipe nobody reads would fill up and stall it)."""
+
+    def __init__(self, argv, log_path: pathlib.Path):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.popen = subprocess.Popen(argv, stdout=self._log,
+                                      stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+
+    def stop(self, grace: float = 5.0):
+        code = super().stop(grace)
+        self._log.close()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for_port(proc: LoggedProcess, port: int, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(
+                f"worker_binary exited with {proc.popen.returncode}: "
+                f"{proc.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"worker_binary did not listen on port {port} within "
+                       f"{timeout} s: {proc.log()}")
+
+
+@pytest.fixture(scope="session")
+def tff_worker(tmp_path_factory):
+    """One TFF worker_binary for the session, on a free port: host:port."""
+    port = portpicker.pick_unused_port()
+    log = tmp_path_factory.mktemp("tff_worker") / "worker.log"
+    proc = LoggedProcess([str(worker_binary()), f"--port={port}"], log)
+    try:
+        wait_for_port(proc, port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+def fedexec_run(example: str, args, *extra: str):
+    argv = ["run", str(EXAMPLES / example)]
+    for arg in args:
+        argv += ["--arg", arg]
+    return run_fedexec(*argv, *extra)
+
+
+# 1,000 clients with values that do not add up exactly in float32: the sum
+# depends on the order of the additions, so only the same tree gives the
+# same bits.
+MANY = "{" + ", ".join(repr(0.1 * i * i + 1.0 / (i + 3)) for i in range(1000)) + "}@CLIENTS"
+
+# What runs against worker_binary: example -> list of argument lists.
+RUNS = {
+    "mean.fed": [["{1.0, 2.0, 6.0}@CLIENTS"], [MANY]],
+    "secure_sum.fed": [[
+        "{[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 1, 0], [0, 1, 0, 1]}@CLIENTS"]],
+    "nested_structs.fed": [["<a=<b=1, c=[2.0, 3.0]>, d=true>"]],
+    # Fails in-process too (its placement literal has no value at run
+    # time): the same error either way.
+    "literals.fed": [[]],
+}
+FAILS_IN_PROCESS_TOO = {"literals.fed"}
+
+# What cannot run there, and why. Each reason is checked to hold.
+NEEDS_GENERIC = "uses a generic_* intrinsic; TFF's worker has none"
+NEEDS_NATIVE = "calls a native leaf; TFF's worker has no native runtime"
+NOT_RUN = {
+    "aggregate.fed": NEEDS_GENERIC,
+    "eval_at_clients.fed": NEEDS_NATIVE,
+    "fedavg_round.fed": NEEDS_NATIVE,
+    "generic_plus_structs.fed": NEEDS_GENERIC,
+    "histogram.fed": NEEDS_NATIVE,
+    "map_all_equal.fed": NEEDS_GENERIC,
+    "scoping.fed": NEEDS_GENERIC,
+    "select.fed": NEEDS_NATIVE,
+    "sequence_reduce.fed": NEEDS_GENERIC,
+    "zip_and_map.fed": NEEDS_GENERIC,
+    "min_max.fed": (
+        "reads data(\"file:///data/temperatures\"): with --workers a data uri "
+        "is resolved by the worker that holds the clients, and TFF's worker "
+        "has no resolver for fedexec's file uris"),
+}
+
+
+def test_every_example_is_run_or_listed_with_a_reason():
+    examples = sorted(p.name for p in EXAMPLES.glob("*.fed"))
+    assert examples, "no examples found"
+    assert sorted(set(RUNS) | set(NOT_RUN)) == examples
+    assert not set(RUNS) & set(NOT_RUN)
+
+
+@pytest.mark.parametrize("example", sorted(NOT_RUN))
+def test_listed_examples_need_what_tffs_worker_lacks(example):
+    text = (EXAMPLES / example).read_text()
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    reason = NOT_RUN[example]
+    if reason == NEEDS_GENERIC:
+        assert "generic_" in code
+    elif reason == NEEDS_NATIVE:
+        assert "native(" in code
+    else:
+        assert "data(" in code and "generic_" not in code and "native(" not in code
+
+
+@pytest.mark.parametrize(
+    "example,args",
+    [(name, args) for name in sorted(RUNS) for args in RUNS[name]],
+    ids=[f"{name}-{i}" for name in sorted(RUNS) for i in range(len(RUNS[name]))])
+def test_example_on_tff_worker_matches_in_process(tff_worker, example, args):
+    local = fedexec_run(example, args)
+    remote = fedexec_run(example, args, "--workers", tff_worker)
+    if example in FAILS_IN_PROCESS_TOO:
+        assert local.returncode != 0
+        assert (remote.returncode, remote.stdout, remote.stderr) == (
+            local.returncode, local.stdout, local.stderr)
+        return
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout
+    assert local.stdout.strip()
+
+
+def test_tff_worker_errors_name_the_worker_and_say_what_failed(
+        tff_worker, tmp_path):
+    # A computation that TFF's worker cannot run (a generic_* intrinsic in
+    # a function mapped at the clients): the error names the worker and
+    # carries its text, never an empty message.
+    comp = tmp_path / "double.fed"
+    comp.write_text("(x: {float32}@CLIENTS) -> federated_map("
+                    "(v: float32) -> generic_plus(v, v), x)\n")
+    run = run_fedexec("run", str(comp), "--arg", "{1.0, 2.0}@CLIENTS",
+                      "--workers", tff_worker)
+    assert run.returncode != 0, (run.stdout, run.stderr)
+    assert f"worker {tff_worker}" in run.stderr
+    assert "generic_plus" in run.stderr  # TFF's worker's own text
+    message = run.stderr.split(f"worker {tff_worker}:", 1)[-1].strip()
+    assert message, run.stderr
