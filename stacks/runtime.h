@@ -4,7 +4,7 @@
 //   auto mean = fedexec::ir::LoadCheckedComputation("examples/mean.fed");
 //   auto x = fedexec::ir::ParseValue("{20.5, 22.0, 19.5}@CLIENTS");
 //   auto result = runtime->Call(*mean, *x);
-//   std::cout << fedexec::ir::PrintValue(*result) << "\n";  // 20.666668@SERVER
+//   std::cout << fedexec::ir::PrintValue(*result) << "\n";  // 20.666666@SERVER
 //
 // A call runs on a local stack (stacks/local_stack.h) for its number of
 // clients, taken from an ExecutorFactory that keeps recently used stacks

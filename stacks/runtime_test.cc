@@ -132,7 +132,7 @@ TEST(RuntimeTest, ReadmeExample) {
   auto x = fedexec::ir::ParseValue("{20.5, 22.0, 19.5}@CLIENTS");
   auto result = runtime->Call(*mean, *x);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(fedexec::ir::PrintValue(*result), "20.666668@SERVER");
+  EXPECT_EQ(fedexec::ir::PrintValue(*result), "20.666666@SERVER");
 }
 
 TEST(RuntimeTest, ComputationWithoutParameter) {
