@@ -943,8 +943,8 @@ TEST(RemoteExecutorCreateTest, RefusesBadArguments) {
 // A worker that answers the executor protocol from a script: for each call
 // (the n-th of its method, from 0) an answer (OK or an error) or a hold
 // (answered OK by Release). Create calls answer refs "v1", "v2", ...;
-// Compute answers float32 1.5. It serves no stream extension, as a foreign
-// worker of the plain protocol.
+// Compute answers float32 1.5, or what set_compute_answer gave. It serves no
+// stream extension, as a foreign worker of the plain protocol.
 class FakeWorker final : public v0::ExecutorGroup::CallbackService {
  public:
   struct Reply {
@@ -960,6 +960,8 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
     std::vector<std::string> refs;  // the refs the request names
     std::optional<Value> value;     // CreateValue's value, decoded
     std::string answer;             // the ref answered, once answered
+    std::string array_content;      // metadata ir::kArrayContentMetadataKey
+    std::optional<v0::Value> proto; // CreateValue's value as sent
   };
 
   explicit FakeWorker(Script script) : script_(std::move(script)) {
@@ -976,6 +978,12 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
   }
 
   std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+
+  // What Compute answers from now on.
+  void set_compute_answer(v0::Value answer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    compute_answer_ = std::move(answer);
+  }
 
   std::vector<Call> calls(const std::string& method) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1011,11 +1019,12 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
       const v0::CreateValueRequest* request,
       v0::CreateValueResponse* response) override {
     std::optional<Value> value;
-    if (request->value().has_array()) {
+    if (!ir::ContainsComputation(request->value())) {
       auto decoded = ir::ValueFromProto(request->value());
       if (decoded.ok()) value = *decoded;
     }
-    return Handle(context, "CreateValue", {}, value, NewRef(response));
+    return Handle(context, "CreateValue", {}, value, NewRef(response),
+                  request->value());
   }
   grpc::ServerUnaryReactor* CreateCall(
       grpc::CallbackServerContext* context,
@@ -1047,10 +1056,15 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
                                     const v0::ComputeRequest* request,
                                     v0::ComputeResponse* response) override {
     return Handle(context, "Compute", {request->value_ref().id()},
-                  std::nullopt, [response] {
-                    EXPECT_TRUE(ir::ValueToProto(Scalar(1.5f),
-                                                 response->mutable_value())
-                                    .ok());
+                  std::nullopt, [this, response] {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    if (compute_answer_.has_value()) {
+                      *response->mutable_value() = *compute_answer_;
+                    } else {
+                      EXPECT_TRUE(ir::ValueToProto(Scalar(1.5f),
+                                                   response->mutable_value())
+                                      .ok());
+                    }
                     return std::string();
                   });
   }
@@ -1094,11 +1108,11 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
 
   // Records the call, then answers it (`answer` fills an OK response and
   // returns the ref it answered) or holds it, as the script says.
-  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* context,
-                                   const std::string& method,
-                                   std::vector<std::string> refs,
-                                   std::optional<Value> value,
-                                   std::function<std::string()> answer) {
+  grpc::ServerUnaryReactor* Handle(
+      grpc::CallbackServerContext* context, const std::string& method,
+      std::vector<std::string> refs, std::optional<Value> value,
+      std::function<std::string()> answer,
+      std::optional<v0::Value> proto = std::nullopt) {
     size_t index = 0;
     int n = 0;
     {
@@ -1107,7 +1121,9 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
       index = calls_.size();
       calls_.push_back(Call{method, Metadata(context, kRequestIdMetadataKey),
                             Metadata(context, kAuthorizationMetadataKey),
-                            std::move(refs), std::move(value), ""});
+                            std::move(refs), std::move(value), "",
+                            Metadata(context, ir::kArrayContentMetadataKey),
+                            std::move(proto)});
     }
     const Reply reply = script_(method, n);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -1137,6 +1153,7 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
   std::map<std::string, int> counts_;
   std::vector<std::function<void()>> held_;
   int next_ref_ = 0;
+  std::optional<v0::Value> compute_answer_;  // guarded by mu_
 };
 
 void ExpectStatus(const absl::Status& status, absl::StatusCode code,
@@ -1318,6 +1335,8 @@ TEST(RemoteFakeTest, FallsBackToUnaryCallsWithoutTheStreamExtension) {
   FakeWorker fake([](const std::string&, int) { return Answer(); });
   RemoteOptions options = Unbatched();
   options.stream_threshold_bytes = 16;
+  // Told it is a fedexec worker: the fallback is what is tested.
+  options.protocol = WorkerProtocol::kFedexec;
   std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, options);
   ASSERT_NE(remote, nullptr);
   const Value large(Tensor::Vector<float>(std::vector<float>(100, 2.0f)));
@@ -1338,7 +1357,10 @@ TEST(RemoteFakeTest, FallsBackToUnaryCallsWithoutTheStreamExtension) {
 
 TEST(RemoteFakeTest, FallsBackToOneCallPerOperationWithoutBatches) {
   FakeWorker fake([](const std::string&, int) { return Answer(); });
-  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, RemoteOptions());
+  RemoteOptions options;
+  // Told it is a fedexec worker: the fallback is what is tested.
+  options.protocol = WorkerProtocol::kFedexec;
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, options);
   ASSERT_NE(remote, nullptr);
   // A chain gathered into a batch that the fake does not know: the
   // operations go out one by one, in order, each on the refs of the ones
@@ -1368,6 +1390,200 @@ TEST(RemoteFakeTest, FallsBackToOneCallPerOperationWithoutBatches) {
   ASSERT_TRUE(later.ok());
   EXPECT_TRUE(WaitFor([&] { return fake.count("CreateValue") == 3; }));
   EXPECT_EQ(remote->stats().batches, 1);
+}
+
+// ---------------------------------------- a worker of the plain protocol
+
+Value ClientsOf(std::vector<Value> members, bool all_equal = false) {
+  return Value::Federated(Placement::kClients, all_equal, std::move(members));
+}
+
+Value Vector(std::vector<float> v) { return Value(Tensor::Vector<float>(v)); }
+
+// What TensorFlow Federated's worker answers for a federated value: the
+// placement, no member type, all_equal unset.
+v0::Value AsTffWorkerSends(const Value& value) {
+  v0::Value proto;
+  EXPECT_TRUE(ir::ValueToProto(value, &proto).ok());
+  proto.mutable_federated()->mutable_type()->clear_member();
+  proto.mutable_federated()->mutable_type()->clear_all_equal();
+  return proto;
+}
+
+TEST(RemoteFakeTest, AWorkerWithoutTheExtensionGetsThePlainProtocolOnly) {
+  FakeWorker fake([](const std::string&, int) { return Answer(); });
+  // Batches on and the protocol asked: the fake answers UNIMPLEMENTED to
+  // GetWorkerInfo (it serves no fedexec.v1 service).
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, RemoteOptions());
+  ASSERT_NE(remote, nullptr);
+  EXPECT_EQ(remote->protocol(), WorkerProtocol::kPlain);
+  auto member = [](float a, std::vector<float> b) {
+    return Value::Struct({{"a", Scalar(a)}, {"b", Vector(std::move(b))}});
+  };
+  const Value clients =
+      ClientsOf({member(1.0f, {2.0f, 3.0f}), member(4.0f, {5.0f, 6.0f})});
+  auto value = remote->CreateValue(clients);
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_TRUE(WaitFor([&] { return fake.count("CreateValue") == 1; }));
+  const std::vector<FakeWorker::Call> creates = fake.calls("CreateValue");
+  ASSERT_EQ(creates.size(), 1u);
+  // What TFF 0.87's worker reads: a member's scalars as typed lists, its
+  // other arrays as content.
+  ASSERT_TRUE(creates[0].proto.has_value());
+  ASSERT_TRUE(creates[0].proto->has_federated());
+  const v0::Value::Struct& sent = creates[0].proto->federated().value(1).struct_();
+  ASSERT_EQ(sent.element_size(), 2);
+  EXPECT_FALSE(sent.element(0).value().array().has_content());
+  EXPECT_THAT(sent.element(0).value().array().float32_list().value(),
+              ::testing::ElementsAre(4.0f));
+  EXPECT_TRUE(sent.element(1).value().array().has_content());
+  EXPECT_TRUE(creates[0].value.has_value() && *creates[0].value == clients);
+  // Outside federated values, typed lists only.
+  auto plain = remote->CreateValue(Vector({7.0f, 8.0f}));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(WaitFor([&] { return fake.count("CreateValue") == 2; }));
+  for (const FakeWorker::Call& c : fake.calls("CreateValue")) {
+    ASSERT_TRUE(c.proto.has_value());
+    if (!c.proto->has_array()) continue;
+    EXPECT_FALSE(c.proto->array().has_content());
+    EXPECT_THAT(c.proto->array().float32_list().value(),
+                ::testing::ElementsAre(7.0f, 8.0f));
+  }
+  EXPECT_EQ(creates[0].array_content, "");
+  EXPECT_EQ(remote->stats().batches, 0);  // never tried
+
+  // No partial aggregates: UNIMPLEMENTED at once, marked for the caller
+  // (which reads the members instead), and no call is made.
+  PartialAggregateSpec spec;
+  spec.op = "sum";
+  spec.value = value->id();
+  spec.total_clients = 2;
+  spec.block_size = 1;
+  absl::StatusOr<std::vector<PartialNode>> nodes =
+      remote->PartialAggregate(spec);
+  EXPECT_EQ(nodes.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(
+      nodes.status().GetPayload(kNoPartialAggregatePayload).has_value());
+  EXPECT_THAT(std::string(nodes.status().message()),
+              HasSubstr("worker fake: "));
+}
+
+TEST(RemoteFakeTest, AFedexecWorkerIsToldThatTheClientReadsContent) {
+  FakeWorker fake([](const std::string&, int) { return Answer(); });
+  RemoteOptions options = Unbatched();
+  options.protocol = WorkerProtocol::kFedexec;
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake, options);
+  ASSERT_NE(remote, nullptr);
+  auto value = remote->CreateValue(Vector({1.0f, 2.0f}));
+  ASSERT_TRUE(value.ok());
+  ASSERT_TRUE(remote->Materialize(*value).ok());
+  const std::vector<FakeWorker::Call> creates = fake.calls("CreateValue");
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_EQ(creates[0].array_content, ir::kArrayContentMetadataValue);
+  ASSERT_TRUE(creates[0].proto.has_value());
+  EXPECT_TRUE(creates[0].proto->array().has_content());
+  const std::vector<FakeWorker::Call> computes = fake.calls("Compute");
+  ASSERT_EQ(computes.size(), 1u);
+  EXPECT_EQ(computes[0].array_content, ir::kArrayContentMetadataValue);
+}
+
+TEST(RemoteFakeTest, AnEmptyWorkerMessageNamesTheMethodAndTheCode) {
+  FakeWorker fake([](const std::string& method, int) {
+    if (method == "CreateCall") return Fail(grpc::StatusCode::INTERNAL, "");
+    if (method == "Compute") return Fail(grpc::StatusCode::UNIMPLEMENTED, "");
+    return Answer();
+  });
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake);
+  ASSERT_NE(remote, nullptr);
+  auto fn = remote->CreateValue(Scalar(1.0f));
+  auto x = remote->CreateValue(Scalar(2.0f));
+  ASSERT_TRUE(fn.ok() && x.ok());
+  auto call = remote->CreateCall(*fn, *x);
+  ASSERT_TRUE(call.ok());
+  ExpectStatus(remote->Materialize(*call).status(),
+               absl::StatusCode::kInternal,
+               "worker fake: CreateCall failed with INTERNAL, the worker gave "
+               "no message");
+  absl::Status computed = remote->Materialize(*x).status();
+  ExpectStatus(computed, absl::StatusCode::kUnimplemented,
+               "worker fake: Compute failed with UNIMPLEMENTED, the worker "
+               "gave no message");
+  EXPECT_EQ(WorkerOf(computed), "fake");
+  // A message the worker gave is kept as it is.
+  FakeWorker talking([](const std::string& method, int) {
+    return method == "Compute" ? Fail(grpc::StatusCode::INTERNAL, "boom")
+                               : Answer();
+  });
+  std::unique_ptr<RemoteExecutor> other = ConnectFake(talking);
+  ASSERT_NE(other, nullptr);
+  auto y = other->CreateValue(Scalar(2.0f));
+  ASSERT_TRUE(y.ok());
+  ExpectStatus(other->Materialize(*y).status(), absl::StatusCode::kInternal,
+               "worker fake: boom");
+}
+
+TEST(RemoteFakeTest, AForeignComputeAnswerGetsWhatItLeavesOutFromTheType) {
+  FakeWorker fake([](const std::string&, int) { return Answer(); });
+  std::unique_ptr<RemoteExecutor> remote = ConnectFake(fake);
+  ASSERT_NE(remote, nullptr);
+  ASSERT_EQ(remote->protocol(), WorkerProtocol::kPlain);
+
+  // {float32[2]}@CLIENTS, answered with the placement only: the member
+  // type is the one the value was created with.
+  const Value clients =
+      ClientsOf({Vector({1.0f, 2.0f}), Vector({3.0f, 4.0f})});
+  const v0::Value bare = AsTffWorkerSends(clients);
+  EXPECT_FALSE(ir::ValueFromProto(bare).ok());  // undecodable as it is
+  fake.set_compute_answer(bare);
+  auto value = remote->CreateValue(clients);
+  ASSERT_TRUE(value.ok());
+  absl::StatusOr<Value> got = remote->Materialize(*value);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, clients);
+
+  // An all-equal CLIENTS value comes back as one member per client: its
+  // first member, all-equal again.
+  const Value all_equal = ClientsOf({Scalar(2.5f)}, /*all_equal=*/true);
+  fake.set_compute_answer(AsTffWorkerSends(
+      ClientsOf({Scalar(2.5f), Scalar(2.5f), Scalar(2.5f)})));
+  auto broadcast = remote->CreateValue(all_equal);
+  ASSERT_TRUE(broadcast.ok());
+  got = remote->Materialize(*broadcast);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, all_equal);
+
+  // The SERVER result of a call, inside a struct: typed from the
+  // function's result type.
+  ir::NodePtr fn = Compile(
+      "(x: {float32}@CLIENTS) -> <total=federated_sum(x), n=3>");
+  ASSERT_NE(fn, nullptr);
+  const Value at_server = Value::Federated(Placement::kServer, true,
+                                           std::vector<Value>{Scalar(3.0f)});
+  v0::Value answer;
+  ASSERT_TRUE(ir::ValueToProto(
+                  Value::Struct({{"total", at_server},
+                                 {"n", Value(Tensor::Scalar<int32_t>(3))}}),
+                  &answer)
+                  .ok());
+  *answer.mutable_struct_()->mutable_element(0)->mutable_value() =
+      AsTffWorkerSends(at_server);
+  fake.set_compute_answer(answer);
+  auto f = remote->CreateValue(fn);
+  auto arg = remote->CreateValue(ClientsOf({Scalar(1.0f), Scalar(2.0f)}));
+  ASSERT_TRUE(f.ok() && arg.ok());
+  auto call = remote->CreateCall(*f, *arg);
+  ASSERT_TRUE(call.ok());
+  auto total = remote->CreateSelection(*call, 0);
+  ASSERT_TRUE(total.ok());
+  got = remote->Materialize(*call);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, Value::Struct({{"total", at_server},
+                                 {"n", Value(Tensor::Scalar<int32_t>(3))}}));
+  // A selection of it is typed too.
+  fake.set_compute_answer(AsTffWorkerSends(at_server));
+  got = remote->Materialize(*total);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, at_server);
 }
 
 TEST(RemoteFakeTest, CreatesOnPendingOperandsReturnAtOnceAndWait) {

@@ -117,6 +117,41 @@ TEST(RemoteStackTest, EveryIntrinsicBitIdenticalWithOneTwoAndThreeWorkers) {
   }
 }
 
+TEST(RemoteStackTest, WorkersOfThePlainProtocolGiveTheSameBits) {
+  // Driven as TensorFlow Federated's worker is (exec::WorkerProtocol::
+  // kPlain): typed lists, one call per operation, no partial aggregates, so
+  // every aggregation reads the clients' values from the workers and folds
+  // them here, by the same block tree.
+  auto local = Runtime::Create({.threads = 2});
+  ASSERT_TRUE(local.ok());
+  TestWorker w0, w1;
+  RemoteStackOptions options = FastOptions();
+  options.remote.protocol = exec::WorkerProtocol::kPlain;
+  for (const std::vector<std::string>& workers :
+       {std::vector<std::string>{w0.address()},
+        std::vector<std::string>{w0.address(), w1.address()}}) {
+    auto remote = RemoteRuntime(workers, options);
+    ASSERT_NE(remote, nullptr);
+    for (const Case& c : Cases()) {
+      ir::NodePtr computation = Compile(c.text);
+      ASSERT_NE(computation, nullptr) << c.name;
+      for (int64_t n : {1000, 37}) {
+        SCOPED_TRACE(absl::StrCat(workers.size(), " workers, ", c.name,
+                                  " n=", n));
+        std::optional<Value> argument = c.argument(n);
+        Runtime::CallOptions call;
+        call.num_clients = n;
+        auto expected = (*local)->Call(computation, argument, call);
+        ASSERT_TRUE(expected.ok()) << expected.status();
+        auto got = remote->Call(computation, argument, call);
+        ASSERT_TRUE(got.ok()) << got.status();
+        EXPECT_TRUE(*got == *expected)
+            << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
+      }
+    }
+  }
+}
+
 TEST(RemoteStackTest, KeyedDataResolvesOnTheWorkers) {
   // clients/<k>/x.npy (float32[k % 5 + 1, 2]) and y.npy, for 40 clients:
   // on the workers' data root only.
