@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "ir/type_checker.h"
+#include "ir/value_syntax.h"
 #include "runtimes/native/registry.h"
 #include "stacks/cardinality.h"
 
@@ -110,7 +111,11 @@ absl::StatusOr<Value> Runtime::Call(const ir::NodePtr& computation,
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(call_id);
   }
-  return result;
+  if (!result.ok()) return result;
+  // The executors may hold a per-client result as one all-equal member; the
+  // caller gets one member per client, as the type says.
+  return ir::ExpandAllEqual(*result, is_function ? type.result() : type,
+                            num_clients);
 }
 
 absl::StatusOr<Value> Runtime::Run(Executor& executor,

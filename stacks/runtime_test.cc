@@ -166,6 +166,24 @@ TEST(RuntimeTest, ComputationThatIsNotAFunctionIsEvaluated) {
               HasSubstr("takes no argument, given float32"));
 }
 
+// A per-client result that the executors hold as one all-equal member
+// (a zip of broadcast values) reaches the caller with one member per
+// client, as its type {<T,T>}@CLIENTS says; an all-equal one stays one.
+TEST(RuntimeTest, PerClientResultsHaveOneMemberPerClient) {
+  std::unique_ptr<Runtime> runtime = MakeRuntime();
+  ir::NodePtr zip = Compile(
+      "(x: int32@SERVER) -> <z=federated_zip_at_clients("
+      "federated_broadcast(x), federated_broadcast(x)), "
+      "b=federated_broadcast(x)>");
+  Runtime::CallOptions three;
+  three.num_clients = 3;
+  absl::StatusOr<Value> result = runtime->Call(
+      zip, ir::ParseValue("7@SERVER").value(), three);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(ir::PrintValue(*result),
+            "<z={<7, 7>, <7, 7>, <7, 7>}@CLIENTS, b=7@CLIENTS>");
+}
+
 TEST(RuntimeTest, UntypedComputationIsCheckedFirst) {
   std::unique_ptr<Runtime> runtime = MakeRuntime();
   auto parsed = ir::ParseComputation("(x: int32) -> generic_plus(x, x)");

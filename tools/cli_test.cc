@@ -283,6 +283,67 @@ TEST_F(CliTest, RunGivesTheSameResultOnAnyThreadCount) {
   }
 }
 
+// A per-client result prints with one member per client, as its type
+// {<int32,int32>}@CLIENTS says, even where the executors hold it as one
+// all-equal member; in --out text files too.
+TEST_F(CliTest, RunPrintsPerClientResultsWithOneMemberPerClient) {
+  const fs::path file = Write(
+      "zip.fed",
+      "(x: int32@SERVER) -> <federated_zip_at_clients(federated_broadcast(x), "
+      "federated_broadcast(x)), federated_broadcast(x)>\n");
+  const std::string expected = "<{<7, 7>, <7, 7>, <7, 7>}@CLIENTS, 7@CLIENTS>";
+  RunResult run =
+      Fedexec("run '" + file.string() + "' --arg 7@SERVER --clients 3");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, expected + "\n");
+  const fs::path out = tmp_ / "zip.txt";
+  run = Fedexec("run '" + file.string() + "' --arg 7@SERVER --clients 3 "
+                "--out '" + out.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(out), expected + "\n");
+}
+
+// `fedexec --log-level debug worker`: every call a line, every refused
+// call a warning naming the method, the peer, the code and the message.
+TEST_F(CliTest, TheWorkerLogsCallsAtDebugAndRefusalsAtWarning) {
+  const fs::path token = Write("token", "s3cret\n");
+  const std::string out = (tmp_ / "worker.out").string();
+  const std::string err = (tmp_ / "worker.err").string();
+  const pid_t pid = SpawnRedirected(
+      {binary_, "--log-level", "debug", "worker", "--port", "0",
+       "--token-file", token.string()},
+      out, err);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  const std::string marker = "listening on ";
+  ASSERT_EQ(PollChild(
+                pid, 20000,
+                [&] { return ReadFile(out).find(marker) != std::string::npos; },
+                &status),
+            WaitOutcome::kReady)
+      << ReadFile(err);
+  std::string address = ReadFile(out);
+  address = address.substr(address.find(marker) + marker.size());
+  address = address.substr(0, address.find_first_of(" \n"));
+
+  RunResult run = Fedexec(
+      "run examples/mean.fed --arg '{1.0, 2.0, 6.0}@CLIENTS' --workers " +
+      address + " --token-file '" + token.string() + "'");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "3.0@SERVER\n");
+  run = Fedexec("run examples/mean.fed --arg '{1.0}@CLIENTS' --workers " +
+                address);
+  EXPECT_NE(run.exit_code, 0);
+  KillChild(pid);
+
+  const std::string log = ReadFile(err);
+  EXPECT_THAT(log, HasSubstr("GetExecutor from ipv4:127.0.0.1:"));
+  EXPECT_THAT(log, HasSubstr(": OK"));
+  EXPECT_THAT(log, HasSubstr("] refused GetWorkerInfo from ipv4:127.0.0.1:"));
+  EXPECT_THAT(log, HasSubstr(": UNAUTHENTICATED: missing or invalid token"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret")));
+}
+
 TEST_F(CliTest, RunOutWritesNpyOrText) {
   const std::string squares =
       "run examples/map_all_equal.fed --arg '[1, 2, 3, 4, 5, 6, 7, 8, 9, "
