@@ -29,7 +29,7 @@ import portpicker
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from conftest import ROOT, Process, run_fedexec  # noqa: E402
+from conftest import ROOT, Process, run_fedexec, start_fedexec_worker  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 
@@ -192,3 +192,56 @@ def test_tff_worker_errors_name_the_worker_and_say_what_failed(
     assert "generic_plus" in run.stderr  # TFF's worker's own text
     message = run.stderr.split(f"worker {tff_worker}:", 1)[-1].strip()
     assert message, run.stderr
+
+
+# Beyond the examples: what fedexec forwards to the worker (federated_map of
+# a lambda, zips, broadcasts) and reads back (per-client and all-equal
+# values, whose member types TFF's worker leaves out of its answers).
+FORWARDED = {
+    "select_then_mean": (
+        "(x: {<a=float32,b=float32[2]>}@CLIENTS) -> "
+        "federated_mean(federated_map((v: <a=float32,b=float32[2]>) -> v.b, x))",
+        "{<a=1.0, b=[0.5, 2.0]>, <a=2.0, b=[0.25, 3.0]>, <a=3.0, b=[1.0, 0.1]>}@CLIENTS"),
+    "weighted_mean_of_zip": (
+        "(p: <v={float32}@CLIENTS,w={float32}@CLIENTS>) -> "
+        "federated_weighted_mean(federated_map("
+        "(z: <float32,float32>) -> z[0], federated_zip_at_clients(p.v, p.w)), p.w)",
+        "<v={1.0, 2.0, 7.0}@CLIENTS, w={0.5, 3.0, 1.0}@CLIENTS>"),
+    "per_client_result": (
+        "(x: {<a=int32,b=float32[3]>}@CLIENTS) -> "
+        "federated_map((v: <a=int32,b=float32[3]>) -> <v.b, v.a>, x)",
+        "{<a=1, b=[1.0, 2.0, 3.0]>, <a=2, b=[4.0, 5.0, 6.0]>}@CLIENTS"),
+    "broadcast_min_max": (
+        "(p: <s=float32@SERVER,x={float32}@CLIENTS>) -> "
+        "<b=federated_broadcast(p.s), lo=federated_min(p.x), hi=federated_max(p.x)>",
+        "<s=2.5@SERVER, x={3.0, -1.0, 8.0}@CLIENTS>"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORWARDED))
+def test_forwarded_work_on_tff_worker_matches_in_process(tff_worker, tmp_path,
+                                                         name):
+    text, arg = FORWARDED[name]
+    comp = tmp_path / f"{name}.fed"
+    comp.write_text(text + "\n")
+    local = run_fedexec("run", str(comp), "--arg", arg)
+    assert local.returncode == 0, local.stderr
+    remote = run_fedexec("run", str(comp), "--arg", arg, "--workers", tff_worker)
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout
+    assert local.stdout.strip()
+
+
+def test_tff_and_fedexec_workers_together_give_the_in_process_bits(tff_worker):
+    # One shard on TFF's worker, one on a fedexec worker: the aggregation is
+    # folded on the coordinator over both (TFF's worker has no partials).
+    proc, address = start_fedexec_worker("--threads", "1")
+    try:
+        workers = f"{tff_worker},{address}"
+        local = fedexec_run("mean.fed", [MANY])
+        assert local.returncode == 0, local.stderr
+        remote = fedexec_run("mean.fed", [MANY], "--workers", workers)
+        assert remote.returncode == 0, remote.stderr
+        assert remote.stdout == local.stdout
+    finally:
+        proc.stop()
