@@ -71,11 +71,26 @@
 // token like every other call, so a coordinator learns of a wrong token
 // before it sends anything.
 //
+// Answers. Compute writes tensors as the typed lists of Array (all that
+// TensorFlow Federated's client reads) unless the request carries the
+// metadata `fedexec-array-content: 1` (ir::kArrayContentMetadataKey), which
+// fedexec's clients send to get raw `content`; the v1 extension always
+// carries raw bytes. Every value ref keeps the type it was declared with
+// (a computation's type; a call's result type; structs and selections
+// follow), and a value whose type is per-client ({T}@CLIENTS) but which
+// the executor holds as one all-equal member leaves (Compute,
+// ComputeStream) with one member per client of its executor id
+// (ir::ExpandAllEqual). Values sent as data keep their own form.
+//
+// Logs. Every error answer is a LOG(WARNING) line "refused METHOD from
+// PEER: CODE: message" (a failed ExecuteBatch operation too); every other
+// answer is a VLOG(1) line "METHOD from PEER: OK".
+//
 // Authentication. With a non-empty `token`, every call must carry the
 // metadata `authorization: Bearer <token>`; otherwise UNAUTHENTICATED
-// ("missing or invalid token") and a LOG(WARNING) line naming the peer
-// and the method (never the token). An empty token checks nothing: the
-// plain protocol a foreign client speaks.
+// ("missing or invalid token", logged as every refusal, never the token).
+// An empty token checks nothing: the plain protocol a foreign client
+// speaks.
 //
 // Limits (each exceeded: RESOURCE_EXHAUSTED naming the limit; the service
 // keeps serving every other call): see ServiceOptions.
