@@ -4,13 +4,18 @@
 #
 #   scripts/setup.sh          install, configure and build build/ (fedexec)
 #   scripts/setup.sh test     the same, then the whole test suite: unit tests,
-#                             the same under ASan+UBSan, the concurrency tests
-#                             under TSan, and bounded runs of the libFuzzer
-#                             targets
+#                             the interoperability suites against the real
+#                             federated_language and TensorFlow Federated
+#                             packages, the unit tests under ASan+UBSan, the
+#                             concurrency tests under TSan, and bounded runs
+#                             of the libFuzzer targets
 #   scripts/setup.sh deps     only install the packages
+#   scripts/setup.sh venvs    only make the Python virtual environments
 #
 # Environment: FEDEXEC_JOBS (parallel jobs, default: all cores),
-# FEDEXEC_FUZZ_SECONDS (per fuzz target in `test`, default 20).
+# FEDEXEC_FUZZ_SECONDS (per fuzz target in `test`, default 20),
+# FEDEXEC_VENVS (where the virtual environments live, default
+# ~/.cache/fedexec/venvs).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,10 +32,14 @@ packages=(
   dataset-fashion-mnist
   openssl  # the TLS tests make their certificates with it
 )
+# Only for the test suite: the Python interpreter the interop suites' virtual
+# environments are made from (Debian's 3.11, on purpose: not whatever
+# python3 comes first on PATH).
+test_packages=(python3 python3-venv python3-dev)
 
 install_packages() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
       missing+=("$p")
     fi
@@ -76,8 +85,88 @@ run_tests() {
   ctest --test-dir "$root/$dir" -j "$jobs" --output-on-failure
 }
 
-install_packages
+# make_venv NAME: the virtual environment of scripts/requirements/NAME.txt
+# (exact pins, the whole environment, so installed without resolving). It
+# lives outside the checkout, keyed by the pins and the interpreter, so that
+# every clone on this machine shares one (TensorFlow's is 2.5 GB); the link
+# .venv (fl) or .venv-NAME in the checkout points at it.
+make_venv() {
+  local name=$1
+  local python=/usr/bin/python3.11
+  local pins="$root/scripts/requirements/$name.txt"
+  local key
+  key=$( (cat "$pins"; "$python" --version) | sha256sum | cut -c1-16)
+  local base=${FEDEXEC_VENVS:-$HOME/.cache/fedexec/venvs}
+  local dir="$base/$name-$key"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "setup: making the Python environment $name in $dir"
+    rm -rf "$dir"
+    mkdir -p "$base"
+    "$python" -m venv "$dir"
+    # One pip cache for every environment and clone.
+    PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/fedexec/pip} \
+      "$dir/bin/python" -m pip install -q --no-deps -r "$pins"
+    # Every requirement holds, but TFF's own jaxlib pin (see tff.txt).
+    local broken
+    broken=$("$dir/bin/python" -m pip check 2>&1 |
+      grep -v -e '^No broken requirements' \
+        -e '^tensorflow-federated 0.87.0 has requirement jaxlib==0.4.14' || true)
+    if [ -n "$broken" ]; then
+      echo "setup: $pins does not hold together:" >&2
+      echo "$broken" >&2
+      exit 1
+    fi
+    touch "$dir/.complete"
+  fi
+  local link="$root/.venv"
+  [ "$name" = fl ] || link="$root/.venv-$name"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$dir" ]; then
+    rm -rf "$link"
+    ln -s "$dir" "$link"
+  fi
+}
+
+make_venvs() {
+  make_venv fl
+  make_venv tff
+  # The TFF smoke test: TFF's own context runs a computation. That context
+  # starts worker_binary processes that outlive Python: run it in a session
+  # of its own and stop the whole session afterwards.
+  local log rc=0
+  log=$(mktemp)
+  setsid "$root/.venv-tff/bin/python" -c "
+import tensorflow_federated as tff
+result = tff.federated_computation(lambda: 'Hello World')()
+assert result in ('Hello World', b'Hello World'), result
+" >"$log" 2>&1 &
+  local pid=$!
+  wait "$pid" || rc=$?
+  kill -- -"$pid" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    echo "setup: TensorFlow Federated does not run:" >&2
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+# run_interop: the interoperability suites, each from its environment,
+# against build/fedexec.
+run_interop() {
+  export FEDEXEC_BIN="$root/build/fedexec"
+  (cd "$root/interop" && "$root/.venv/bin/python" -m pytest -q fl)
+  (cd "$root/interop" && "$root/.venv-tff/bin/python" -m pytest -q tff)
+  unset FEDEXEC_BIN
+}
+
+install_packages "${packages[@]}"
 [ "$mode" = deps ] && exit 0
+if [ "$mode" = test ] || [ "$mode" = venvs ]; then
+  install_packages "${test_packages[@]}"
+  make_venvs
+  [ "$mode" = venvs ] && exit 0
+fi
 
 # One compiler cache for the normal, sanitizer and fuzz builds.
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/fedexec-ccache}
@@ -93,6 +182,8 @@ case "$mode" in
   test)
     echo "== unit tests"
     run_tests build
+    echo "== interoperability: federated_language and TensorFlow Federated"
+    run_interop
     echo "== unit tests under ASan + UBSan"
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DFEDEXEC_SANITIZE=address,undefined
