@@ -40,10 +40,13 @@ using namespace ::fedexec::test_util;  // NOLINT: the cases and values
 // Faults: once `fault->dead` is set every call fails with UNAVAILABLE, as a
 // worker that was killed; `fault->die_at_aggregate` sets it at the first
 // PartialAggregate (the shard's values were made, its aggregation is lost).
+// `no_partials`: PartialAggregate is UNIMPLEMENTED, as for a worker of the
+// plain protocol (TensorFlow Federated's), whose members are read instead.
 struct Fault {
   std::atomic<bool> dead{false};
   std::atomic<bool> die_at_aggregate{false};
   std::atomic<int> aggregates{0};
+  std::atomic<bool> no_partials{false};
 };
 
 class AsIfRemote : public Executor {
@@ -106,10 +109,15 @@ class AsIfRemote : public Executor {
       if (fault_->die_at_aggregate.load()) fault_->dead.store(true);
     }
     FEDEXEC_RETURN_IF_ERROR(Killed());
+    if (fault_ != nullptr && fault_->no_partials.load()) {
+      ++refused_partials_;
+      return absl::UnimplementedError("no PartialAggregate (plain protocol)");
+    }
     return inner_->PartialAggregate(spec);
   }
 
   static inline std::atomic<int64_t> functions_sent_{0};
+  static inline std::atomic<int64_t> refused_partials_{0};
 
  private:
   // Handles of the inner executor become handles of this one (same ids).
@@ -147,7 +155,9 @@ std::shared_ptr<ExecutorFactory> LocalChild(
     int threads, bool as_remote, std::shared_ptr<Fault> fault = nullptr) {
   auto local = LocalExecutorFactory::Create({.threads = threads});
   EXPECT_TRUE(local.ok()) << local.status();
-  if (!as_remote) return std::shared_ptr<ExecutorFactory>(*std::move(local));
+  if (!as_remote && fault == nullptr) {
+    return std::shared_ptr<ExecutorFactory>(*std::move(local));
+  }
   return std::make_shared<AsIfRemoteFactory>(*std::move(local),
                                              std::move(fault));
 }
@@ -159,7 +169,16 @@ struct Layout {
   std::vector<double> capacities;
   bool nested = false;
   bool as_remote = false;
+  // Child 0 and the nested children cannot aggregate their shards.
+  bool no_partials = false;
 };
+
+std::shared_ptr<Fault> NoPartials(bool no_partials) {
+  if (!no_partials) return nullptr;
+  auto fault = std::make_shared<Fault>();
+  fault->no_partials = true;
+  return fault;
+}
 
 std::unique_ptr<Runtime> MakeComposing(const Layout& layout) {
   std::vector<ChildFactory> children;
@@ -169,14 +188,19 @@ std::unique_ptr<Runtime> MakeComposing(const Layout& layout) {
       // Aligned to every block size of the outer stack, or (as_remote)
       // not, so that the outer stack reads the inner members.
       auto inner = CreateComposingFactory(
-          {ChildFactory{LocalChild(1, layout.as_remote), 1, "inner 0"},
-           ChildFactory{LocalChild(1, layout.as_remote), 2, "inner 1"}},
+          {ChildFactory{LocalChild(1, layout.as_remote,
+                                   NoPartials(layout.no_partials)),
+                        1, "inner 0"},
+           ChildFactory{LocalChild(1, layout.as_remote,
+                                   NoPartials(layout.no_partials)),
+                        2, "inner 1"}},
           {.threads = 2}, 3,
           layout.as_remote ? 1 : exec::kMaxAggregationBlockSize);
       EXPECT_TRUE(inner.ok()) << inner.status();
       factory = std::shared_ptr<ExecutorFactory>(*std::move(inner));
     } else {
-      factory = LocalChild(1 + static_cast<int>(i % 2), layout.as_remote);
+      factory = LocalChild(1 + static_cast<int>(i % 2), layout.as_remote,
+                           NoPartials(layout.no_partials && i == 0));
     }
     children.push_back(
         ChildFactory{factory, layout.capacities[i], absl::StrCat("child ", i)});
@@ -202,6 +226,10 @@ std::vector<Layout> Layouts() {
       {"nested", {1, 1}, /*nested=*/true},
       {"three_as_remote", {3, 1, 2}, false, /*as_remote=*/true},
       {"nested_as_remote", {2, 1}, true, true},
+      // Children that cannot aggregate (workers of the plain protocol):
+      // their members are read and folded by the same tree.
+      {"one_without_partials", {2, 1, 1}, false, true, /*no_partials=*/true},
+      {"nested_without_partials", {1, 1}, true, false, true},
   };
 }
 
@@ -209,6 +237,7 @@ TEST(ComposingStackTest, BitIdenticalToOneLocalStack) {
   auto local = MakeLocal();
   for (const Layout& layout : Layouts()) {
     auto composing = MakeComposing(layout);
+    const int64_t refused = AsIfRemote::refused_partials_.load();
     for (const Case& c : Cases()) {
       ir::NodePtr computation = Compile(c.text);
       ASSERT_NE(computation, nullptr) << c.name;
@@ -224,6 +253,10 @@ TEST(ComposingStackTest, BitIdenticalToOneLocalStack) {
         EXPECT_TRUE(*got == *expected)
             << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
       }
+    }
+    if (layout.no_partials) {
+      // The fallback was taken (the children were asked, and refused).
+      EXPECT_GT(AsIfRemote::refused_partials_.load(), refused) << layout.name;
     }
   }
 }
