@@ -2,8 +2,10 @@
 
 TFF 0.87 ships its C++ executor service as worker_binary. It serves only the
 plain executor protocol (tensorflow_federated.v0): no batches, no streams, no
-partial aggregates, and it reads arrays only as typed lists. fedexec finds
-that out (GetWorkerInfo answers UNIMPLEMENTED), sends typed lists, and runs
+partial aggregates; it reads arrays as typed lists, except the arrays of
+federated members that are not scalars, which it reads only as
+Array.content. fedexec finds that out (GetWorkerInfo answers
+UNIMPLEMENTED), encodes arrays the way that worker reads them, and runs
 aggregations by reading the clients' values back from the worker and
 folding them on the coordinator by the same block tree as in-process, so
 every result printed here must be the in-process one, character for
@@ -18,7 +20,6 @@ Run with: /work/main/.venv-tff/bin/python -m pytest interop/tff/test_tff_worker.
 default).
 """
 
-import os
 import pathlib
 import socket
 import subprocess
