@@ -349,6 +349,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
   app.require_subcommand(1);
+  // Global options may also follow the sub-command
+  // (`fedexec worker --log-level debug`).
+  app.fallthrough();
 
   CLI::App* check = app.add_subcommand(
       "check", "Type check computations and print each one's type signature");

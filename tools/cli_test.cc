@@ -85,9 +85,19 @@ TEST_F(CliTest, VersionAndHelp) {
   EXPECT_THAT(Fedexec("--help").out, HasSubstr("--log-level"));
 }
 
+TEST_F(CliTest, GlobalFlagsGoBeforeOrAfterTheSubcommand) {
+  for (const char* args : {"--log-level debug check examples/mean.fed",
+                           "check --log-level debug examples/mean.fed",
+                           "check examples/mean.fed --log-level=info"}) {
+    RunResult run = Fedexec(args);
+    EXPECT_EQ(run.exit_code, 0) << args << ": " << run.err;
+  }
+}
+
 TEST_F(CliTest, BadFlagsExitWithTwoAndOneLine) {
   for (const char* args :
        {"", "frobnicate", "check", "--log-level=loud check x.fed",
+        "check examples/mean.fed --log-level loud",
         "check --no-such-flag examples/mean.fed", "fmt"}) {
     RunResult run = Fedexec(args);
     EXPECT_EQ(run.exit_code, 2) << args;
