@@ -494,15 +494,18 @@ class ValueParser {
                                         ", found a struct of more than ",
                                         want->size(), " elements"));
           }
+          // Names must agree only where both sides name the element (the
+          // rule of federated_language); an unnamed element takes the
+          // declared name.
           const std::string& want_name = (*want)[index].name;
-          if (!want_name.empty() && want_name != name) {
+          if (name.empty()) {
+            name = want_name;
+          } else if (!want_name.empty() && want_name != name) {
             return ErrorAt(
                 name_token,
                 absl::StrCat("expected element ", index, " of ",
                              expected->ToString(), " to be named '", want_name,
-                             "', found ",
-                             name.empty() ? std::string("an unnamed element")
-                                          : absl::StrCat("'", name, "'")));
+                             "', found '", name, "'"));
           }
           element_type = &(*want)[index].type;
         }
