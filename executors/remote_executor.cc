@@ -72,19 +72,26 @@ double JitterFactor(double jitter) {
 }
 
 // Functions cross the wire as their closed IR node; arrays as `arrays`.
-ir::ValueToProtoOptions* NewEncodeOptions(ir::ArrayEncoding arrays) {
-  auto* o = new ir::ValueToProtoOptions;
-  o->encode_function =
-      [](const FunctionValue& f) -> absl::StatusOr<ir::NodePtr> {
-    const auto* function = dynamic_cast<const Function*>(&f);
-    if (function == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(f.Describe(), " cannot be sent to a worker"));
-    }
-    return function->ToNode();
+const ir::ValueToProtoOptions& OptionsFor(ir::ArrayEncoding arrays) {
+  static const auto make = [](ir::ArrayEncoding encoding) {
+    auto* o = new ir::ValueToProtoOptions;
+    o->encode_function =
+        [](const FunctionValue& f) -> absl::StatusOr<ir::NodePtr> {
+      const auto* function = dynamic_cast<const Function*>(&f);
+      if (function == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(f.Describe(), " cannot be sent to a worker"));
+      }
+      return function->ToNode();
+    };
+    o->arrays = encoding;
+    return o;
   };
-  o->arrays = arrays;
-  return o;
+  static const ir::ValueToProtoOptions* const content =
+      make(ir::ArrayEncoding::kContent);
+  static const ir::ValueToProtoOptions* const lists =
+      make(ir::ArrayEncoding::kTypedLists);
+  return arrays == ir::ArrayEncoding::kContent ? *content : *lists;
 }
 
 // What a foreign worker's answer leaves out of its federated values, taken
@@ -331,6 +338,7 @@ absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
     }
   }
   if (executor->Plain()) {
+    std::lock_guard<std::mutex> lock(executor->mu_);
     executor->batches_unimplemented_ = true;
     executor->streams_unimplemented_ = true;
   }
@@ -1500,20 +1508,16 @@ absl::Status RemoteExecutor::Encode(const Value& value, v0::Value* out) const {
   FEDEXEC_RETURN_IF_ERROR(ir::ValueToProto(value, out, EncodeOptions()));
   if (Plain() && (value.is_federated() || value.is_struct())) {
     v0::Value content;
-    static const ir::ValueToProtoOptions* const with_content =
-        NewEncodeOptions(ir::ArrayEncoding::kContent);
-    FEDEXEC_RETURN_IF_ERROR(ir::ValueToProto(value, &content, *with_content));
+    FEDEXEC_RETURN_IF_ERROR(ir::ValueToProto(
+        value, &content, OptionsFor(ir::ArrayEncoding::kContent)));
     UseContentInMembers(out, content, false, 0);
   }
   return absl::OkStatus();
 }
 
 const ir::ValueToProtoOptions& RemoteExecutor::EncodeOptions() const {
-  static const ir::ValueToProtoOptions* const content =
-      NewEncodeOptions(ir::ArrayEncoding::kContent);
-  static const ir::ValueToProtoOptions* const lists =
-      NewEncodeOptions(ir::ArrayEncoding::kTypedLists);
-  return Plain() ? *lists : *content;
+  return OptionsFor(Plain() ? ir::ArrayEncoding::kTypedLists
+                            : ir::ArrayEncoding::kContent);
 }
 
 absl::Status RemoteExecutor::health() const {
