@@ -103,13 +103,13 @@
 // answer UNIMPLEMENTED to fedexec.v1's GetWorkerInfo, asked once in Create
 // (or told by the owner, who asked already). With such a worker nothing of
 // fedexec's extension is tried: every operation is its own call, values
-// go unary, arrays are written as typed lists (ir::ArrayEncoding::
-// kTypedLists: TFF's worker cannot read Array.content), except the arrays
-// of federated members that are not scalars, which TFF 0.87's worker reads
-// only as content, and
-// PartialAggregate answers UNIMPLEMENTED at once (kNoPartialAggregate
-// payload) so that the caller reads the members and aggregates them itself
-// (exec::ComposingExecutor does, on the same block tree). A fedexec worker
+// go unary, arrays are written as TFF 0.87's worker reads them (typed
+// lists, ir::ArrayEncoding::kTypedLists, except the arrays of federated
+// members that are not scalars, which it reads only as Array.content),
+// and PartialAggregate answers UNIMPLEMENTED at once (payload
+// kNoPartialAggregatePayload) so that the caller reads the members and
+// aggregates them itself (exec::ComposingExecutor does, on the same block
+// tree). A fedexec worker
 // gets Array.content and the metadata entry ir::kArrayContentMetadataKey on
 // every call, so that its tensorflow_federated.v0 answers carry content
 // too. Compute answers from a foreign worker may leave out a federated
