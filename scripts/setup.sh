@@ -160,6 +160,21 @@ run_interop() {
   unset FEDEXEC_BIN
 }
 
+# run_python: the Python package's tests (python/tests) against the build
+# tree's package (build/python). pytest's exit code 5 (no tests collected)
+# is a failure too.
+run_python() {
+  local rc=0
+  (cd "$root/python/tests" &&
+    PYTHONPATH="$root/build/python" FEDEXEC_BIN="$root/build/fedexec" \
+      "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider .) || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "setup: pytest found no Python tests in python/tests" >&2
+    exit 1
+  fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+}
+
 install_packages "${packages[@]}"
 [ "$mode" = deps ] && exit 0
 if [ "$mode" = test ] || [ "$mode" = venvs ]; then
@@ -175,6 +190,16 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
 
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "$mode" = test ]; then
+  # The test build also has the Python extension (python/), built with the
+  # .venv's interpreter and its pinned nanobind. build/ may have been
+  # configured without it (configure runs once): then it is reconfigured.
+  if ! grep -q '^FEDEXEC_PYTHON:BOOL=ON$' "$root/build/CMakeCache.txt"; then
+    cmake -S "$root" -B "$root/build" -DFEDEXEC_PYTHON=ON \
+      -DPython_EXECUTABLE="$root/.venv/bin/python" \
+      -Dnanobind_DIR="$("$root/.venv/bin/python" -m nanobind --cmake_dir)"
+  fi
+fi
 build build
 
 case "$mode" in
@@ -184,6 +209,8 @@ case "$mode" in
     run_tests build
     echo "== interoperability: federated_language and TensorFlow Federated"
     run_interop
+    echo "== Python package (python/tests)"
+    run_python
     echo "== unit tests under ASan + UBSan"
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
       -DFEDEXEC_SANITIZE=address,undefined
