@@ -6,7 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
-#include "runtimes/native/registry.h"
+#include "core/value_description.h"
+#include "ir/value_check.h"
 
 namespace fedexec::exec {
 namespace {
@@ -18,9 +19,9 @@ absl::StatusOr<Value> ResolveChecked(const DataBackend& backend,
   FEDEXEC_ASSIGN_OR_RETURN(Value value, backend.Resolve(uri, type));
   // The backend's contract, checked for every backend: what a computation
   // is given has its declared type.
-  if (absl::Status s = native::CheckValueMatchesType(value, type); !s.ok()) {
+  if (absl::Status s = ir::CheckValueMatchesType(value, type); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "data '", uri, "': resolved to ", native::DescribeValue(value),
+        "data '", uri, "': resolved to ", DescribeValue(value),
         ", not an instance of ", type.ToString(), ": ", s.message()));
   }
   return value;
@@ -44,7 +45,7 @@ absl::StatusOr<std::string> KeyText(const Value& key) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("expected a string, int32 or int64 scalar key, found ",
-                   native::DescribeValue(key)));
+                   DescribeValue(key)));
 }
 
 bool IsKeyType(const ir::Type& type) {

@@ -43,7 +43,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "executors/local_executor.h"
 #include "ir/ast.h"
 

@@ -25,6 +25,7 @@
 #include "executors/function.h"
 #include "ir/value_syntax.h"
 #include "testing/concurrency.h"
+#include "testing/native_runtime.h"
 #include "testing/test_files.h"
 #include "testing/types.h"
 
@@ -108,14 +109,14 @@ class DataExecutorTest : public ::testing::Test {
         FileBackend::Create(dir_.path());
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *backend;
-    leaf_ = std::make_shared<LeafExecutor>(context_, DefaultRuntimes());
+    leaf_ = std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
     data_ = std::make_shared<DataExecutor>(context_, leaf_, backend_);
   }
 
   // RR > Sequence > Data > Leaf with `backend`: what runs at a placement.
   std::shared_ptr<LocalExecutor> PlacementStack(
       std::shared_ptr<const DataBackend> backend) {
-    auto leaf = std::make_shared<LeafExecutor>(context_, DefaultRuntimes());
+    auto leaf = std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
     auto data = std::make_shared<DataExecutor>(context_, std::move(leaf),
                                                std::move(backend));
     auto sequence = std::make_shared<SequenceExecutor>(context_, std::move(data));

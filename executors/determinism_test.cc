@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "ir/intrinsics.h"
 #include "ir/type.h"
+#include "testing/native_runtime.h"
 
 namespace fedexec::exec {
 namespace {
@@ -33,7 +34,7 @@ struct Stack {
   explicit Stack(int threads, int64_t clients)
       : pool(threads), context(std::make_shared<ExecutionContext>(pool)) {
     auto child = [&] {
-      auto leaf = std::make_shared<LeafExecutor>(context, DefaultRuntimes());
+      auto leaf = std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
       auto seq = std::make_shared<SequenceExecutor>(context, leaf);
       return std::make_shared<ReferenceResolvingExecutor>(context, seq);
     };

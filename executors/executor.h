@@ -1,7 +1,7 @@
 // Executor: the abstract interface that executes a computation's AST.
 //
 // An executor holds values identified by ValueIds. Its operations mirror the
-// executor protocol of wire-format.md:
+// executor protocol of docs/wire-format.md:
 //   CreateValue      an in-memory Value, or an IR node (a computation)
 //   CreateCall       a function value applied to an argument value
 //   CreateStruct     a struct of values

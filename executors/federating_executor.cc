@@ -23,10 +23,10 @@
 #include "core/limits.h"
 #include "core/status.h"
 #include "core/tree_reduce.h"
+#include "core/value_description.h"
 #include "executors/aggregators.h"
 #include "ir/intrinsics.h"
 #include "runtimes/native/kernels.h"
-#include "runtimes/native/registry.h"
 
 namespace fedexec::exec {
 
@@ -133,7 +133,7 @@ absl::string_view AV(std::string_view s) {
 }
 
 std::string Describe(const Value& value) {
-  return native::DescribeValue(value);
+  return DescribeValue(value);
 }
 
 std::string DescribeFunction(const Value& fn) {

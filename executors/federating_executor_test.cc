@@ -32,6 +32,7 @@
 #include "ir/value_syntax.h"
 #include "runtimes/native/registry.h"
 #include "testing/concurrency.h"
+#include "testing/native_runtime.h"
 #include "testing/types.h"
 
 namespace fedexec::exec {
@@ -144,7 +145,7 @@ class Stack {
   explicit Stack(int64_t num_clients, int threads = 2)
       : pool_(threads),
         context_(std::make_shared<ExecutionContext>(pool_)),
-        leaf_(std::make_shared<LeafExecutor>(context_, DefaultRuntimes())),
+        leaf_(std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes())),
         fed_(std::make_shared<FederatingExecutor>(context_, num_clients, leaf_,
                                                   leaf_)) {
     RegisterTestFunctions();

@@ -3,7 +3,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "runtimes/native/registry.h"
+#include "core/value_description.h"
 
 namespace fedexec::exec {
 namespace {
@@ -35,7 +35,7 @@ absl::StatusOr<const Function*> AsFunction(const Value& value) {
   if (f == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("expected a function, found ",
-                     native::DescribeValue(value)));
+                     DescribeValue(value)));
   }
   return f;
 }

@@ -1,11 +1,11 @@
 // LeafExecutor: leaves compiled by external runtimes.
 #include "executors/leaf_executor.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
-#include "runtimes/native/native_runtime.h"
 
 namespace fedexec::exec {
 namespace {
@@ -65,8 +65,9 @@ absl::StatusOr<Value> LeafExecutor::EmbedLeaf(const ir::NodePtr& node) {
       return Value(node->As<ir::LiteralNode>().value);
     case ir::NodeKind::kNative:
     case ir::NodeKind::kTorchScript: {
-      const std::string kind =
-          node->kind() == ir::NodeKind::kNative ? "native" : "torchscript";
+      // The runtime that declared this leaf's kind (ExternalRuntime::kind()
+      // is the node kind's name in the text syntax).
+      const std::string kind = ir::NodeKindName(node->kind());
       auto it = runtimes_.find(kind);
       if (it == runtimes_.end()) {
         return absl::InvalidArgumentError(
@@ -87,10 +88,6 @@ absl::StatusOr<Value> LeafExecutor::EmbedLeaf(const ir::NodePtr& node) {
     default:
       return LocalExecutor::EmbedLeaf(node);
   }
-}
-
-std::vector<std::shared_ptr<const ExternalRuntime>> DefaultRuntimes() {
-  return {std::make_shared<native::NativeRuntime>()};
 }
 
 }  // namespace fedexec::exec

@@ -1,8 +1,10 @@
 // LeafExecutor: the bottom of an execution stack. It hands each leaf
-// computation to the external runtime its kind names (runtimes/
-// external_runtime.h): `native` leaves to the native runtime, `torchscript`
-// leaves to the torch runtime when one is registered. Tensor literals
-// become tensor values.
+// computation to the external runtime that declared the leaf's kind
+// (runtimes/external_runtime.h: ExternalRuntime::kind() is the node kind's
+// name, ir::NodeKindName: `native`, `torchscript`). It knows runtimes only
+// through that interface: which ones a stack has is chosen where stacks are
+// assembled (stacks/default_runtimes.h). Tensor literals become tensor
+// values.
 //
 // Each leaf is compiled once when its node is embedded; the resulting
 // function value is then called any number of times, from any thread.
@@ -36,9 +38,6 @@ class LeafExecutor : public LocalExecutor {
  private:
   std::map<std::string, std::shared_ptr<const ExternalRuntime>> runtimes_;
 };
-
-// The runtimes every local stack has: the native one.
-std::vector<std::shared_ptr<const ExternalRuntime>> DefaultRuntimes();
 
 }  // namespace fedexec::exec
 

@@ -16,6 +16,7 @@
 #include "runtimes/native/native_runtime.h"
 #include "runtimes/native/registry.h"
 #include "testing/concurrency.h"
+#include "testing/native_runtime.h"
 #include "testing/types.h"
 
 namespace fedexec::exec {
@@ -61,7 +62,7 @@ class CountingRuntime : public ExternalRuntime {
 
 struct Stack {
   explicit Stack(std::vector<std::shared_ptr<const ExternalRuntime>> runtimes =
-                     DefaultRuntimes(),
+                     test_util::NativeRuntimes(),
                  int threads = 2)
       : pool(threads), context(std::make_shared<ExecutionContext>(pool)) {
     executor = std::make_shared<LeafExecutor>(context, std::move(runtimes));
@@ -270,7 +271,7 @@ TEST(LeafExecutorTest, RuntimesAreChosenByKindAndTheLastOneWins) {
 
 TEST(LeafExecutorTest, ALeafFunctionRunsOnManyThreadsAtOnce) {
   test_util::RunWithDeadline("leaf function on many threads", [] {
-    Stack stack(DefaultRuntimes(), 4);
+    Stack stack(test_util::NativeRuntimes(), 4);
     absl::StatusOr<Value> f = stack.executor->EmbedLeaf(
         Native("multiply", "(<int64,int64> -> int64)"));
     ASSERT_TRUE(f.ok());

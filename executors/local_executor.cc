@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "core/value_description.h"
 #include "ir/type_checker.h"
-#include "runtimes/native/registry.h"
 
 namespace fedexec::exec {
 
@@ -125,7 +125,7 @@ void WhenAllReady(const std::vector<std::shared_ptr<ValueState>>& deps,
 absl::Status FunctionInside(const Value& value) {
   return absl::InvalidArgumentError(
       absl::StrCat("cannot materialize a function value: ",
-                   native::DescribeValue(value)));
+                   DescribeValue(value)));
 }
 
 absl::StatusOr<Value> Concrete(const Value& value, ExecutionContext& context,
@@ -378,7 +378,7 @@ absl::StatusOr<OwnedValue> LocalExecutor::CreateSelection(ValueId source,
     if (!v.is_struct()) {
       return state->Complete(absl::InvalidArgumentError(
           absl::StrCat("selection [", index, "] from ",
-                       native::DescribeValue(v), ", which is not a struct")));
+                       DescribeValue(v), ", which is not a struct")));
     }
     const auto& elements = v.struct_value().elements;
     if (static_cast<size_t>(index) >= elements.size()) {

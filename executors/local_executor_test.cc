@@ -27,6 +27,7 @@
 #include "runtimes/native/native_runtime.h"
 #include "runtimes/native/registry.h"
 #include "testing/concurrency.h"
+#include "testing/native_runtime.h"
 #include "testing/types.h"
 
 namespace fedexec::exec {
@@ -350,7 +351,7 @@ TEST_P(LocalExecutorTest, LifetimeCountersReturnToTheirStart) {
   {
     ThreadPool pool(GetParam());
     auto context = std::make_shared<ExecutionContext>(pool);
-    auto leaf = std::make_shared<LeafExecutor>(context, DefaultRuntimes());
+    auto leaf = std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
     LocalExecutor executor(context, leaf);
     {
       absl::StatusOr<OwnedValue> add = executor.CreateValue(ir::MakeNode(

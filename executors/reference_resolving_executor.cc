@@ -45,9 +45,9 @@
 #include "core/large_stack.h"
 #include "core/limits.h"
 #include "core/status.h"
+#include "core/value_description.h"
 #include "ir/node_path.h"
 #include "ir/type_checker.h"
-#include "runtimes/native/registry.h"
 
 namespace fedexec::exec {
 namespace {
@@ -568,7 +568,7 @@ absl::StatusOr<Value> Machine::Run(const Code* body, const Closure* closure,
         if (!source.is_struct()) {
           return FailAt(c, absl::InvalidArgumentError(absl::StrCat(
                                "selection [", c->index, "] from ",
-                               native::DescribeValue(source),
+                               DescribeValue(source),
                                ", which is not a struct")));
         }
         const auto& elements = source.struct_value().elements;

@@ -22,6 +22,7 @@
 #include "ir/value_syntax.h"
 #include "runtimes/native/native_runtime.h"
 #include "testing/concurrency.h"
+#include "testing/native_runtime.h"
 #include "testing/types.h"
 
 namespace fedexec::exec {
@@ -55,7 +56,7 @@ class CountingRuntime : public ExternalRuntime {
 struct Stack {
   explicit Stack(int threads = 2,
                  std::vector<std::shared_ptr<const ExternalRuntime>> runtimes =
-                     DefaultRuntimes())
+                     test_util::NativeRuntimes())
       : pool(threads), context(std::make_shared<ExecutionContext>(pool)) {
     leaf = std::make_shared<LeafExecutor>(context, std::move(runtimes));
     executor = std::make_shared<ReferenceResolvingExecutor>(context, leaf);
@@ -737,7 +738,7 @@ std::string CallWithTwo(ReferenceResolvingExecutor& executor,
 }
 
 TEST(ProgramCacheTest, ACallableComputationIsCompiledAndBoundOnce) {
-  auto counting = std::make_shared<CountingRuntime>(DefaultRuntimes()[0]);
+  auto counting = std::make_shared<CountingRuntime>(test_util::NativeRuntimes()[0]);
   Stack stack(2, {counting});
   const ir::NodePtr node =
       Parse(absl::StrCat("(x: float32) -> ", Add("x", "1.0")));

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "core/value_description.h"
 #include "executors/aggregators.h"
-#include "runtimes/native/registry.h"
 
 namespace fedexec::exec {
 namespace {
@@ -48,7 +48,7 @@ absl::Status BadArgument(SequenceOp op, const char* expected,
                          const Value& found) {
   return absl::InvalidArgumentError(absl::StrCat(
       OpName(op), ": expected an argument ", expected, ", found ",
-      native::DescribeValue(found)));
+      DescribeValue(found)));
 }
 
 // The elements of sequence_map(f, source), produced on each traversal.

@@ -1,4 +1,4 @@
-// SequenceExecutor: the sequence intrinsics (wire-format.md), streamed
+// SequenceExecutor: the sequence intrinsics (docs/wire-format.md), streamed
 // element by element so that no client dataset and no mapped sequence has
 // to be held in memory whole:
 //

@@ -18,7 +18,7 @@
 
 #include "core/npy.h"
 #include "core/tensor.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "ir/type.h"
 
 namespace {

@@ -1,5 +1,5 @@
 // Values on the wire: core Values <-> tensorflow_federated.v0.Value (the
-// executor protocol of wire-format.md), whole or in chunks
+// executor protocol of docs/wire-format.md), whole or in chunks
 // (fedexec.v1.ValueChunk, proto/fedexec/v1/executor_stream.proto).
 //
 // Protobuf appears only at a process boundary: executors in one process

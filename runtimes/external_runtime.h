@@ -7,7 +7,7 @@
 //
 // Adding an external runtime (TorchScript, XLA, ONNX Runtime) means one new
 // folder under runtimes/ with an implementation of this interface, and a
-// line that registers it with the leaf executor of a stack.
+// line in stacks/default_runtimes.cc that gives it to every stack.
 //
 // Thread-safety: implementations must allow Compile and LeafFunction::Call
 // from any number of threads at once.
@@ -39,8 +39,10 @@ class LeafFunction {
 class ExternalRuntime {
  public:
   virtual ~ExternalRuntime() = default;
-  // The leaf kind this runtime serves, as the text syntax names it
-  // ("native", "torchscript").
+  // The leaf kind this runtime serves: the name of its ir::NodeKind as the
+  // text syntax writes it (ir::NodeKindName: "native" for ir::NativeNode,
+  // "torchscript" for ir::TorchScriptNode). The leaf executor hands each
+  // leaf to the runtime whose kind() is its node kind's name.
   virtual std::string kind() const = 0;
   // Compiles one leaf node of that kind (its type is the node's type).
   // INVALID_ARGUMENT names the leaf and what is wrong with it.

@@ -2,13 +2,19 @@
 # fedexec's one set-up script: installs the Debian 12 packages the build
 # needs (skipping what is installed), configures and builds.
 #
-#   scripts/setup.sh          install, configure and build build/ (fedexec)
-#   scripts/setup.sh test     the same, then the whole test suite: unit tests,
-#                             the interoperability suites against the real
+#   scripts/setup.sh          install, configure and build the fedexec
+#                             program (build/fedexec) and nothing else
+#   scripts/setup.sh test     install, configure and build everything in
+#                             build/ (tests, benchmarks, the Python
+#                             extension), then the whole test suite: unit
+#                             tests (with the layering check), the
+#                             interoperability suites against the real
 #                             federated_language and TensorFlow Federated
-#                             packages, the unit tests under ASan+UBSan, the
-#                             concurrency tests under TSan, and bounded runs
-#                             of the libFuzzer targets
+#                             packages, the Python package's tests, the unit
+#                             tests under ASan+UBSan, the concurrency tests
+#                             under TSan, bounded runs of the libFuzzer
+#                             targets, and the format check
+#                             (scripts/check_format.sh)
 #   scripts/setup.sh deps     only install the packages
 #   scripts/setup.sh venvs    only make the Python virtual environments
 #
@@ -35,7 +41,8 @@ packages=(
 # Only for the test suite: the Python interpreter the interop suites' virtual
 # environments are made from (Debian's 3.11, on purpose: not whatever
 # python3 comes first on PATH).
-test_packages=(python3 python3-venv python3-dev)
+test_packages=(python3 python3-venv python3-dev
+  clang-format)  # scripts/check_format.sh
 
 install_packages() {
   local missing=()
@@ -62,11 +69,38 @@ install_packages() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# configure DIR [cmake args...]: configures DIR once (later runs reuse it).
+# configure DIR [-DNAME=VALUE...]: configures DIR with these options, and
+# configures it again on a later run when one of them differs from DIR's
+# cache (so an option added to this script reaches existing folders too).
+# Pass every option a build folder depends on, explicitly.
 configure() {
   local dir=$1
   shift
-  if [ ! -f "$root/$dir/build.ninja" ]; then
+  local cache="$root/$dir/CMakeCache.txt"
+  local stale=""
+  if [ ! -f "$root/$dir/build.ninja" ] || [ ! -f "$cache" ]; then
+    stale="not configured"
+  else
+    local arg kv name value current
+    for arg in "$@"; do
+      case $arg in
+        -D*=*)
+          kv=${arg#-D}
+          name=${kv%%=*}
+          name=${name%%:*}
+          value=${kv#*=}
+          current=$(grep -m1 -E "^${name}(:[A-Za-z]+)?=" "$cache" |
+            cut -d= -f2- || true)
+          if [ "$current" != "$value" ]; then
+            stale="$name is '$current', wanted '$value'"
+            break
+          fi
+          ;;
+      esac
+    done
+  fi
+  if [ -n "$stale" ]; then
+    echo "setup: configuring $dir ($stale)"
     cmake -S "$root" -B "$root/$dir" -G Ninja "$@"
   fi
 }
@@ -189,18 +223,22 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 # Paths relative to the checkout, so that clones in other folders hit too.
 export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
 
-configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build_options=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_SANITIZE=
+  -DFEDEXEC_FUZZ=OFF)
 if [ "$mode" = test ]; then
-  # The test build also has the Python extension (python/), built with the
-  # .venv's interpreter and its pinned nanobind. build/ may have been
-  # configured without it (configure runs once): then it is reconfigured.
-  if ! grep -q '^FEDEXEC_PYTHON:BOOL=ON$' "$root/build/CMakeCache.txt"; then
-    cmake -S "$root" -B "$root/build" -DFEDEXEC_PYTHON=ON \
-      -DPython_EXECUTABLE="$root/.venv/bin/python" \
-      -Dnanobind_DIR="$("$root/.venv/bin/python" -m nanobind --cmake_dir)"
-  fi
+  # The test build has the tests, the benchmarks and the Python extension
+  # (python/), built with the .venv's interpreter and its pinned nanobind.
+  build_options+=(-DFEDEXEC_TESTS=ON -DFEDEXEC_BENCH=ON -DFEDEXEC_PYTHON=ON
+    -DPython_EXECUTABLE="$root/.venv/bin/python"
+    -Dnanobind_DIR="$("$root/.venv/bin/python" -m nanobind --cmake_dir)")
 fi
-build build
+configure build "${build_options[@]}"
+if [ "$mode" = test ]; then
+  build build
+else
+  # The main job needs the program only; `test` builds the rest.
+  build build fedexec
+fi
 
 case "$mode" in
   build) ;;
@@ -213,7 +251,8 @@ case "$mode" in
     run_python
     echo "== unit tests under ASan + UBSan"
     configure build-asan -DCMAKE_BUILD_TYPE=Debug \
-      -DFEDEXEC_SANITIZE=address,undefined
+      -DFEDEXEC_SANITIZE=address,undefined -DFEDEXEC_TESTS=ON \
+      -DFEDEXEC_FUZZ=OFF -DFEDEXEC_PYTHON=OFF
     build build-asan
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       run_tests build-asan
@@ -221,7 +260,8 @@ case "$mode" in
     # The code that shares state between threads, built with ThreadSanitizer.
     # It synchronises with std:: primitives, which TSan sees (Debian's Abseil
     # is not instrumented).
-    configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DFEDEXEC_SANITIZE=thread
+    configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DFEDEXEC_SANITIZE=thread \
+      -DFEDEXEC_TESTS=ON -DFEDEXEC_FUZZ=OFF -DFEDEXEC_PYTHON=OFF
     build build-tsan core_tests executors_tests stacks_tests demo_tests
     export TSAN_OPTIONS=halt_on_error=1
     "$root/build-tsan/core/core_tests" \
@@ -241,11 +281,14 @@ case "$mode" in
       --gtest_filter='FedAvgRunTest.*:-*DirectLoop*:*DifferentSeeds*'
     unset TSAN_OPTIONS
     echo "== fuzz targets (${FEDEXEC_FUZZ_SECONDS:-20} s each)"
-    CC=clang CXX=clang++ configure build-fuzz \
+    configure build-fuzz -DCMAKE_CXX_COMPILER="$(command -v clang++)" \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_TESTS=OFF -DFEDEXEC_FUZZ=ON \
+      -DFEDEXEC_SANITIZE= -DFEDEXEC_PYTHON=OFF \
       -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-20}"
     build build-fuzz fedexec_fuzzers
     run_tests build-fuzz
+    echo "== format (scripts/check_format.sh)"
+    bash "$root/scripts/check_format.sh"
     ;;
   *)
     echo "setup: unknown mode '$mode' (build, test or deps)" >&2

@@ -1,7 +1,8 @@
 // ExecutorService: serves any Executor over gRPC, as the executor protocol
-// of wire-format.md (tensorflow_federated.v0.ExecutorGroup, which a foreign
-// client of that protocol can drive) and fedexec's streaming extension
-// (fedexec.v1.ExecutorStream: values in chunks, partial aggregation).
+// of docs/wire-format.md (tensorflow_federated.v0.ExecutorGroup, which a
+// foreign client of that protocol can drive) and fedexec's streaming
+// extension (fedexec.v1.ExecutorStream: values in chunks, partial
+// aggregation).
 //
 // Executors. GetExecutor(cardinalities) asks the ExecutorSource for an
 // executor of that many clients and answers an executor id; every other

@@ -397,38 +397,9 @@ TEST(ComposingStackTest, ReplacementsAreBounded) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST(ComposingStackTest, PlanShardsSplitsWholeBlocksByCapacity) {
-  auto plan = exec::PlanShards(1000, {1, 2, 1});
-  ASSERT_TRUE(plan.ok());
-  // 63 blocks: 15.75, 31.5, 15.75 -> 16, 31, 16 (largest remainders).
-  ASSERT_EQ(plan->size(), 3u);
-  EXPECT_EQ((*plan)[0], std::make_pair(int64_t{0}, int64_t{256}));
-  EXPECT_EQ((*plan)[1], std::make_pair(int64_t{256}, int64_t{496}));
-  EXPECT_EQ((*plan)[2], std::make_pair(int64_t{752}, int64_t{248}));
-  auto few = exec::PlanShards(5, {1, 1, 1});
-  ASSERT_TRUE(few.ok());
-  EXPECT_EQ((*few)[0].second + (*few)[1].second + (*few)[2].second, 5);
-  EXPECT_FALSE(exec::PlanShards(10, {}).ok());
-  EXPECT_FALSE(exec::PlanShards(10, {1, 0}).ok());
-  EXPECT_FALSE(exec::PlanShards(-1, {1}).ok());
-}
-
-TEST(ComposingStackTest, BadShardsAreRefused) {
-  ThreadPool pool(1);
-  auto context = std::make_shared<exec::ExecutionContext>(pool);
-  auto child = LocalChild(1, false)->ExecutorFor(10);
-  ASSERT_TRUE(child.ok());
-  // Not starting at a block boundary (1000 clients: blocks of 16).
-  auto bad = exec::ComposingExecutor::Create(
-      context, 1000, nullptr,
-      {exec::ClientShard{*child, 0, 10, "a"},
-       exec::ClientShard{*child, 10, 990, "b"}});
-  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(bad.status().message(), HasSubstr("whole block"));
-  // Not covering every client.
-  auto short_of = exec::ComposingExecutor::Create(
-      context, 20, nullptr, {exec::ClientShard{*child, 0, 16, "a"}});
-  EXPECT_THAT(short_of.status().message(), HasSubstr("hold 16 clients"));
+// The composing executor's own refusals (bad shards) and its shard plans
+// are tested beside it, in executors/composing_executor_test.cc.
+TEST(ComposingStackTest, AFactoryWithoutChildrenIsRefused) {
   auto empty = CreateComposingFactory({});
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -26,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/thread_pool.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "executors/executor.h"
 #include "executors/function.h"
 #include "executors/local_executor.h"

@@ -9,6 +9,7 @@
 #include "executors/leaf_executor.h"
 #include "executors/reference_resolving_executor.h"
 #include "executors/sequence_executor.h"
+#include "stacks/default_runtimes.h"
 
 namespace fedexec::stacks {
 namespace {
@@ -18,7 +19,7 @@ std::shared_ptr<exec::LocalExecutor> PlacementStack(
     const std::shared_ptr<exec::ExecutionContext>& context,
     const std::shared_ptr<const exec::DataBackend>& data_backend) {
   auto leaf =
-      std::make_shared<exec::LeafExecutor>(context, exec::DefaultRuntimes());
+      std::make_shared<exec::LeafExecutor>(context, DefaultRuntimes());
   // Also without a backend: keyed data nodes become functions that resolve
   // where they are sent (executors/data_executor.h).
   auto data = std::make_shared<exec::DataExecutor>(context, std::move(leaf),

@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/data_backend.h"
 #include "executors/composing_executor.h"
-#include "executors/data_backend.h"
 #include "executors/function.h"
 #include "executors/local_executor.h"
 

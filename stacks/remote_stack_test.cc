@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/mutable_tensor.h"
 #include "core/npy.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "executors/grpc_channel.h"
 #include "executors/remote_executor.h"
 #include "gmock/gmock.h"

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/npy.h"
 #include "core/thread_pool.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "glog/logging.h"
 #include "google/protobuf/stubs/logging.h"
 #include "ir/computation_file.h"
@@ -23,6 +23,7 @@
 #include "stacks/runtime.h"
 #include "tools/cli_common.h"
 #include "tools/demo_command.h"
+#include "tools/native_functions.h"
 #include "tools/remote_flags.h"
 #include "tools/worker_command.h"
 
@@ -298,6 +299,11 @@ int RunRun(const RunOptions& options) {
     }
     runtime = stacks::Runtime::CreateWithFactory(*std::move(factory));
   } else {
+    // The same native functions a worker offers (tools/native_functions.h).
+    if (absl::Status s = RegisterNativeFunctions(); !s.ok()) {
+      PrintError(s.message());
+      return kExitRuntimeError;
+    }
     stacks::RuntimeOptions runtime_options;
     runtime_options.threads = options.threads.value_or(0);
     if (!options.data_root.empty()) {

@@ -11,14 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/thread_pool.h"
-#include "demo/analytics.h"
-#include "demo/model.h"
-#include "runtimes/native/registry.h"
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 #include "glog/logging.h"
 #include "service/worker.h"
 #include "stacks/executor_factory.h"
 #include "tools/cli_common.h"
+#include "tools/native_functions.h"
 
 namespace fedexec::cli {
 
@@ -75,19 +73,11 @@ int WorkerCommand::Run() {
       return kExitBadInput;
     }
   }
-  // The demos' native functions, so that `fedexec demo --workers` runs here.
-  native::NativeRegistry& registry = native::NativeRegistry::Default();
-  for (absl::Status s :
-       {registry.Contains("logreg_client_update")
-            ? absl::OkStatus()
-            : demo::RegisterDemoFunctions(registry),
-        registry.Contains(demo::kAnalyticsHistogramFunction)
-            ? absl::OkStatus()
-            : demo::RegisterAnalyticsFunctions(registry)}) {
-    if (!s.ok()) {
-      PrintError(s.message());
-      return kExitRuntimeError;
-    }
+  // The program's native functions (tools/native_functions.h), so that
+  // `fedexec demo --workers` runs here.
+  if (absl::Status s = RegisterNativeFunctions(); !s.ok()) {
+    PrintError(s.message());
+    return kExitRuntimeError;
   }
   // Before any thread starts: only the sigwait below receives them.
   sigset_t signals;

@@ -47,7 +47,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/value.h"
+#include "core/value_description.h"
 #include "ir/type.h"
+#include "ir/value_check.h"
 
 namespace fedexec::native {
 
@@ -149,17 +151,11 @@ class NativeRegistry {
 // first registration error (ALREADY_EXISTS if called twice).
 absl::Status RegisterBuiltinKernels(NativeRegistry& registry);
 
-// Whether `value` is an instance of the (concrete) type `type`: tensors by
-// dtype and shape (unknown dims and rank accept any), structs by element
-// count, names (where the type names them) and elements, sequences and
-// federated values by their members. INVALID_ARGUMENT saying what was found
-// where, e.g. "element 1: expected float32[3], found float32[4]".
-absl::Status CheckValueMatchesType(const Value& value, const ir::Type& type);
-
-// A type-notation description of a value, for messages: "float32[3]",
-// "<a=int32,float32[2]>", "float32*" ("<empty>*" for an empty sequence),
-// "{float32}@CLIENTS", "<none>" for the empty Value().
-std::string DescribeValue(const Value& value);
+// Value description and the value-against-type check that every call runs
+// live below the runtimes (core/value_description.h, ir/value_check.h);
+// these names keep the native runtime's users source-compatible.
+using ::fedexec::DescribeValue;
+using ::fedexec::ir::CheckValueMatchesType;
 
 namespace internal {
 bool RegisterAtStartup(const char* name, const char* signature,

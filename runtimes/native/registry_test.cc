@@ -307,44 +307,5 @@ TEST(NativeRegistryTest, DefaultHoldsTheBuiltinKernels) {
             absl::StatusCode::kAlreadyExists);
 }
 
-TEST(CheckValueMatchesTypeTest, TensorsStructsSequencesFederated) {
-  const Value f3(Tensor::Vector<float>({1, 2, 3}));
-  EXPECT_TRUE(CheckValueMatchesType(f3, T("float32[3]")).ok());
-  EXPECT_TRUE(CheckValueMatchesType(f3, T("float32[?]")).ok());
-  EXPECT_TRUE(CheckValueMatchesType(f3, T("float32[*]")).ok());
-  ExpectInvalid(CheckValueMatchesType(f3, T("float32[4]")),
-                "expected float32[4], found float32[3]");
-  ExpectInvalid(CheckValueMatchesType(f3, T("float32[3,1]")), "expected");
-  ExpectInvalid(CheckValueMatchesType(f3, T("float64[3]")), "expected");
-
-  const Value s =
-      Value::Struct({{"a", f3}, {"", Value(Tensor::Scalar<int32_t>(1))}});
-  EXPECT_EQ(DescribeValue(s), "<a=float32[3],int32>");
-  EXPECT_TRUE(CheckValueMatchesType(s, T("<a=float32[3],int32>")).ok());
-  EXPECT_TRUE(CheckValueMatchesType(s, T("<float32[3],int32>")).ok());
-  ExpectInvalid(CheckValueMatchesType(s, T("<b=float32[3],int32>")),
-                "expected <b=float32[3],int32>");
-  ExpectInvalid(CheckValueMatchesType(s, T("<a=float32[3],int64>")),
-                "at [1]: expected int64, found int32");
-  ExpectInvalid(CheckValueMatchesType(s, T("<a=float32[3]>")), "expected");
-
-  const Value seq = Value::Sequence({f3, f3});
-  EXPECT_EQ(DescribeValue(seq), "float32[3]*");
-  EXPECT_TRUE(CheckValueMatchesType(seq, T("float32[3]*")).ok());
-  ExpectInvalid(CheckValueMatchesType(seq, T("float32[2]*")), "at {0}");
-  EXPECT_EQ(DescribeValue(Value::Sequence({})), "<empty>*");
-
-  const Value fed = Value::Federated(Placement::kClients, false, {f3, f3});
-  EXPECT_EQ(DescribeValue(fed), "{float32[3]}@CLIENTS");
-  EXPECT_TRUE(CheckValueMatchesType(fed, T("{float32[3]}@CLIENTS")).ok());
-  ExpectInvalid(CheckValueMatchesType(fed, T("float32[3]@CLIENTS")),
-                "expected float32[3]@CLIENTS");
-  ExpectInvalid(CheckValueMatchesType(fed, T("{float32[3]}@SERVER")),
-                "expected");
-  ExpectInvalid(CheckValueMatchesType(f3, T("(float32 -> float32)")),
-                "expected (float32 -> float32), found float32[3]");
-  ExpectInvalid(CheckValueMatchesType(Value(), T("float32")), "found <none>");
-}
-
 }  // namespace
 }  // namespace fedexec::native

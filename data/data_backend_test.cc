@@ -4,7 +4,7 @@
 // and the file, escapes from the root (.., absolute paths, symbolic links
 // out, a sibling directory sharing the root's name as a prefix), missing
 // and malformed files, and the uri's query.
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +22,7 @@
 #include "testing/test_files.h"
 #include "testing/types.h"
 
-namespace fedexec::exec {
+namespace fedexec::data {
 namespace {
 
 namespace fs = std::filesystem;
@@ -816,4 +816,4 @@ TEST(FileBackendCreateTest, RootMustBeAnExistingDirectory) {
 }
 
 }  // namespace
-}  // namespace fedexec::exec
+}  // namespace fedexec::data

@@ -1,6 +1,6 @@
 // Data backends: what turns the uri of a `data` building block
 // (ir::DataNode, `data("uri", T)` in the text syntax) into a Value, on the
-// machine that holds the data. The data executor (data_executor.h) asks its
+// machine that holds the data. The data executor (executors/data_executor.h) asks its
 // backend for each data node it embeds; client data never leaves that
 // machine except as the results of the computation.
 //
@@ -85,9 +85,9 @@
 //   Keyed     A data node of function type (K -> T), K a string, int32 or
 //             int64 scalar, names a keyed collection: calling it with a key
 //             resolves the uri KeyedDataUri(uri, key) as a T, wherever the
-//             call runs (the data executor makes the function; see
-//             data_executor.h). For the file backend the key is a path
-//             below the node's path, and may add query parameters:
+//             call runs (the data executor makes the function: see
+//             executors/data_executor.h). For the file backend the key is a
+//             path below the node's path, and may add query parameters:
 //             data("clients?batch_size=10", (string -> <x=...,y=...>*))
 //             called with "17?batches=2,0,1" reads the table clients/17 in
 //             batches 2, 0 and 1.
@@ -108,8 +108,8 @@
 //
 // Thread-safety: DataBackend::Resolve is const and may be called from any
 // number of threads at once; FileBackend's cache has a lock of its own.
-#ifndef FEDEXEC_EXECUTORS_DATA_BACKEND_H_
-#define FEDEXEC_EXECUTORS_DATA_BACKEND_H_
+#ifndef FEDEXEC_DATA_DATA_BACKEND_H_
+#define FEDEXEC_DATA_DATA_BACKEND_H_
 
 #include <cstdint>
 #include <filesystem>
@@ -123,7 +123,7 @@
 #include "core/value.h"
 #include "ir/type.h"
 
-namespace fedexec::exec {
+namespace fedexec::data {
 
 class DataBackend {
  public:
@@ -187,6 +187,16 @@ class FileBackend final : public DataBackend {
   std::shared_ptr<LocationCache> locations_;
 };
 
+}  // namespace fedexec::data
+
+// The executors' names for the backend, from before it had a folder of its
+// own (executors/data_executor.h and the stacks use them).
+namespace fedexec::exec {
+using data::DataBackend;
+using data::FileBackend;
+using data::FileDataUri;
+using data::KeyedDataUri;
+using data::ParseFileDataUri;
 }  // namespace fedexec::exec
 
-#endif  // FEDEXEC_EXECUTORS_DATA_BACKEND_H_
+#endif  // FEDEXEC_DATA_DATA_BACKEND_H_

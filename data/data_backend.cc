@@ -1,6 +1,6 @@
 // FileBackend: data uris resolved to .npy tensors and tables of .npy
 // columns below a root directory, never outside it.
-#include "executors/data_backend.h"
+#include "data/data_backend.h"
 
 #include <sys/stat.h>
 
@@ -24,7 +24,7 @@
 #include "core/npy.h"
 #include "core/status.h"
 
-namespace fedexec::exec {
+namespace fedexec::data {
 namespace {
 
 namespace fs = std::filesystem;
@@ -810,4 +810,4 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
   return SequenceOfRows(uri, plan, columns);
 }
 
-}  // namespace fedexec::exec
+}  // namespace fedexec::data
