@@ -39,3 +39,22 @@ if(FEDEXEC_FUZZ)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Clang's thread-safety analysis (core/mutex.h): fields marked
+# FEDEXEC_GUARDED_BY and functions marked FEDEXEC_REQUIRES are checked at
+# compile time, and a violation is an error. On by default with clang (the
+# project's clang build, build-fuzz, compiles every library with it); GCC
+# has no such analysis.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  option(FEDEXEC_THREAD_SAFETY_ANALYSIS
+    "Check the lock annotations (clang -Wthread-safety, as errors)" ON)
+else()
+  option(FEDEXEC_THREAD_SAFETY_ANALYSIS
+    "Check the lock annotations (clang -Wthread-safety, as errors)" OFF)
+endif()
+if(FEDEXEC_THREAD_SAFETY_ANALYSIS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "FEDEXEC_THREAD_SAFETY_ANALYSIS needs clang (CXX=clang++)")
+  endif()
+  add_compile_options(-Wthread-safety -Werror=thread-safety)
+endif()

@@ -40,23 +40,23 @@ ThreadPool& ThreadPool::Default() {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (std::thread& t : workers_) t.join();
 }
 
 void ThreadPool::Schedule(Task task) {
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(task));
     queued_.store(queue_.size(), std::memory_order_release);
     // Spinning workers see the task without a notification.
     wake = sleeping_ > 0;
   }
-  if (wake) cv_.notify_one();
+  if (wake) cv_.Signal();
 }
 
 namespace {
@@ -87,10 +87,10 @@ void ThreadPool::WorkerLoop() {
     }
     Task task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       while (!stopping_ && queue_.empty()) {
         ++sleeping_;
-        cv_.wait(lock);
+        cv_.Wait(mu_);
         --sleeping_;
       }
       // Draining before exiting: a stopping pool still runs what is queued,
@@ -136,11 +136,11 @@ struct ForState {
   // independent of timing.
   std::atomic<int64_t> stop_above{std::numeric_limits<int64_t>::max()};
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool all_finished = false;  // guarded by mu
-  int64_t error_chunk = -1;   // guarded by mu
-  absl::Status error;         // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  bool all_finished FEDEXEC_GUARDED_BY(mu) = false;
+  int64_t error_chunk FEDEXEC_GUARDED_BY(mu) = -1;
+  absl::Status error FEDEXEC_GUARDED_BY(mu);
 };
 
 // Claims chunks in index order and runs (or skips) them until none is left.
@@ -158,7 +158,7 @@ void RunChunks(ForState& s) {
       const int64_t end = s.n - begin <= s.grain ? s.n : begin + s.grain;
       absl::Status status = s.fn(begin, end);
       if (!status.ok()) {
-        std::lock_guard<std::mutex> lock(s.mu);
+        MutexLock lock(s.mu);
         if (s.error_chunk < 0 || i < s.error_chunk) {
           s.error_chunk = i;
           s.error = std::move(status);
@@ -170,9 +170,9 @@ void RunChunks(ForState& s) {
     }
     if (s.finished.fetch_add(1, std::memory_order_acq_rel) + 1 ==
         s.num_chunks) {
-      std::lock_guard<std::mutex> lock(s.mu);
+      MutexLock lock(s.mu);
       s.all_finished = true;
-      s.cv.notify_all();
+      s.cv.SignalAll();
     }
   }
 }
@@ -198,8 +198,8 @@ absl::Status ParallelForImpl(
   {
     // Every chunk is claimed by now; the ones still running were started by
     // other threads, so this wait is for work in progress only.
-    std::unique_lock<std::mutex> lock(state->mu);
-    state->cv.wait(lock, [&] { return state->all_finished; });
+    MutexLock lock(state->mu);
+    while (!state->all_finished) state->cv.Wait(state->mu);
     // Moved, not copied: helpers may destroy the state later on another
     // thread, and a shared status payload must not outlive it there.
     if (state->error_chunk >= 0) return std::move(state->error);

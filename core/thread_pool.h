@@ -31,11 +31,9 @@
 #define FEDEXEC_CORE_THREAD_POOL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -43,6 +41,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 
 namespace fedexec {
 
@@ -102,11 +101,11 @@ class ThreadPool {
  private:
   void WorkerLoop();
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;  // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  int sleeping_ = 0;        // workers blocked on cv_; guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Task> queue_ FEDEXEC_GUARDED_BY(mu_);
+  bool stopping_ FEDEXEC_GUARDED_BY(mu_) = false;
+  int sleeping_ FEDEXEC_GUARDED_BY(mu_) = 0;  // workers blocked on cv_
   // queue_.size(), readable without the lock by spinning workers.
   std::atomic<size_t> queued_{0};
   std::vector<std::thread> workers_;

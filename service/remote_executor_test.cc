@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,6 +48,7 @@
 #include "ir/type_checker.h"
 #include "ir/value_proto.h"
 #include "ir/value_syntax.h"
+#include "service/service_test_util.h"
 #include "service/worker.h"
 #include "stacks/cardinality.h"
 #include "stacks/executor_factory.h"
@@ -143,8 +145,10 @@ class RawListener {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) return;
     const int one = 1;
+    // SO_REUSEADDR only (a port left in TIME_WAIT binds again); never
+    // SO_REUSEPORT, which would let it share a port that a server of another
+    // test holds and take that server's connections.
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -463,7 +467,7 @@ TEST_F(RemoteWorkerTest, RequestsThatAreMalformedFailAtOnce) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(remote->Dispose(999).code(), absl::StatusCode::kInvalidArgument);
   PartialAggregateSpec spec;
-  spec.op = "sum";
+  spec.op = PartialAggregateOp::kSum;
   spec.value = 999;
   EXPECT_EQ(remote->PartialAggregate(spec).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -675,7 +679,8 @@ TEST_F(RemoteWorkerTest, PartialAggregatesMatchTheInProcessOnes) {
   std::unique_ptr<RemoteExecutor> remote = Connect(kClients);
   ASSERT_NE(remote, nullptr);
 
-  for (const std::string op : {"sum", "max"}) {
+  for (const PartialAggregateOp op :
+       {PartialAggregateOp::kSum, PartialAggregateOp::kMax}) {
     PartialAggregateSpec spec;
     spec.op = op;
     spec.first_client = kFirst;
@@ -702,13 +707,23 @@ TEST_F(RemoteWorkerTest, PartialAggregatesMatchTheInProcessOnes) {
       EXPECT_EQ(a.total_weight, b.total_weight);
       ASSERT_EQ(a.value.has_value(), b.value.has_value());
       if (a.value.has_value()) {
-        EXPECT_TRUE(*a.value == *b.value) << op;
+        EXPECT_TRUE(*a.value == *b.value) << PartialAggregateOpName(op);
       }
     }
   }
 }
 
 TEST_F(RemoteWorkerTest, AWorkerRestartedWithinTheRetryWindowIsReached) {
+  // The worker listens on a port below the ephemeral range, which no other
+  // test's server (they bind port 0) can take while it is down.
+  worker_->Shutdown(absl::ZeroDuration());
+  worker_.reset();
+  absl::Status started = absl::UnavailableError("no free port");
+  for (int tries = 0; tries < 5 && !started.ok(); ++tries) {
+    const int free_port = service::test::FreePortBelowEphemeralRange();
+    if (free_port != 0) started = StartWorker(free_port);
+  }
+  ASSERT_TRUE(started.ok()) << started;
   const int port = worker_->port();
   const std::string target = worker_->target();
   worker_->Shutdown(absl::ZeroDuration());
@@ -968,11 +983,17 @@ class FakeWorker final : public v0::ExecutorGroup::CallbackService {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port_);
+    // Its own port, never shared with another test's listener.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
+    // Listening (and so serving) once BuildAndStart returns.
+    EXPECT_NE(server_, nullptr);
+    EXPECT_NE(port_, 0);
   }
   ~FakeWorker() override {
     Release();
+    if (server_ == nullptr) return;
     server_->Shutdown();
     server_->Wait();
   }
@@ -1455,7 +1476,7 @@ TEST(RemoteFakeTest, AWorkerWithoutTheExtensionGetsThePlainProtocolOnly) {
   // No partial aggregates: UNIMPLEMENTED at once, marked for the caller
   // (which reads the members instead), and no call is made.
   PartialAggregateSpec spec;
-  spec.op = "sum";
+  spec.op = PartialAggregateOp::kSum;
   spec.value = value->id();
   spec.total_clients = 2;
   spec.block_size = 1;

@@ -8,9 +8,14 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -38,6 +43,39 @@ namespace fedexec::service::test {
 
 namespace v0 = ::tensorflow_federated::v0;
 namespace v1 = ::fedexec::v1;
+
+// The lowest port of the kernel's ephemeral range (what binding port 0
+// hands out): ports below it are never given to another test's server.
+inline int EphemeralPortsStart() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  return low;
+}
+
+// A port on 127.0.0.1 that a server can bind now, below the ephemeral
+// range, so that no server that binds port 0 (every other test's) can take
+// it while this test stops its server and binds the port again. 0 if none
+// was found.
+inline int FreePortBelowEphemeralRange() {
+  const int low = 10000;
+  const int high = EphemeralPortsStart();
+  if (high <= low) return 0;
+  for (int i = 0; i < 2000; ++i) {
+    const int port = low + (getpid() * 131 + i * 7919) % (high - low);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address),
+                             sizeof(address)) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  return 0;
+}
 
 // Every call of a test gives up after this long, so that a hang fails.
 inline constexpr std::chrono::seconds kCallDeadline{120};

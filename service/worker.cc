@@ -5,12 +5,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
-#include <chrono>
-#include <condition_variable>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/status.h"
 #include "executors/grpc_channel.h"
 
@@ -149,33 +148,31 @@ Worker::~Worker() {
 }
 
 void Worker::Shutdown(absl::Duration grace) {
-  std::lock_guard<std::mutex> lock(shutdown_mu_);
+  MutexLock lock(shutdown_mu_);
   if (shut_down_) return;
   SetServing(*server_, false);
 
-  const auto deadline =
-      std::chrono::system_clock::now() +
-      std::chrono::microseconds(absl::ToInt64Microseconds(
-          std::max(grace, absl::ZeroDuration())));
-  std::mutex mu;
-  std::condition_variable cv;
+  const absl::Time until = absl::Now() + std::max(grace, absl::ZeroDuration());
+  Mutex mu;
+  CondVar cv;
   bool done = false;
   // grpc::Server::Shutdown returns once every call has ended; calls that
   // wait for a computation end only when the computation does, so the
   // executors are cancelled once the grace period is over.
   std::thread stopper([&] {
-    server_->Shutdown(deadline);
-    std::lock_guard<std::mutex> l(mu);
+    server_->Shutdown(absl::ToChronoTime(until));
+    MutexLock l(mu);
     done = true;
-    cv.notify_all();
+    cv.SignalAll();
   });
+  bool stopped_in_time;
   {
-    std::unique_lock<std::mutex> l(mu);
-    if (!cv.wait_until(l, deadline, [&] { return done; })) {
-      l.unlock();
-      service_->CancelAll();
+    MutexLock l(mu);
+    while (!done && cv.WaitUntil(mu, until)) {
     }
+    stopped_in_time = done;
   }
+  if (!stopped_in_time) service_->CancelAll();
   stopper.join();
   // Nothing is served any more: stop every executor still held.
   service_->CancelAll();

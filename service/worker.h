@@ -27,11 +27,11 @@
 #define FEDEXEC_SERVICE_WORKER_H_
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/mutex.h"
 #include "service/executor_service.h"
 
 namespace grpc {
@@ -96,8 +96,8 @@ class Worker {
   std::string target_;
   bool tls_ = false;
 
-  std::mutex shutdown_mu_;  // held for the whole of the first Shutdown
-  bool shut_down_ = false;  // guarded by shutdown_mu_
+  Mutex shutdown_mu_;  // held for the whole of the first Shutdown
+  bool shut_down_ FEDEXEC_GUARDED_BY(shutdown_mu_) = false;
 };
 
 }  // namespace fedexec::service

@@ -72,42 +72,62 @@ absl::StatusOr<std::shared_ptr<Executor>> LocalExecutorFactory::ExecutorFor(
   // Stacks dropped from the cache are destroyed after the lock is released:
   // destroying one waits for its running tasks.
   std::vector<std::shared_ptr<Stack>> dropped;
-  std::shared_ptr<Stack> stack;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = stacks_.begin(); it != stacks_.end();) {
-      if ((*it)->cancelled()) {
-        dropped.push_back(std::move(*it));
-        it = stacks_.erase(it);
-      } else if ((*it)->num_clients == num_clients) {
-        stack = *it;
-        stacks_.splice(stacks_.begin(), stacks_, it);
-        break;
-      } else {
-        ++it;
-      }
-    }
-    if (stack == nullptr) {
-      auto built = std::make_shared<Stack>();
-      built->num_clients = num_clients;
-      built->pool = pool_;
-      built->context = std::make_shared<exec::ExecutionContext>(*pool_);
-      absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> top =
-          builder_(built->context, num_clients);
-      if (!top.ok()) return top.status();
-      built->top = *std::move(top);
-      if (built->top == nullptr) {
-        return absl::InternalError(absl::StrCat(
-            "the stack builder built nothing for ", num_clients, " clients"));
-      }
-      stack = built;
-      if (options_.cache_size > 0) stacks_.push_front(std::move(built));
-    }
-    while (stacks_.size() > static_cast<size_t>(options_.cache_size)) {
-      dropped.push_back(std::move(stacks_.back()));
-      stacks_.pop_back();
+    MutexLock lock(mu_);
+    std::shared_ptr<Stack> cached = FindLocked(num_clients, dropped);
+    if (cached != nullptr) return Top(std::move(cached));
+  }
+  // Not cached: built without the lock, so that a slow builder (a remote
+  // stack asks its workers for executors over the network) holds up
+  // neither other client counts nor Release, and a cancellation of the
+  // caller (CurrentCancelSignal) reaches it.
+  auto built = std::make_shared<Stack>();
+  built->num_clients = num_clients;
+  built->pool = pool_;
+  built->context = std::make_shared<exec::ExecutionContext>(*pool_);
+  absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> top =
+      builder_(built->context, num_clients);
+  if (!top.ok()) return top.status();
+  built->top = *std::move(top);
+  if (built->top == nullptr) {
+    return absl::InternalError(absl::StrCat(
+        "the stack builder built nothing for ", num_clients, " clients"));
+  }
+  if (options_.cache_size == 0) return Top(std::move(built));
+  MutexLock lock(mu_);
+  // Another caller may have built one for this count meanwhile: the first
+  // cached is the one every caller shares; this one is let go.
+  std::shared_ptr<Stack> cached = FindLocked(num_clients, dropped);
+  if (cached != nullptr) {
+    dropped.push_back(std::move(built));
+    return Top(std::move(cached));
+  }
+  stacks_.push_front(built);
+  while (stacks_.size() > static_cast<size_t>(options_.cache_size)) {
+    dropped.push_back(std::move(stacks_.back()));
+    stacks_.pop_back();
+  }
+  return Top(std::move(built));
+}
+
+std::shared_ptr<LocalExecutorFactory::Stack> LocalExecutorFactory::FindLocked(
+    int64_t num_clients, std::vector<std::shared_ptr<Stack>>& dropped) {
+  for (auto it = stacks_.begin(); it != stacks_.end();) {
+    if ((*it)->cancelled()) {
+      dropped.push_back(std::move(*it));
+      it = stacks_.erase(it);
+    } else if ((*it)->num_clients == num_clients) {
+      stacks_.splice(stacks_.begin(), stacks_, it);
+      return *it;
+    } else {
+      ++it;
     }
   }
+  return nullptr;
+}
+
+std::shared_ptr<Executor> LocalExecutorFactory::Top(
+    std::shared_ptr<Stack> stack) {
   Executor* top = stack->top.get();
   return std::shared_ptr<Executor>(std::move(stack), top);
 }
@@ -115,13 +135,13 @@ absl::StatusOr<std::shared_ptr<Executor>> LocalExecutorFactory::ExecutorFor(
 void LocalExecutorFactory::Release() {
   std::list<std::shared_ptr<Stack>> dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     dropped.swap(stacks_);
   }
 }
 
 int LocalExecutorFactory::NumCachedStacks() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(stacks_.size());
 }
 

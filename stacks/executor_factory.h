@@ -14,6 +14,13 @@
 // stacks of one factory run on one ThreadPool that the factory owns; a
 // stack handed out keeps that pool alive, so it may outlive the factory.
 //
+// A stack is built without the factory's lock held: building a remote one
+// waits for its workers, and meanwhile other client counts are served,
+// Release returns, and the caller's cancellation (core/cancellation.h,
+// installed by stacks::Runtime) reaches the builder. Two callers that miss
+// the cache for one count at once may both build; the first cached is
+// shared, the other is let go.
+//
 // Thread-safety: every method may be called concurrently from any thread.
 #ifndef FEDEXEC_STACKS_EXECUTOR_FACTORY_H_
 #define FEDEXEC_STACKS_EXECUTOR_FACTORY_H_
@@ -22,9 +29,10 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/mutex.h"
 #include "core/thread_pool.h"
 #include "data/data_backend.h"
 #include "executors/executor.h"
@@ -89,13 +97,21 @@ class LocalExecutorFactory : public ExecutorFactory {
   LocalExecutorFactory(LocalExecutorFactoryOptions options,
                        StackBuilder builder, std::shared_ptr<ThreadPool> pool);
 
+  // The cached stack for `num_clients` (moved to the front), or null;
+  // cancelled stacks met on the way go to `dropped`.
+  std::shared_ptr<Stack> FindLocked(
+      int64_t num_clients, std::vector<std::shared_ptr<Stack>>& dropped)
+      FEDEXEC_REQUIRES(mu_);
+  // The stack's top executor, keeping the whole stack alive.
+  static std::shared_ptr<Executor> Top(std::shared_ptr<Stack> stack);
+
   const LocalExecutorFactoryOptions options_;
   const StackBuilder builder_;
   const std::shared_ptr<ThreadPool> pool_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Most recently used first.
-  std::list<std::shared_ptr<Stack>> stacks_;  // guarded by mu_
+  std::list<std::shared_ptr<Stack>> stacks_ FEDEXEC_GUARDED_BY(mu_);
 };
 
 }  // namespace fedexec::stacks

@@ -6,13 +6,13 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <mutex>
 #include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "glog/logging.h"
@@ -66,7 +66,7 @@ class WorkerFactory : public ExecutorFactory {
   absl::StatusOr<std::shared_ptr<Executor>> ExecutorFor(
       int64_t num_clients) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto it = executors_.find(num_clients);
       if (it != executors_.end()) {
         if (it->second->health().ok()) return it->second;
@@ -77,7 +77,7 @@ class WorkerFactory : public ExecutorFactory {
         std::unique_ptr<exec::RemoteExecutor> made,
         exec::RemoteExecutor::Create(channel_, num_clients, options_));
     std::shared_ptr<exec::RemoteExecutor> executor = std::move(made);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // A few client counts at a time (one per cohort size in use).
     if (executors_.size() >= 8) executors_.clear();
     executors_[num_clients] = executor;
@@ -85,15 +85,16 @@ class WorkerFactory : public ExecutorFactory {
   }
 
   void Release() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     executors_.clear();
   }
 
  private:
   const std::shared_ptr<grpc::Channel> channel_;
   const exec::RemoteOptions options_;
-  std::mutex mu_;
-  std::map<int64_t, std::shared_ptr<exec::RemoteExecutor>> executors_;
+  Mutex mu_;
+  std::map<int64_t, std::shared_ptr<exec::RemoteExecutor>> executors_
+      FEDEXEC_GUARDED_BY(mu_);
 };
 
 // What the worker declares (GetWorkerInfo), within `timeout`, and whether

@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/value_syntax.h"
+#include "service/service_test_util.h"
 #include "service/worker.h"
 #include "stacks/executor_factory.h"
 #include "stacks/runtime.h"
@@ -261,9 +262,11 @@ TEST(RemoteStackTest, AllWorkersLostGivesAClearErrorWithinTheDeadline) {
 }
 
 TEST(RemoteStackTest, NoWorkerAnswering) {
-  TestWorker w0;
-  const std::string address = w0.address();
-  w0.worker.reset();
+  // A port nobody listens on, below the ephemeral range so that no other
+  // test's server (they bind port 0) takes it meanwhile.
+  const int port = service::test::FreePortBelowEphemeralRange();
+  ASSERT_NE(port, 0);
+  const std::string address = absl::StrCat("127.0.0.1:", port);
   RemoteStackOptions options = FastOptions();
   options.connect_timeout = absl::Milliseconds(300);
   auto factory = CreateRemoteFactory({WorkerSpec{address, 0}}, options);

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/cancellation.h"
 #include "core/status.h"
 #include "ir/type_checker.h"
 #include "ir/value_syntax.h"
@@ -95,20 +96,21 @@ absl::StatusOr<Value> Runtime::Call(const ir::NodePtr& computation,
     num_clients = *options.num_clients;
   }
 
-  // The executor is taken and registered as running at once, so that a
-  // CancelRunning either sees this call or happens before it took a stack
-  // (and then the factory hands out a fresh one).
-  std::shared_ptr<Executor> executor;
+  // The call is registered as running before its stack is taken, so that a
+  // CancelRunning reaches it while the stack is being built (a remote one
+  // waits for its workers): the builder runs under the call's cancel
+  // signal (core/cancellation.h), and neither runs under the lock.
+  auto call = std::make_shared<RunningCall>();
   uint64_t call_id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    FEDEXEC_ASSIGN_OR_RETURN(executor, factory_->ExecutorFor(num_clients));
+    MutexLock lock(mu_);
     call_id = next_call_++;
-    running_.emplace(call_id, executor);
+    running_.emplace(call_id, call);
   }
-  absl::StatusOr<Value> result = Run(*executor, checked, argument, is_function);
+  absl::StatusOr<Value> result = RunCall(*call, num_clients, checked,
+                                         argument, is_function);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     running_.erase(call_id);
   }
   if (!result.ok()) return result;
@@ -116,6 +118,33 @@ absl::StatusOr<Value> Runtime::Call(const ir::NodePtr& computation,
   // caller gets one member per client, as the type says.
   return ir::ExpandAllEqual(*result, is_function ? type.result() : type,
                             num_clients);
+}
+
+absl::StatusOr<Value> Runtime::RunCall(RunningCall& call, int64_t num_clients,
+                                       const ir::NodePtr& computation,
+                                       const std::optional<Value>& argument,
+                                       bool is_function) {
+  absl::StatusOr<std::shared_ptr<Executor>> executor;
+  {
+    CancelScope scope(&call.signal);
+    executor = factory_->ExecutorFor(num_clients);
+  }
+  if (!executor.ok()) {
+    if (call.signal.cancelled()) {
+      return absl::CancelledError(absl::StrCat(
+          "the call was cancelled while its stack was built: ",
+          executor.status().message()));
+    }
+    return executor.status();
+  }
+  // A cancellation from now on reaches the executor (at once, when it came
+  // while the stack was built).
+  const uint64_t subscription =
+      call.signal.Subscribe([e = *executor] { e->Cancel(); });
+  absl::StatusOr<Value> result =
+      Run(**executor, computation, argument, is_function);
+  call.signal.Unsubscribe(subscription);
+  return result;
 }
 
 absl::StatusOr<Value> Runtime::Run(Executor& executor,
@@ -140,12 +169,17 @@ absl::StatusOr<Value> Runtime::Run(Executor& executor,
 }
 
 void Runtime::CancelRunning() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, executor] : running_) executor->Cancel();
+  // Signalled without the lock: cancelling a remote executor starts calls.
+  std::vector<std::shared_ptr<RunningCall>> calls;
+  {
+    MutexLock lock(mu_);
+    for (auto& [id, call] : running_) calls.push_back(call);
+  }
+  for (const auto& call : calls) call->signal.Cancel();
 }
 
 int Runtime::NumRunning() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(running_.size());
 }
 

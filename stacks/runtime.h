@@ -21,6 +21,10 @@
 // (with the source location where they arose). A cancelled call returns
 // CANCELLED.
 //
+// Cancellation reaches a call at every stage: while its stack is being
+// built (a remote stack waits for its workers; see core/cancellation.h) and
+// while it runs. No network call runs under the runtime's lock.
+//
 // Thread-safety: Call and CancelRunning may be called concurrently from
 // any number of threads (calls run in parallel, on one shared pool). A
 // Runtime must outlive the calls running on it.
@@ -29,11 +33,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "core/cancellation.h"
+#include "core/mutex.h"
 #include "core/value.h"
 #include "executors/executor.h"
 #include "ir/ast.h"
@@ -95,6 +100,17 @@ class Runtime {
  private:
   Runtime(std::unique_ptr<ExecutorFactory> factory, int64_t default_clients);
 
+  // A call in progress: cancelling it fires its signal, which reaches the
+  // stack's builder while the stack is built and the executor afterwards.
+  struct RunningCall {
+    CancelSignal signal;
+  };
+
+  // Takes the stack (under the call's signal) and runs the call on it.
+  absl::StatusOr<Value> RunCall(RunningCall& call, int64_t num_clients,
+                                const ir::NodePtr& computation,
+                                const std::optional<Value>& argument,
+                                bool is_function);
   absl::StatusOr<Value> Run(Executor& executor, const ir::NodePtr& computation,
                             const std::optional<Value>& argument,
                             bool is_function);
@@ -102,11 +118,11 @@ class Runtime {
   const std::unique_ptr<ExecutorFactory> factory_;
   const int64_t default_clients_;
 
-  mutable std::mutex mu_;
-  uint64_t next_call_ = 0;  // guarded by mu_
-  // The executor each running call uses, by call.
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Executor>>
-      running_;  // guarded by mu_
+  mutable Mutex mu_;
+  uint64_t next_call_ FEDEXEC_GUARDED_BY(mu_) = 0;
+  // The calls running now, by call.
+  absl::flat_hash_map<uint64_t, std::shared_ptr<RunningCall>> running_
+      FEDEXEC_GUARDED_BY(mu_);
 };
 
 }  // namespace fedexec::stacks

@@ -60,9 +60,23 @@ bool PortIsFree(int port) {
   return free;
 }
 
-// A port p such that p and p + 1 are free now (0 if none was found).
+// The lowest port of the kernel's ephemeral range (what binding port 0
+// hands out): no other test's server (they bind port 0) takes a port below.
+int EphemeralPortsStart() {
+  int low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> low;
+  return low;
+}
+
+// A port p such that p and p + 1 are free now and below the ephemeral
+// range (0 if none was found).
 int TwoFreePorts() {
-  for (int p = 20000 + getpid() % 20000; p < 60000; p += 7) {
+  const int low = 10000;
+  const int high = EphemeralPortsStart() - 1;
+  if (high <= low) return 0;
+  for (int i = 0; i < 2000; ++i) {
+    const int p = low + (getpid() * 131 + i * 7919) % (high - low);
     if (PortIsFree(p) && PortIsFree(p + 1)) return p;
   }
   return 0;
@@ -362,10 +376,12 @@ TEST_F(DistributedTest, BadWorkerFlagsExitWithTwo) {
 }
 
 TEST_F(DistributedTest, UnreachableWorkersExitWithOne) {
-  // A port nobody listens on (a worker that was there and is gone).
-  Worker w = StartWorker();
-  KillChild(w.pid);
-  workers_.back().pid = -1;
+  // A port nobody listens on: below the ephemeral range, so that no other
+  // test's server (they bind port 0) takes it meanwhile.
+  const int port = TwoFreePorts();
+  ASSERT_NE(port, 0);
+  Worker w;
+  w.address = absl::StrCat("127.0.0.1:", port);
   ProgramRun run = Run("run examples/mean.fed --arg '{1.0}@CLIENTS' "
                        "--worker-timeout 1 --workers " + w.address);
   EXPECT_EQ(run.exit_code, 1) << run.err;
