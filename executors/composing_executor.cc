@@ -20,6 +20,7 @@
 #include "core/tree_reduce.h"
 #include "executors/aggregators.h"
 #include "executors/function.h"
+#include "ir/intrinsics.h"
 
 namespace fedexec::exec {
 
@@ -388,47 +389,87 @@ enum class Kind {
 };
 
 struct Entry {
+  ir::Intrinsic intrinsic;
   std::string_view uri;
   Kind kind;
   // kAggregate: the op of Executor::PartialAggregate.
-  std::string_view op;
+  PartialAggregateOp op = PartialAggregateOp::kSum;
 };
 
-constexpr Entry kEntries[] = {
-    {"federated_map", Kind::kForward, ""},
-    {"federated_map_all_equal", Kind::kForward, ""},
-    {"federated_zip_at_clients", Kind::kForward, ""},
-    {"federated_select", Kind::kForward, ""},
-    {"federated_secure_select", Kind::kForward, ""},
-    {"generic_plus", Kind::kForward, ""},
-    {"generic_multiply", Kind::kForward, ""},
-    {"generic_divide", Kind::kForward, ""},
-    {"federated_eval_at_clients", Kind::kEvalAtClients, ""},
-    {"federated_sum", Kind::kAggregate, "sum"},
-    {"federated_mean", Kind::kAggregate, "sum"},
-    {"federated_min", Kind::kAggregate, "min"},
-    {"federated_max", Kind::kAggregate, "max"},
-    {"federated_weighted_mean", Kind::kAggregate, "weighted_sum"},
-    {"federated_secure_sum", Kind::kAggregate, "secure_sum"},
-    {"federated_secure_sum_bitwidth", Kind::kAggregate, "secure_sum_bitwidth"},
-    {"federated_secure_modular_sum", Kind::kAggregate, "secure_modular_sum"},
-    {"federated_aggregate", Kind::kAggregate, "aggregate"},
-};
-
-const Entry* FindEntry(std::string_view uri) {
-  for (const Entry& e : kEntries) {
-    if (e.uri == uri) return &e;
+// How a composing executor runs `intrinsic`.
+Entry EntryOf(ir::Intrinsic intrinsic) {
+  using ir::Intrinsic;
+  const absl::string_view uri = ir::IntrinsicUri(intrinsic);
+  Entry entry{intrinsic, std::string_view(uri.data(), uri.size()), Kind::kLocal};
+  auto aggregate = [&](PartialAggregateOp op) {
+    entry.kind = Kind::kAggregate;
+    entry.op = op;
+    return entry;
+  };
+  switch (intrinsic) {
+    case Intrinsic::kFederatedMap:
+    case Intrinsic::kFederatedMapAllEqual:
+    case Intrinsic::kFederatedZipAtClients:
+    case Intrinsic::kFederatedSelect:
+    case Intrinsic::kFederatedSecureSelect:
+    case Intrinsic::kGenericPlus:
+    case Intrinsic::kGenericMultiply:
+    case Intrinsic::kGenericDivide:
+      entry.kind = Kind::kForward;
+      return entry;
+    case Intrinsic::kFederatedEvalAtClients:
+      entry.kind = Kind::kEvalAtClients;
+      return entry;
+    case Intrinsic::kFederatedSum:
+    case Intrinsic::kFederatedMean:
+      return aggregate(PartialAggregateOp::kSum);
+    case Intrinsic::kFederatedMin:
+      return aggregate(PartialAggregateOp::kMin);
+    case Intrinsic::kFederatedMax:
+      return aggregate(PartialAggregateOp::kMax);
+    case Intrinsic::kFederatedWeightedMean:
+      return aggregate(PartialAggregateOp::kWeightedSum);
+    case Intrinsic::kFederatedSecureSum:
+      return aggregate(PartialAggregateOp::kSecureSum);
+    case Intrinsic::kFederatedSecureSumBitwidth:
+      return aggregate(PartialAggregateOp::kSecureSumBitwidth);
+    case Intrinsic::kFederatedSecureModularSum:
+      return aggregate(PartialAggregateOp::kSecureModularSum);
+    case Intrinsic::kFederatedAggregate:
+      return aggregate(PartialAggregateOp::kAggregate);
+    case Intrinsic::kFederatedApply:
+    case Intrinsic::kFederatedBroadcast:
+    case Intrinsic::kFederatedEvalAtServer:
+    case Intrinsic::kFederatedValueAtClients:
+    case Intrinsic::kFederatedValueAtServer:
+    case Intrinsic::kFederatedZipAtServer:
+    case Intrinsic::kGenericZero:
+    case Intrinsic::kSequenceMap:
+    case Intrinsic::kSequenceReduce:
+    case Intrinsic::kSequenceSum:
+      return entry;  // kLocal
   }
-  return nullptr;
+  return entry;
 }
 
-AggregateOp OpOf(std::string_view op) {
-  if (op == "min") return AggregateOp::kMin;
-  if (op == "max") return AggregateOp::kMax;
-  if (op == "weighted_sum") return AggregateOp::kWeightedSum;
-  if (op == "secure_sum") return AggregateOp::kSecureSum;
-  if (op == "secure_sum_bitwidth") return AggregateOp::kSecureSumBitwidth;
-  if (op == "secure_modular_sum") return AggregateOp::kSecureModularSum;
+AggregateOp OpOf(PartialAggregateOp op) {
+  switch (op) {
+    case PartialAggregateOp::kSum:
+    case PartialAggregateOp::kAggregate:  // not an accumulator op
+      return AggregateOp::kSum;
+    case PartialAggregateOp::kMin:
+      return AggregateOp::kMin;
+    case PartialAggregateOp::kMax:
+      return AggregateOp::kMax;
+    case PartialAggregateOp::kWeightedSum:
+      return AggregateOp::kWeightedSum;
+    case PartialAggregateOp::kSecureSum:
+      return AggregateOp::kSecureSum;
+    case PartialAggregateOp::kSecureSumBitwidth:
+      return AggregateOp::kSecureSumBitwidth;
+    case PartialAggregateOp::kSecureModularSum:
+      return AggregateOp::kSecureModularSum;
+  }
   return AggregateOp::kSum;
 }
 
@@ -475,15 +516,24 @@ struct AggregationInputs {
 };
 
 absl::StatusOr<AggregationInputs> Inputs(std::string_view uri,
-                                         std::string_view op,
+                                         PartialAggregateOp op,
                                          const Value& argument) {
   AggregationInputs in;
   size_t arity = 1;
-  if (op == "weighted_sum" || op == "secure_sum" ||
-      op == "secure_sum_bitwidth" || op == "secure_modular_sum") {
-    arity = 2;
-  } else if (op == "aggregate") {
-    arity = 5;
+  switch (op) {
+    case PartialAggregateOp::kSum:
+    case PartialAggregateOp::kMin:
+    case PartialAggregateOp::kMax:
+      break;
+    case PartialAggregateOp::kWeightedSum:
+    case PartialAggregateOp::kSecureSum:
+    case PartialAggregateOp::kSecureSumBitwidth:
+    case PartialAggregateOp::kSecureModularSum:
+      arity = 2;
+      break;
+    case PartialAggregateOp::kAggregate:
+      arity = 5;
+      break;
   }
   if (arity == 1) {
     in.value = &argument;
@@ -600,17 +650,28 @@ absl::StatusOr<std::vector<TreeNode<Accumulator>>> ImportAll(
 }
 
 absl::StatusOr<std::optional<SecureBound>> BoundOf(std::string_view uri,
-                                                   std::string_view op,
+                                                   PartialAggregateOp op,
                                                    const Value* operand) {
-  if (op != "secure_sum" && op != "secure_sum_bitwidth" &&
-      op != "secure_modular_sum") {
-    return std::nullopt;
+  absl::StatusOr<SecureBound> (*make)(const Value&) = nullptr;
+  switch (op) {
+    case PartialAggregateOp::kSum:
+    case PartialAggregateOp::kMin:
+    case PartialAggregateOp::kMax:
+    case PartialAggregateOp::kWeightedSum:
+    case PartialAggregateOp::kAggregate:
+      return std::nullopt;
+    case PartialAggregateOp::kSecureSum:
+      make = &SecureBound::ForSecureSum;
+      break;
+    case PartialAggregateOp::kSecureSumBitwidth:
+      make = &SecureBound::ForBitwidth;
+      break;
+    case PartialAggregateOp::kSecureModularSum:
+      make = &SecureBound::ForModularSum;
+      break;
   }
   FEDEXEC_ASSIGN_OR_RETURN(Value b, Unplaced(uri, *operand));
-  absl::StatusOr<SecureBound> bound =
-      op == "secure_sum"            ? SecureBound::ForSecureSum(b)
-      : op == "secure_sum_bitwidth" ? SecureBound::ForBitwidth(b)
-                                    : SecureBound::ForModularSum(b);
+  absl::StatusOr<SecureBound> bound = make(b);
   if (!bound.ok()) {
     return absl::Status(bound.status().code(),
                         absl::StrCat(AV(uri), ": ", bound.status().message()));
@@ -620,7 +681,7 @@ absl::StatusOr<std::optional<SecureBound>> BoundOf(std::string_view uri,
 
 class ComposingIntrinsic final : public Function {
  public:
-  ComposingIntrinsic(ir::Type type, const Entry* entry, ir::NodePtr node,
+  ComposingIntrinsic(ir::Type type, Entry entry, ir::NodePtr node,
                      Value inner, StatePtr state)
       : Function(std::move(type)),
         entry_(entry),
@@ -637,15 +698,15 @@ class ComposingIntrinsic final : public Function {
         (ContainsSharded(*argument) || ContainsLocalPerClient(*argument));
     const bool forward =
         !state_->shards.empty() &&
-        (sharded || (entry_->kind == Kind::kEvalAtClients && argument));
+        (sharded || (entry_.kind == Kind::kEvalAtClients && argument));
     if (!forward) return CallFunction(inner_, argument);
-    if (entry_->kind == Kind::kAggregate) return Aggregate(*argument);
+    if (entry_.kind == Kind::kAggregate) return Aggregate(*argument);
     return Forward(*argument);
   }
 
  protected:
   std::string What() const override {
-    return absl::StrCat("intrinsic ", AV(entry_->uri));
+    return absl::StrCat("intrinsic ", AV(entry_.uri));
   }
 
  private:
@@ -658,8 +719,8 @@ class ComposingIntrinsic final : public Function {
 
   absl::StatusOr<Value> Aggregate(const Value& argument) const {
     const State& state = *state_;
-    const std::string_view uri = entry_->uri;
-    const std::string_view op = entry_->op;
+    const std::string_view uri = entry_.uri;
+    const PartialAggregateOp op = entry_.op;
     FEDEXEC_ASSIGN_OR_RETURN(AggregationInputs in, Inputs(uri, op, argument));
     if (ShardedOf(*in.value) == nullptr && !IsLocalPerClient(*in.value)) {
       return CallFunction(inner_, &argument);
@@ -667,7 +728,7 @@ class ComposingIntrinsic final : public Function {
     FEDEXEC_ASSIGN_OR_RETURN(std::optional<SecureBound> bound,
                              BoundOf(uri, op, in.operand));
     PartialAggregateSpec spec;
-    spec.op = std::string(op);
+    spec.op = op;
     spec.total_clients = state.num_clients;
     spec.block_size = AggregationBlockSize(state.num_clients);
     bool unsupported = false;
@@ -683,7 +744,7 @@ class ComposingIntrinsic final : public Function {
                              std::move(gathered));
     const int64_t num_blocks =
         (state.num_clients + spec.block_size - 1) / spec.block_size;
-    if (op == "aggregate") {
+    if (op == PartialAggregateOp::kAggregate) {
       std::vector<TreeNode<Value>> nodes;
       for (auto& list : partials) {
         for (PartialNode& p : list) {
@@ -732,8 +793,9 @@ class ComposingIntrinsic final : public Function {
         });
     if (!root.ok()) return root.status();
     absl::StatusOr<Value> result =
-        uri == "federated_mean" ? FinishMean(*std::move(root), false)
-        : uri == "federated_weighted_mean"
+        entry_.intrinsic == ir::Intrinsic::kFederatedMean
+            ? FinishMean(*std::move(root), false)
+        : entry_.intrinsic == ir::Intrinsic::kFederatedWeightedMean
             ? FinishMean(*std::move(root), true)
             : Finish(*std::move(root));
     if (!result.ok()) {
@@ -743,7 +805,7 @@ class ComposingIntrinsic final : public Function {
     return AtServer(*std::move(result));
   }
 
-  const Entry* entry_;
+  const Entry entry_;
   ir::NodePtr node_;
   Value inner_;
   StatePtr state_;
@@ -897,8 +959,11 @@ absl::StatusOr<Value> ComposingExecutor::EmbedLeaf(const ir::NodePtr& node) {
   if (node == nullptr || !node->Is<ir::IntrinsicNode>() || !inner.is_function()) {
     return inner;
   }
-  const Entry* entry = FindEntry(node->As<ir::IntrinsicNode>().uri);
-  if (entry == nullptr) return inner;
+  const std::optional<ir::Intrinsic> intrinsic =
+      ir::FindIntrinsic(node->As<ir::IntrinsicNode>().uri);
+  if (!intrinsic.has_value()) return inner;
+  const Entry entry = EntryOf(*intrinsic);
+  if (entry.kind == Kind::kLocal) return inner;
   FEDEXEC_ASSIGN_OR_RETURN(const Function* f, AsFunction(inner));
   ir::Type type = f->type();
   return Value::Function(std::make_shared<ComposingIntrinsic>(
@@ -946,7 +1011,7 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
   const int64_t num_blocks = (spec.total_clients + b - 1) / b;
   const int64_t first_block = spec.first_client / b;
   const int64_t last_block = (spec.first_client + state.num_clients + b - 1) / b;
-  if (spec.op == "aggregate") {
+  if (spec.op == PartialAggregateOp::kAggregate) {
     if (merge == nullptr) {
       return absl::InvalidArgumentError(
           "federated_aggregate: partial aggregate needs the merge function");
@@ -989,10 +1054,12 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
     return out;
   }
   const AggregateOp agg = OpOf(spec.op);
+  // Messages name the shard's op ("secure_sum: ..."), as the wire does.
+  const std::string_view op_name = PartialAggregateOpName(spec.op);
   FEDEXEC_ASSIGN_OR_RETURN(std::optional<SecureBound> bound,
-                           BoundOf(spec.op, spec.op, operand));
+                           BoundOf(op_name, spec.op, operand));
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<TreeNode<Accumulator>> nodes,
-                           ImportAll(spec.op, agg, bound ? &*bound : nullptr,
+                           ImportAll(op_name, agg, bound ? &*bound : nullptr,
                                      std::move(partials)));
   FEDEXEC_ASSIGN_OR_RETURN(
       std::vector<TreeNode<Accumulator>> merged,

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -97,10 +98,61 @@ struct StructElementId {
 // and returns the nodes of the canonical tiling of its block range, left
 // to right. Merging every shard's nodes by that tree gives the result an
 // executor holding all clients computes, bit for bit.
+//
+// The operation of a partial aggregate. On the wire (PartialAggregateRequest
+// .op of proto/fedexec/v1/executor_stream.proto) it is the name that
+// PartialAggregateOpName gives: "sum", "min", "max", "weighted_sum",
+// "secure_sum", "secure_sum_bitwidth", "secure_modular_sum", "aggregate".
+enum class PartialAggregateOp {
+  kSum,                // federated_sum and federated_mean
+  kMin,                // federated_min
+  kMax,                // federated_max
+  kWeightedSum,        // federated_weighted_mean
+  kSecureSum,          // federated_secure_sum
+  kSecureSumBitwidth,  // federated_secure_sum_bitwidth
+  kSecureModularSum,   // federated_secure_modular_sum
+  kAggregate,          // federated_aggregate
+};
+
+// The wire name of `op`.
+constexpr std::string_view PartialAggregateOpName(PartialAggregateOp op) {
+  switch (op) {
+    case PartialAggregateOp::kSum:
+      return "sum";
+    case PartialAggregateOp::kMin:
+      return "min";
+    case PartialAggregateOp::kMax:
+      return "max";
+    case PartialAggregateOp::kWeightedSum:
+      return "weighted_sum";
+    case PartialAggregateOp::kSecureSum:
+      return "secure_sum";
+    case PartialAggregateOp::kSecureSumBitwidth:
+      return "secure_sum_bitwidth";
+    case PartialAggregateOp::kSecureModularSum:
+      return "secure_modular_sum";
+    case PartialAggregateOp::kAggregate:
+      return "aggregate";
+  }
+  return "";
+}
+
+// The op whose wire name is `name`, or nullopt for an unknown name.
+constexpr std::optional<PartialAggregateOp> ParsePartialAggregateOp(
+    std::string_view name) {
+  for (PartialAggregateOp op :
+       {PartialAggregateOp::kSum, PartialAggregateOp::kMin,
+        PartialAggregateOp::kMax, PartialAggregateOp::kWeightedSum,
+        PartialAggregateOp::kSecureSum, PartialAggregateOp::kSecureSumBitwidth,
+        PartialAggregateOp::kSecureModularSum,
+        PartialAggregateOp::kAggregate}) {
+    if (PartialAggregateOpName(op) == name) return op;
+  }
+  return std::nullopt;
+}
+
 struct PartialAggregateSpec {
-  // "sum", "min", "max", "weighted_sum", "secure_sum",
-  // "secure_sum_bitwidth", "secure_modular_sum" or "aggregate".
-  std::string op;
+  PartialAggregateOp op = PartialAggregateOp::kSum;
   // The clients' values ({T}@CLIENTS or T@CLIENTS).
   ValueId value = 0;
   // weighted_sum: the weights ({W}@CLIENTS); secure sums: the bound;

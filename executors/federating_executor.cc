@@ -55,74 +55,7 @@ namespace {
 using federating_internal::Core;
 using CorePtr = std::shared_ptr<const Core>;
 
-// ------------------------------------------------------------ the table
-
-enum class Op {
-  kAggregate,
-  kApply,
-  kBroadcast,
-  kEvalAtClients,
-  kEvalAtServer,
-  kMap,
-  kMapAllEqual,
-  kMean,
-  kWeightedMean,
-  kMin,
-  kMax,
-  kSum,
-  kSecureSum,
-  kSecureSumBitwidth,
-  kSecureModularSum,
-  kSelect,
-  kValueAtClients,
-  kValueAtServer,
-  kZipAtClients,
-  kZipAtServer,
-  kGenericPlus,
-  kGenericMultiply,
-  kGenericDivide,
-  kGenericZero,
-};
-
-struct OpEntry {
-  std::string_view uri;
-  Op op;
-};
-
-constexpr OpEntry kOps[] = {
-    {"federated_aggregate", Op::kAggregate},
-    {"federated_apply", Op::kApply},
-    {"federated_broadcast", Op::kBroadcast},
-    {"federated_eval_at_clients", Op::kEvalAtClients},
-    {"federated_eval_at_server", Op::kEvalAtServer},
-    {"federated_map", Op::kMap},
-    {"federated_map_all_equal", Op::kMapAllEqual},
-    {"federated_mean", Op::kMean},
-    {"federated_weighted_mean", Op::kWeightedMean},
-    {"federated_min", Op::kMin},
-    {"federated_max", Op::kMax},
-    {"federated_sum", Op::kSum},
-    {"federated_secure_sum", Op::kSecureSum},
-    {"federated_secure_sum_bitwidth", Op::kSecureSumBitwidth},
-    {"federated_secure_modular_sum", Op::kSecureModularSum},
-    {"federated_select", Op::kSelect},
-    {"federated_secure_select", Op::kSelect},
-    {"federated_value_at_clients", Op::kValueAtClients},
-    {"federated_value_at_server", Op::kValueAtServer},
-    {"federated_zip_at_clients", Op::kZipAtClients},
-    {"federated_zip_at_server", Op::kZipAtServer},
-    {"generic_plus", Op::kGenericPlus},
-    {"generic_multiply", Op::kGenericMultiply},
-    {"generic_divide", Op::kGenericDivide},
-    {"generic_zero", Op::kGenericZero},
-};
-
-std::optional<Op> FindOp(std::string_view uri) {
-  for (const OpEntry& e : kOps) {
-    if (e.uri == uri) return e.op;
-  }
-  return std::nullopt;
-}
+using ir::Intrinsic;
 
 // ------------------------------------------------------------- messages
 
@@ -130,6 +63,11 @@ std::optional<Op> FindOp(std::string_view uri) {
 // from std::string_view.
 absl::string_view AV(std::string_view s) {
   return absl::string_view(s.data(), s.size());
+}
+
+std::string_view Uri(Intrinsic intrinsic) {
+  absl::string_view uri = ir::IntrinsicUri(intrinsic);
+  return std::string_view(uri.data(), uri.size());
 }
 
 std::string Describe(const Value& value) {
@@ -622,16 +560,16 @@ absl::Status NoClients(std::string_view intrinsic) {
 
 // sum, mean, min, max.
 absl::StatusOr<Value> PlainAggregate(const Core& core,
-                                     std::string_view intrinsic, Op op,
+                                     std::string_view intrinsic, Intrinsic op,
                                      const ir::Type& result_type,
                                      const Value& argument) {
   FEDEXEC_ASSIGN_OR_RETURN(
       Clients in, Clients::Of(intrinsic, -1, argument, core.num_clients));
-  const AggregateOp agg = op == Op::kMin   ? AggregateOp::kMin
-                          : op == Op::kMax ? AggregateOp::kMax
+  const AggregateOp agg = op == Intrinsic::kFederatedMin   ? AggregateOp::kMin
+                          : op == Intrinsic::kFederatedMax ? AggregateOp::kMax
                                            : AggregateOp::kSum;
   if (core.num_clients == 0) {
-    if (op == Op::kSum) return ZeroResult(intrinsic, result_type);
+    if (op == Intrinsic::kFederatedSum) return ZeroResult(intrinsic, result_type);
     return NoClients(intrinsic);
   }
   absl::StatusOr<Accumulator> reduced =
@@ -649,7 +587,7 @@ absl::StatusOr<Value> PlainAggregate(const Core& core,
                                 });
                           });
   FEDEXEC_ASSIGN_OR_RETURN(Accumulator root, std::move(reduced));
-  absl::StatusOr<Value> result = op == Op::kMean
+  absl::StatusOr<Value> result = op == Intrinsic::kFederatedMean
                                      ? FinishMean(std::move(root), false)
                                      : Finish(std::move(root));
   if (!result.ok()) return Located(intrinsic, "", result.status());
@@ -797,17 +735,27 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
 // ----------------------------------------------- shards of aggregations
 
 // The intrinsic whose shard an op of Executor::PartialAggregate computes,
-// for messages.
-std::string ShardIntrinsic(std::string_view op) {
-  if (op == "sum") return "federated_sum";
-  if (op == "min") return "federated_min";
-  if (op == "max") return "federated_max";
-  if (op == "weighted_sum") return "federated_weighted_mean";
-  if (op == "secure_sum") return "federated_secure_sum";
-  if (op == "secure_sum_bitwidth") return "federated_secure_sum_bitwidth";
-  if (op == "secure_modular_sum") return "federated_secure_modular_sum";
-  if (op == "aggregate") return "federated_aggregate";
-  return "";
+// for messages (kSum: federated_sum, also for a shard of federated_mean).
+Intrinsic ShardIntrinsic(PartialAggregateOp op) {
+  switch (op) {
+    case PartialAggregateOp::kSum:
+      return Intrinsic::kFederatedSum;
+    case PartialAggregateOp::kMin:
+      return Intrinsic::kFederatedMin;
+    case PartialAggregateOp::kMax:
+      return Intrinsic::kFederatedMax;
+    case PartialAggregateOp::kWeightedSum:
+      return Intrinsic::kFederatedWeightedMean;
+    case PartialAggregateOp::kSecureSum:
+      return Intrinsic::kFederatedSecureSum;
+    case PartialAggregateOp::kSecureSumBitwidth:
+      return Intrinsic::kFederatedSecureSumBitwidth;
+    case PartialAggregateOp::kSecureModularSum:
+      return Intrinsic::kFederatedSecureModularSum;
+    case PartialAggregateOp::kAggregate:
+      return Intrinsic::kFederatedAggregate;
+  }
+  return Intrinsic::kFederatedAggregate;
 }
 
 absl::Status CheckShardSpec(const PartialAggregateSpec& spec,
@@ -886,11 +834,7 @@ absl::StatusOr<std::vector<PartialNode>> ExportNodes(
 absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
     const Core& core, const PartialAggregateSpec& spec, const Value& value,
     const Value* operand, const Value* function, const Value* merge) {
-  const std::string intrinsic = ShardIntrinsic(spec.op);
-  if (intrinsic.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("partial aggregate: unknown op '", spec.op, "'"));
-  }
+  const std::string intrinsic(ir::IntrinsicUri(ShardIntrinsic(spec.op)));
   FEDEXEC_RETURN_IF_ERROR(CheckShardSpec(spec, core.num_clients));
   FEDEXEC_ASSIGN_OR_RETURN(
       Clients in, Clients::Of(intrinsic, 0, value, core.num_clients));
@@ -899,7 +843,7 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
     return absl::InvalidArgumentError(
         absl::StrCat(intrinsic, ": partial aggregate needs ", AV(what)));
   };
-  if (spec.op == "aggregate") {
+  if (spec.op == PartialAggregateOp::kAggregate) {
     if (operand == nullptr || function == nullptr || merge == nullptr) {
       return missing("the zero, accumulate and merge");
     }
@@ -954,26 +898,38 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
   AggregateOp op = AggregateOp::kSum;
   std::optional<SecureBound> bound;
   std::optional<Clients> weights;
-  if (spec.op == "min") {
-    op = AggregateOp::kMin;
-  } else if (spec.op == "max") {
-    op = AggregateOp::kMax;
-  } else if (spec.op == "weighted_sum") {
-    op = AggregateOp::kWeightedSum;
-    if (operand == nullptr) return missing("the weights");
-    FEDEXEC_ASSIGN_OR_RETURN(weights,
-                             Clients::Of(intrinsic, 1, *operand, core.num_clients));
-  } else if (spec.op == "secure_sum" || spec.op == "secure_sum_bitwidth" ||
-             spec.op == "secure_modular_sum") {
-    op = spec.op == "secure_sum"            ? AggregateOp::kSecureSum
-         : spec.op == "secure_sum_bitwidth" ? AggregateOp::kSecureSumBitwidth
-                                            : AggregateOp::kSecureModularSum;
-    if (operand == nullptr) return missing("the bound");
-    FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
-                             UnplacedOrServer(intrinsic, 1, *operand));
-    absl::StatusOr<SecureBound> b = MakeBound(op, bound_value);
-    if (!b.ok()) return Located(intrinsic, "", b.status());
-    bound = *std::move(b);
+  switch (spec.op) {
+    case PartialAggregateOp::kSum:
+    case PartialAggregateOp::kAggregate:  // handled above
+      break;
+    case PartialAggregateOp::kMin:
+      op = AggregateOp::kMin;
+      break;
+    case PartialAggregateOp::kMax:
+      op = AggregateOp::kMax;
+      break;
+    case PartialAggregateOp::kWeightedSum: {
+      op = AggregateOp::kWeightedSum;
+      if (operand == nullptr) return missing("the weights");
+      FEDEXEC_ASSIGN_OR_RETURN(
+          weights, Clients::Of(intrinsic, 1, *operand, core.num_clients));
+      break;
+    }
+    case PartialAggregateOp::kSecureSum:
+    case PartialAggregateOp::kSecureSumBitwidth:
+    case PartialAggregateOp::kSecureModularSum: {
+      op = spec.op == PartialAggregateOp::kSecureSum ? AggregateOp::kSecureSum
+           : spec.op == PartialAggregateOp::kSecureSumBitwidth
+               ? AggregateOp::kSecureSumBitwidth
+               : AggregateOp::kSecureModularSum;
+      if (operand == nullptr) return missing("the bound");
+      FEDEXEC_ASSIGN_OR_RETURN(Value bound_value,
+                               UnplacedOrServer(intrinsic, 1, *operand));
+      absl::StatusOr<SecureBound> b = MakeBound(op, bound_value);
+      if (!b.ok()) return Located(intrinsic, "", b.status());
+      bound = *std::move(b);
+      break;
+    }
   }
   FEDEXEC_ASSIGN_OR_RETURN(
       std::vector<TreeNode<Accumulator>> nodes,
@@ -1105,7 +1061,7 @@ absl::StatusOr<Value> SelectFor(const SelectMemo& memo,
 }
 
 absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
-                             const Value& argument) {
+                             bool secure, const Value& argument) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
                            Unpack(intrinsic, argument, 4));
   FEDEXEC_ASSIGN_OR_RETURN(
@@ -1119,7 +1075,7 @@ absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
                    max_key_value);
   }
   const KeyRange range{max_key_value.tensor().data<int32_t>()[0],
-                       intrinsic != "federated_secure_select"};
+                       /*inclusive=*/!secure};
   FEDEXEC_ASSIGN_OR_RETURN(Value server_value,
                            ServerMember(intrinsic, 2, *args[2]));
   FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, 3, *args[3], true));
@@ -1369,19 +1325,20 @@ absl::StatusOr<Value> ZeroValue(const ir::Type& type) {
   FEDEXEC_RETURN_IF_ERROR(ir::CheckGenericZeroType(type));
   if (type.kind() == ir::TypeKind::kFederated) {
     absl::StatusOr<Value> zero = ZeroOf(type.member());
-    if (!zero.ok()) return Located("generic_zero", "", zero.status());
+    if (!zero.ok()) return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
     std::vector<Value> members;
     members.push_back(*std::move(zero));
     return Value::Federated(type.placement(), true, std::move(members));
   }
   absl::StatusOr<Value> zero = ZeroOf(type);
-  if (!zero.ok()) return Located("generic_zero", "", zero.status());
+  if (!zero.ok()) return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
   return zero;
 }
 
 class IntrinsicFunction : public Function {
  public:
-  IntrinsicFunction(ir::Type type, Op op, std::string uri, CorePtr core)
+  IntrinsicFunction(ir::Type type, Intrinsic op, std::string uri,
+                    CorePtr core)
       : Function(std::move(type)),
         op_(op),
         uri_(std::move(uri)),
@@ -1401,30 +1358,30 @@ class IntrinsicFunction : public Function {
     const std::string& name = uri_;
     const Core& core = *core_;
     switch (op_) {
-      case Op::kValueAtServer:
-      case Op::kValueAtClients:
+      case Intrinsic::kFederatedValueAtServer:
+      case Intrinsic::kFederatedValueAtClients:
         if (ContainsFederated(arg)) {
           return Expects(name, "an unplaced value", arg);
         }
-        return op_ == Op::kValueAtServer ? AtServer(arg)
+        return op_ == Intrinsic::kFederatedValueAtServer ? AtServer(arg)
                                          : AllEqualAtClients(arg);
-      case Op::kEvalAtServer: {
+      case Intrinsic::kFederatedEvalAtServer: {
         FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, -1, arg, false));
         absl::StatusOr<Value> r = core.server->Call(arg, nullptr);
         if (!r.ok()) return FunctionError(name, "", arg, r.status());
         return AtServer(*std::move(r));
       }
-      case Op::kEvalAtClients:
+      case Intrinsic::kFederatedEvalAtClients:
         return EvalAtClients(core_, name, arg);
-      case Op::kBroadcast: {
+      case Intrinsic::kFederatedBroadcast: {
         FEDEXEC_ASSIGN_OR_RETURN(Value m, ServerMember(name, -1, arg));
         return AllEqualAtClients(std::move(m));
       }
-      case Op::kMap:
+      case Intrinsic::kFederatedMap:
         return Map(core_, name, /*all_equal_only=*/false, arg);
-      case Op::kMapAllEqual:
+      case Intrinsic::kFederatedMapAllEqual:
         return Map(core_, name, /*all_equal_only=*/true, arg);
-      case Op::kApply: {
+      case Intrinsic::kFederatedApply: {
         FEDEXEC_ASSIGN_OR_RETURN(std::vector<const Value*> args,
                                  Unpack(name, arg, 2));
         FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, 0, *args[0], true));
@@ -1433,37 +1390,43 @@ class IntrinsicFunction : public Function {
         if (!r.ok()) return FunctionError(name, "", *args[0], r.status());
         return AtServer(*std::move(r));
       }
-      case Op::kZipAtServer:
+      case Intrinsic::kFederatedZipAtServer:
         return ZipAtServer(name, arg);
-      case Op::kZipAtClients:
+      case Intrinsic::kFederatedZipAtClients:
         return ZipAtClients(core_, name, arg);
-      case Op::kSum:
-      case Op::kMean:
-      case Op::kMin:
-      case Op::kMax:
+      case Intrinsic::kFederatedSum:
+      case Intrinsic::kFederatedMean:
+      case Intrinsic::kFederatedMin:
+      case Intrinsic::kFederatedMax:
         return PlainAggregate(core, name, op_, type().result(), arg);
-      case Op::kWeightedMean:
+      case Intrinsic::kFederatedWeightedMean:
         return WeightedMean(core, name, arg);
-      case Op::kSecureSum:
+      case Intrinsic::kFederatedSecureSum:
         return SecureSum(core, name, AggregateOp::kSecureSum, type().result(),
                          arg);
-      case Op::kSecureSumBitwidth:
+      case Intrinsic::kFederatedSecureSumBitwidth:
         return SecureSum(core, name, AggregateOp::kSecureSumBitwidth,
                          type().result(), arg);
-      case Op::kSecureModularSum:
+      case Intrinsic::kFederatedSecureModularSum:
         return SecureSum(core, name, AggregateOp::kSecureModularSum,
                          type().result(), arg);
-      case Op::kAggregate:
+      case Intrinsic::kFederatedAggregate:
         return Aggregate(core, name, arg);
-      case Op::kSelect:
-        return Select(core_, name, arg);
-      case Op::kGenericPlus:
+      case Intrinsic::kFederatedSelect:
+        return Select(core_, name, /*secure=*/false, arg);
+      case Intrinsic::kFederatedSecureSelect:
+        return Select(core_, name, /*secure=*/true, arg);
+      case Intrinsic::kGenericPlus:
         return Generic(core_, name, &native::AddValues, arg);
-      case Op::kGenericMultiply:
+      case Intrinsic::kGenericMultiply:
         return Generic(core_, name, &native::MultiplyValues, arg);
-      case Op::kGenericDivide:
+      case Intrinsic::kGenericDivide:
         return Generic(core_, name, &native::DivideValues, arg);
-      case Op::kGenericZero:
+      case Intrinsic::kGenericZero:
+      // A value (EmbedLeaf), and the sequence executor's intrinsics.
+      case Intrinsic::kSequenceMap:
+      case Intrinsic::kSequenceReduce:
+      case Intrinsic::kSequenceSum:
         break;
     }
     return absl::InternalError(absl::StrCat(uri_, " is not a function"));
@@ -1473,7 +1436,7 @@ class IntrinsicFunction : public Function {
   std::string What() const override { return absl::StrCat("intrinsic ", uri_); }
 
  private:
-  const Op op_;
+  const Intrinsic op_;
   const std::string uri_;
   const CorePtr core_;
 };
@@ -1561,14 +1524,17 @@ absl::StatusOr<Value> FederatingExecutor::EmbedLeaf(const ir::NodePtr& node) {
   }
   if (!node->Is<ir::IntrinsicNode>()) return LocalExecutor::EmbedLeaf(node);
   const std::string& uri = node->As<ir::IntrinsicNode>().uri;
-  std::optional<Op> op = FindOp(uri);
-  if (!op.has_value()) return LocalExecutor::EmbedLeaf(node);
+  std::optional<Intrinsic> op = ir::FindIntrinsic(uri);
+  if (!op.has_value() ||
+      ir::FamilyOf(*op) == ir::IntrinsicFamily::kSequence) {
+    return LocalExecutor::EmbedLeaf(node);
+  }
   if (!node->type().has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "intrinsic ", uri, " has no type (type-check the computation first)"));
   }
   const ir::Type& type = *node->type();
-  if (*op == Op::kGenericZero) return ZeroValue(type);
+  if (*op == Intrinsic::kGenericZero) return ZeroValue(type);
   if (type.kind() != ir::TypeKind::kFunction || type.parameter() == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("intrinsic ", uri, " has type ", type.ToString(),

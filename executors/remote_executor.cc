@@ -1371,7 +1371,7 @@ absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
     return AwaitRef(value);
   };
   v1::PartialAggregateRequest request;
-  request.set_op(spec.op);
+  request.set_op(std::string(PartialAggregateOpName(spec.op)));
   FEDEXEC_ASSIGN_OR_RETURN(*request.mutable_value_ref()->mutable_id(),
                            ref_of(spec.value));
   if (spec.operand.has_value()) {
@@ -1447,7 +1447,7 @@ RemoteExecutor::BatchedPartialAggregate(const PartialAggregateSpec& spec,
         } else {
           waiter = std::make_shared<AggregateWaiter>();
           v1::PartialAggregateRequest& request = waiter->request;
-          request.set_op(spec.op);
+          request.set_op(std::string(PartialAggregateOpName(spec.op)));
           request.mutable_value_ref()->set_id(refs[0]);
           if (!refs[1].empty()) request.mutable_operand_ref()->set_id(refs[1]);
           if (!refs[2].empty()) request.mutable_function_ref()->set_id(refs[2]);

@@ -2,6 +2,7 @@
 #include "executors/sequence_executor.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,20 +11,21 @@
 #include "core/status.h"
 #include "core/value_description.h"
 #include "executors/aggregators.h"
+#include "ir/intrinsics.h"
 
 namespace fedexec::exec {
 namespace {
 
 enum class SequenceOp { kMap, kReduce, kSum };
 
-const char* OpName(SequenceOp op) {
+absl::string_view OpName(SequenceOp op) {
   switch (op) {
     case SequenceOp::kMap:
-      return "sequence_map";
+      return ir::IntrinsicUri(ir::Intrinsic::kSequenceMap);
     case SequenceOp::kReduce:
-      return "sequence_reduce";
+      return ir::IntrinsicUri(ir::Intrinsic::kSequenceReduce);
     case SequenceOp::kSum:
-      return "sequence_sum";
+      return ir::IntrinsicUri(ir::Intrinsic::kSequenceSum);
   }
   return "?";
 }
@@ -205,6 +207,47 @@ class SequenceIntrinsic : public Function {
   std::shared_ptr<ExecutionContext> context_;
 };
 
+// The sequence op of `intrinsic`; nullopt for the intrinsics of other
+// executors.
+std::optional<SequenceOp> SequenceOpOf(ir::Intrinsic intrinsic) {
+  using ir::Intrinsic;
+  switch (intrinsic) {
+    case Intrinsic::kSequenceMap:
+      return SequenceOp::kMap;
+    case Intrinsic::kSequenceReduce:
+      return SequenceOp::kReduce;
+    case Intrinsic::kSequenceSum:
+      return SequenceOp::kSum;
+    case Intrinsic::kFederatedAggregate:
+    case Intrinsic::kFederatedApply:
+    case Intrinsic::kFederatedBroadcast:
+    case Intrinsic::kFederatedEvalAtClients:
+    case Intrinsic::kFederatedEvalAtServer:
+    case Intrinsic::kFederatedMap:
+    case Intrinsic::kFederatedMapAllEqual:
+    case Intrinsic::kFederatedMean:
+    case Intrinsic::kFederatedWeightedMean:
+    case Intrinsic::kFederatedMin:
+    case Intrinsic::kFederatedMax:
+    case Intrinsic::kFederatedSum:
+    case Intrinsic::kFederatedSecureSum:
+    case Intrinsic::kFederatedSecureSumBitwidth:
+    case Intrinsic::kFederatedSecureModularSum:
+    case Intrinsic::kFederatedSelect:
+    case Intrinsic::kFederatedSecureSelect:
+    case Intrinsic::kFederatedValueAtClients:
+    case Intrinsic::kFederatedValueAtServer:
+    case Intrinsic::kFederatedZipAtClients:
+    case Intrinsic::kFederatedZipAtServer:
+    case Intrinsic::kGenericPlus:
+    case Intrinsic::kGenericMultiply:
+    case Intrinsic::kGenericDivide:
+    case Intrinsic::kGenericZero:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 SequenceExecutor::SequenceExecutor(std::shared_ptr<ExecutionContext> context,
@@ -214,10 +257,9 @@ SequenceExecutor::SequenceExecutor(std::shared_ptr<ExecutionContext> context,
 absl::StatusOr<Value> SequenceExecutor::EmbedLeaf(const ir::NodePtr& node) {
   if (node->Is<ir::IntrinsicNode>()) {
     const std::string& uri = node->As<ir::IntrinsicNode>().uri;
+    const std::optional<ir::Intrinsic> intrinsic = ir::FindIntrinsic(uri);
     std::optional<SequenceOp> op;
-    if (uri == "sequence_map") op = SequenceOp::kMap;
-    if (uri == "sequence_reduce") op = SequenceOp::kReduce;
-    if (uri == "sequence_sum") op = SequenceOp::kSum;
+    if (intrinsic.has_value()) op = SequenceOpOf(*intrinsic);
     if (op.has_value()) {
       if (!node->type().has_value() ||
           node->type()->kind() != ir::TypeKind::kFunction ||

@@ -18,49 +18,6 @@
 
 namespace fedexec::ir {
 
-const std::vector<std::string>& IntrinsicUris() {
-  static const auto* uris = [] {
-    auto* v = new std::vector<std::string>{
-        "federated_aggregate",
-        "federated_apply",
-        "federated_broadcast",
-        "federated_eval_at_clients",
-        "federated_eval_at_server",
-        "federated_map",
-        "federated_map_all_equal",
-        "federated_mean",
-        "federated_weighted_mean",
-        "federated_min",
-        "federated_max",
-        "federated_sum",
-        "federated_secure_sum",
-        "federated_secure_sum_bitwidth",
-        "federated_secure_modular_sum",
-        "federated_select",
-        "federated_secure_select",
-        "federated_value_at_clients",
-        "federated_value_at_server",
-        "federated_zip_at_clients",
-        "federated_zip_at_server",
-        "generic_plus",
-        "generic_multiply",
-        "generic_divide",
-        "generic_zero",
-        "sequence_map",
-        "sequence_reduce",
-        "sequence_sum",
-    };
-    std::sort(v->begin(), v->end());
-    return v;
-  }();
-  return *uris;
-}
-
-bool IsIntrinsic(absl::string_view uri) {
-  const auto& uris = IntrinsicUris();
-  return std::binary_search(uris.begin(), uris.end(), uri);
-}
-
 namespace {
 
 // What an intrinsic demands beyond its signature pattern.
@@ -80,6 +37,8 @@ enum class Rule {
 };
 
 struct Spec {
+  Intrinsic id;
+  IntrinsicFamily family;
   const char* uri;
   // The parameter and result in the type notation. Patterns of the regular
   // intrinsics are parsed from these same strings, so that what the error
@@ -94,64 +53,107 @@ struct Spec {
 };
 
 constexpr Spec kSpecs[] = {
-    {"federated_aggregate",
+    {Intrinsic::kFederatedAggregate, IntrinsicFamily::kFederated,
+     "federated_aggregate",
      "<{T}@CLIENTS, U, (<U, T> -> U), (<U, U> -> U), (U -> R)>", "R@SERVER", 5,
      "", Rule::kPlain},
-    {"federated_apply", "<(T -> U), T@SERVER>", "U@SERVER", 2, "",
+    {Intrinsic::kFederatedApply, IntrinsicFamily::kFederated,
+     "federated_apply", "<(T -> U), T@SERVER>", "U@SERVER", 2, "",
      Rule::kPlain},
-    {"federated_broadcast", "T@SERVER", "T@CLIENTS", 0, "", Rule::kPlain},
-    {"federated_eval_at_clients", "( -> T)", "{T}@CLIENTS", 0, "",
+    {Intrinsic::kFederatedBroadcast, IntrinsicFamily::kFederated,
+     "federated_broadcast", "T@SERVER", "T@CLIENTS", 0, "", Rule::kPlain},
+    {Intrinsic::kFederatedEvalAtClients, IntrinsicFamily::kFederated,
+     "federated_eval_at_clients", "( -> T)", "{T}@CLIENTS", 0, "",
      Rule::kPlain},
-    {"federated_eval_at_server", "( -> T)", "T@SERVER", 0, "", Rule::kPlain},
-    {"federated_map", "<(T -> U), {T}@CLIENTS>", "{U}@CLIENTS", 2, "",
+    {Intrinsic::kFederatedEvalAtServer, IntrinsicFamily::kFederated,
+     "federated_eval_at_server", "( -> T)", "T@SERVER", 0, "", Rule::kPlain},
+    {Intrinsic::kFederatedMap, IntrinsicFamily::kFederated,
+     "federated_map", "<(T -> U), {T}@CLIENTS>", "{U}@CLIENTS", 2, "",
      Rule::kPlain},
-    {"federated_map_all_equal", "<(T -> U), T@CLIENTS>", "U@CLIENTS", 2, "",
+    {Intrinsic::kFederatedMapAllEqual, IntrinsicFamily::kFederated,
+     "federated_map_all_equal", "<(T -> U), T@CLIENTS>", "U@CLIENTS", 2, "",
      Rule::kPlain},
-    {"federated_mean", "{T}@CLIENTS", "T@SERVER", 0, "floating-point T",
+    {Intrinsic::kFederatedMean, IntrinsicFamily::kFederated,
+     "federated_mean", "{T}@CLIENTS", "T@SERVER", 0, "floating-point T",
      Rule::kFloating},
-    {"federated_weighted_mean", "<{T}@CLIENTS, {W}@CLIENTS>", "T@SERVER", 2,
+    {Intrinsic::kFederatedWeightedMean, IntrinsicFamily::kFederated,
+     "federated_weighted_mean", "<{T}@CLIENTS, {W}@CLIENTS>", "T@SERVER", 2,
      "floating-point T and an integer or floating-point scalar W",
      Rule::kWeightedMean},
-    {"federated_min", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
+    {Intrinsic::kFederatedMin, IntrinsicFamily::kFederated,
+     "federated_min", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
      Rule::kNumeric},
-    {"federated_max", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
+    {Intrinsic::kFederatedMax, IntrinsicFamily::kFederated,
+     "federated_max", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
      Rule::kNumeric},
-    {"federated_sum", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
+    {Intrinsic::kFederatedSum, IntrinsicFamily::kFederated,
+     "federated_sum", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
      Rule::kNumeric},
-    {"federated_secure_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
+    {Intrinsic::kFederatedSecureSum, IntrinsicFamily::kFederated,
+     "federated_secure_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
      "integer V and an integer bound M, shared or per element of V",
      Rule::kSecureSum},
-    {"federated_secure_sum_bitwidth", "<{V}@CLIENTS, B>", "V@SERVER", 2,
+    {Intrinsic::kFederatedSecureSumBitwidth, IntrinsicFamily::kFederated,
+     "federated_secure_sum_bitwidth", "<{V}@CLIENTS, B>", "V@SERVER", 2,
      "integer V and an integer bit width B, shared or per element of V",
      Rule::kSecureBitwidth},
-    {"federated_secure_modular_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
+    {Intrinsic::kFederatedSecureModularSum, IntrinsicFamily::kFederated,
+     "federated_secure_modular_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
      "integer V and an integer modulus M, shared or per element of V",
      Rule::kSecureModular},
-    {"federated_select",
+    {Intrinsic::kFederatedSelect, IntrinsicFamily::kFederated,
+     "federated_select",
      "<{Ks}@CLIENTS, int32@SERVER, T@SERVER, (<T, int32> -> U)>",
      "{U*}@CLIENTS", 4, "an int32 vector of keys Ks", Rule::kSelect},
-    {"federated_secure_select",
+    {Intrinsic::kFederatedSecureSelect, IntrinsicFamily::kFederated,
+     "federated_secure_select",
      "<{Ks}@CLIENTS, int32@SERVER, T@SERVER, (<T, int32> -> U)>",
      "{U*}@CLIENTS", 4, "an int32 vector of keys Ks", Rule::kSelect},
-    {"federated_value_at_clients", "T", "T@CLIENTS", 0, "non-federated T",
+    {Intrinsic::kFederatedValueAtClients, IntrinsicFamily::kFederated,
+     "federated_value_at_clients", "T", "T@CLIENTS", 0, "non-federated T",
      Rule::kPlain},
-    {"federated_value_at_server", "T", "T@SERVER", 0, "non-federated T",
+    {Intrinsic::kFederatedValueAtServer, IntrinsicFamily::kFederated,
+     "federated_value_at_server", "T", "T@SERVER", 0, "non-federated T",
      Rule::kPlain},
-    {"federated_zip_at_clients", "<{T1}@CLIENTS, {T2}@CLIENTS, ...>",
+    {Intrinsic::kFederatedZipAtClients, IntrinsicFamily::kFederated,
+     "federated_zip_at_clients", "<{T1}@CLIENTS, {T2}@CLIENTS, ...>",
      "{<T1, T2, ...>}@CLIENTS", 0, "", Rule::kZipClients},
-    {"federated_zip_at_server", "<T1@SERVER, T2@SERVER, ...>",
+    {Intrinsic::kFederatedZipAtServer, IntrinsicFamily::kFederated,
+     "federated_zip_at_server", "<T1@SERVER, T2@SERVER, ...>",
      "<T1, T2, ...>@SERVER", 0, "", Rule::kZipServer},
-    {"generic_plus", "<T, T>", "T", 2,
+    {Intrinsic::kGenericPlus, IntrinsicFamily::kGeneric,
+     "generic_plus", "<T, T>", "T", 2,
      "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {"generic_multiply", "<T, T>", "T", 2,
+    {Intrinsic::kGenericMultiply, IntrinsicFamily::kGeneric,
+     "generic_multiply", "<T, T>", "T", 2,
      "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {"generic_divide", "<T, T>", "T", 2,
+    {Intrinsic::kGenericDivide, IntrinsicFamily::kGeneric,
+     "generic_divide", "<T, T>", "T", 2,
      "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {"generic_zero", nullptr, "T", 0, "numeric T", Rule::kZero},
-    {"sequence_map", "<(T -> U), T*>", "U*", 2, "", Rule::kPlain},
-    {"sequence_reduce", "<T*, U, (<U, T> -> U)>", "U", 3, "", Rule::kPlain},
-    {"sequence_sum", "T*", "T", 0, "numeric T", Rule::kNumeric},
+    {Intrinsic::kGenericZero, IntrinsicFamily::kGeneric,
+     "generic_zero", nullptr, "T", 0, "numeric T", Rule::kZero},
+    {Intrinsic::kSequenceMap, IntrinsicFamily::kSequence,
+     "sequence_map", "<(T -> U), T*>", "U*", 2, "", Rule::kPlain},
+    {Intrinsic::kSequenceReduce, IntrinsicFamily::kSequence,
+     "sequence_reduce", "<T*, U, (<U, T> -> U)>", "U", 3, "", Rule::kPlain},
+    {Intrinsic::kSequenceSum, IntrinsicFamily::kSequence,
+     "sequence_sum", "T*", "T", 0, "numeric T", Rule::kNumeric},
 };
+
+// The rows are in the order of the enum, so that a row is found by index.
+constexpr bool RowsInEnumOrder() {
+  int i = 0;
+  for (const Spec& spec : kSpecs) {
+    if (static_cast<int>(spec.id) != i++) return false;
+  }
+  return i == static_cast<int>(Intrinsic::kSequenceSum) + 1;
+}
+static_assert(RowsInEnumOrder(),
+              "kSpecs must hold one row per Intrinsic, in enum order");
+
+const Spec& SpecOf(Intrinsic intrinsic) {
+  return kSpecs[static_cast<size_t>(intrinsic)];
+}
 
 // PlacementName as an absl::string_view, which this Abseil keeps distinct
 // from std::string_view.
@@ -486,6 +488,32 @@ std::string PlacementProblem(const Type& pattern, const Type& actual,
 }
 
 }  // namespace
+
+std::optional<Intrinsic> FindIntrinsic(absl::string_view uri) {
+  const Spec* spec = FindSpec(uri);
+  if (spec == nullptr) return std::nullopt;
+  return spec->id;
+}
+
+absl::string_view IntrinsicUri(Intrinsic intrinsic) {
+  return SpecOf(intrinsic).uri;
+}
+
+IntrinsicFamily FamilyOf(Intrinsic intrinsic) {
+  return SpecOf(intrinsic).family;
+}
+
+const std::vector<std::string>& IntrinsicUris() {
+  static const auto* uris = [] {
+    auto* v = new std::vector<std::string>;
+    for (const Spec& spec : kSpecs) v->emplace_back(spec.uri);
+    std::sort(v->begin(), v->end());
+    return v;
+  }();
+  return *uris;
+}
+
+bool IsIntrinsic(absl::string_view uri) { return FindSpec(uri) != nullptr; }
 
 absl::StatusOr<Type> InferIntrinsicType(absl::string_view uri,
                                         const Type* argument) {

@@ -1,9 +1,16 @@
-// The intrinsics fedexec knows: their uris and type signatures.
+// The intrinsics fedexec knows: one identity (Intrinsic) per intrinsic,
+// with its uri, family and type signature in one table row.
+//
+// Executors switch over Intrinsic (no default case), so that an intrinsic
+// added here and not handled by an executor that claims its family does
+// not compile (-Wswitch). Uris are strings only where a computation is
+// read or written.
 //
 // Thread-safety: the table is immutable after static initialisation.
 #ifndef FEDEXEC_IR_INTRINSICS_H_
 #define FEDEXEC_IR_INTRINSICS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +20,48 @@
 #include "ir/type.h"
 
 namespace fedexec::ir {
+
+// Every intrinsic, in the order of the table in intrinsics.cc.
+enum class Intrinsic {
+  kFederatedAggregate,
+  kFederatedApply,
+  kFederatedBroadcast,
+  kFederatedEvalAtClients,
+  kFederatedEvalAtServer,
+  kFederatedMap,
+  kFederatedMapAllEqual,
+  kFederatedMean,
+  kFederatedWeightedMean,
+  kFederatedMin,
+  kFederatedMax,
+  kFederatedSum,
+  kFederatedSecureSum,
+  kFederatedSecureSumBitwidth,
+  kFederatedSecureModularSum,
+  kFederatedSelect,
+  kFederatedSecureSelect,
+  kFederatedValueAtClients,
+  kFederatedValueAtServer,
+  kFederatedZipAtClients,
+  kFederatedZipAtServer,
+  kGenericPlus,
+  kGenericMultiply,
+  kGenericDivide,
+  kGenericZero,
+  kSequenceMap,
+  kSequenceReduce,
+  kSequenceSum,
+};
+
+// Which executor implements an intrinsic: federated_* and generic_* the
+// federating executor, sequence_* the sequence executor.
+enum class IntrinsicFamily { kFederated, kGeneric, kSequence };
+
+// The intrinsic named `uri`, or nullopt for an unknown uri.
+std::optional<Intrinsic> FindIntrinsic(absl::string_view uri);
+// The uri of `intrinsic` ("federated_sum").
+absl::string_view IntrinsicUri(Intrinsic intrinsic);
+IntrinsicFamily FamilyOf(Intrinsic intrinsic);
 
 // Whether `uri` names a known intrinsic.
 bool IsIntrinsic(absl::string_view uri);

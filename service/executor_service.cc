@@ -1221,8 +1221,15 @@ class Core {
       return absl::InvalidArgumentError(
           "PartialAggregateRequest.op: no operation given");
     }
+    const std::optional<PartialAggregateOp> op =
+        ParsePartialAggregateOp(request.op());
+    if (!op.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PartialAggregateRequest.op: unknown operation '", request.op(),
+          "'"));
+    }
     PartialAggregateSpec spec;
-    spec.op = request.op();
+    spec.op = *op;
     spec.first_client = request.first_client();
     spec.total_clients = request.total_clients();
     spec.block_size = request.block_size();

@@ -999,7 +999,7 @@ TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {
   std::shared_ptr<Executor> direct = Must(factory_->ExecutorFor(24));
   OwnedValue dx = Must(direct->CreateValue(shard));
   PartialAggregateSpec spec;
-  spec.op = "sum";
+  spec.op = PartialAggregateOp::kSum;
   spec.value = dx.id();
   spec.first_client = 16;
   spec.total_clients = total;
@@ -1035,6 +1035,14 @@ TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {
                     ctx.get(), request, &response)),
                 absl::StatusCode::kInvalidArgument,
                 "PartialAggregateRequest.op: no operation given");
+  }
+  request.set_op("mean");
+  {
+    auto ctx = client_->Context();
+    ExpectError(FromGrpc(client_->stream().PartialAggregate(
+                    ctx.get(), request, &response)),
+                absl::StatusCode::kInvalidArgument,
+                "PartialAggregateRequest.op: unknown operation 'mean'");
   }
   request.set_op("sum");
   request.mutable_operand_ref()->set_id("zz");
