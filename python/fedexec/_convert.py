@@ -141,7 +141,7 @@ def _tensor_from_array(array: np.ndarray, dtype: str, share: bool) -> _RawValue:
     if dtype == "string":
         flat = [e.encode("utf-8") if isinstance(e, str) else bytes(e)
                 for e in array.reshape(-1).tolist()]
-        return _RawValue.strings(flat, list(array.shape))
+        return _RawValue.from_strings(flat, list(array.shape))
     np_dtype = numpy_dtype(dtype)
     if array.dtype != np_dtype:
         raise AssertionError("caller checks the dtype")

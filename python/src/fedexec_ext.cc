@@ -26,6 +26,7 @@
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
@@ -171,7 +172,7 @@ PyValue MakeTensor(nb::handle array, const std::string& dtype_name,
                    std::vector<int64_t> shape, bool share) {
   DType dtype = DTypeFromNameOrRaise(dtype_name);
   if (dtype == DType::kString) {
-    Raise(absl::InvalidArgumentError("string tensors are made by strings()"));
+    Raise(absl::InvalidArgumentError("string tensors are made by from_strings()"));
   }
   std::shared_ptr<HeldBuffer> held = GetBuffer(array);
   const size_t bytes = static_cast<size_t>(held->view.len);
@@ -507,7 +508,7 @@ NB_MODULE(_fedexec, m) {
                   "share"_a,
                   "A tensor over a C-contiguous buffer: viewing it "
                   "(share=True; the value holds the buffer) or a copy.")
-      .def_static("strings", &MakeStrings, "values"_a, "shape"_a,
+      .def_static("from_strings", &MakeStrings, "values"_a, "shape"_a,
                   "A string tensor of the given shape (row-major).")
       .def_static(
           "struct",
