@@ -25,16 +25,18 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "core/cancellation.h"
+#include "core/mutex.h"
 #include "core/placement.h"
 #include "core/status.h"
 #include "executors/function.h"
-#include "executors/grpc_channel.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "ir/proto_codec.h"
-#include "ir/type_checker.h"
 #include "ir/type.h"
+#include "ir/type_checker.h"
 #include "ir/value_proto.h"
 #include "ir/value_syntax.h"
+#include "net/grpc_channel.h"
 #include "tensorflow_federated/v0/executor.grpc.pb.h"
 
 namespace fedexec::exec {
@@ -48,7 +50,7 @@ namespace {
 constexpr absl::Duration kDisposeExecutorTimeout = absl::Seconds(2);
 
 // A worker's error that carries a location mark (exec::HasLocation) comes
-// with kLocatedErrorDetails (grpc_channel.h); the location mark's payload,
+// with kLocatedErrorDetails (net/grpc_channel.h); the location mark's payload,
 // as executors/function.cc sets it.
 constexpr char kLocationPayload[] = "fedexec.dev/where";
 
@@ -124,8 +126,9 @@ void FillFromType(v0::Value* proto, const ir::Type& type, int depth) {
       static_cast<size_t>(proto->struct_().element_size()) ==
           type.elements().size()) {
     for (int i = 0; i < proto->struct_().element_size(); ++i) {
-      FillFromType(proto->mutable_struct_()->mutable_element(i)->mutable_value(),
-                   type.elements()[static_cast<size_t>(i)].type, depth + 1);
+      FillFromType(
+          proto->mutable_struct_()->mutable_element(i)->mutable_value(),
+          type.elements()[static_cast<size_t>(i)].type, depth + 1);
     }
   }
 }
@@ -312,50 +315,21 @@ absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
     return absl::InvalidArgumentError("RemoteExecutor: null channel");
   }
   if (num_clients < 0 || num_clients > INT32_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "RemoteExecutor: num_clients is ", num_clients,
-        ", must be in [0, ", INT32_MAX, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("RemoteExecutor: num_clients is ", num_clients,
+                     ", must be in [0, ", INT32_MAX, "]"));
   }
   FEDEXEC_RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<RemoteExecutor> executor(
       new RemoteExecutor(std::move(channel), std::move(options)));
 
-  if (executor->protocol_ == WorkerProtocol::kAsk) {
-    // A worker without fedexec's extension answers UNIMPLEMENTED.
-    v1::WorkerInfo info;
-    const absl::Status asked = executor->RunBlocking(
-        executor->DeadlineIn(executor->options_.call_timeout), "",
-        "GetWorkerInfo", [&](grpc::ClientContext& context) {
-          return executor->stubs_->stream->GetWorkerInfo(
-              &context, v1::GetWorkerInfoRequest(), &info);
-        });
-    if (asked.ok()) {
-      executor->protocol_ = WorkerProtocol::kFedexec;
-    } else if (asked.code() == absl::StatusCode::kUnimplemented) {
-      executor->protocol_ = WorkerProtocol::kPlain;
-    } else {
-      return asked;
-    }
-  }
-  if (executor->Plain()) {
-    std::lock_guard<std::mutex> lock(executor->mu_);
-    executor->batches_unimplemented_ = true;
-    executor->streams_unimplemented_ = true;
-  }
-
-  v0::GetExecutorRequest request;
-  v0::Cardinality* clients = request.add_cardinalities();
-  clients->mutable_placement()->set_uri(
-      std::string(PlacementUri(Placement::kClients)));
-  clients->set_cardinality(static_cast<int32_t>(num_clients));
   v0::GetExecutorResponse response;
-  FEDEXEC_RETURN_IF_ERROR(executor->RunBlocking(
-      executor->DeadlineIn(executor->options_.call_timeout),
-      executor->NextRequestId(), "GetExecutor",
-      [&](grpc::ClientContext& context) {
-        return executor->stubs_->group->GetExecutor(&context, request,
-                                                    &response);
-      }));
+  {
+    // A cancellation of the caller (core/cancellation.h: a call whose stack
+    // is being built) stops the blocking calls below at once.
+    CancelSubscription cancellation([raw = executor.get()] { raw->Cancel(); });
+    FEDEXEC_RETURN_IF_ERROR(executor->AskWorker(num_clients, response));
+  }
   if (response.executor().id().empty()) {
     return executor->Named(absl::StatusCode::kInternal,
                            "GetExecutor answered without an executor id");
@@ -364,12 +338,49 @@ absl::StatusOr<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(
   return executor;
 }
 
+absl::Status RemoteExecutor::AskWorker(int64_t num_clients,
+                                       v0::GetExecutorResponse& response) {
+  if (protocol_ == WorkerProtocol::kAsk) {
+    // A worker without fedexec's extension answers UNIMPLEMENTED.
+    v1::WorkerInfo info;
+    const absl::Status asked =
+        RunBlocking(DeadlineIn(options_.call_timeout), "", "GetWorkerInfo",
+                    [&](grpc::ClientContext& context) {
+                      return stubs_->stream->GetWorkerInfo(
+                          &context, v1::GetWorkerInfoRequest(), &info);
+                    });
+    if (asked.ok()) {
+      protocol_ = WorkerProtocol::kFedexec;
+    } else if (asked.code() == absl::StatusCode::kUnimplemented) {
+      protocol_ = WorkerProtocol::kPlain;
+    } else {
+      return asked;
+    }
+  }
+  if (Plain()) {
+    MutexLock lock(mu_);
+    batches_unimplemented_ = true;
+    streams_unimplemented_ = true;
+  }
+
+  v0::GetExecutorRequest request;
+  v0::Cardinality* clients = request.add_cardinalities();
+  clients->mutable_placement()->set_uri(
+      std::string(PlacementUri(Placement::kClients)));
+  clients->set_cardinality(static_cast<int32_t>(num_clients));
+  return RunBlocking(DeadlineIn(options_.call_timeout), NextRequestId(),
+                     "GetExecutor", [&](grpc::ClientContext& context) {
+                       return stubs_->group->GetExecutor(&context, request,
+                                                         &response);
+                     });
+}
+
 RemoteExecutor::~RemoteExecutor() {
   std::vector<std::shared_ptr<grpc::ClientContext>> contexts;
   std::vector<std::shared_ptr<grpc::Alarm>> alarms;
   bool dispose_executor = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     shutting_down_ = true;
     contexts.assign(contexts_.begin(), contexts_.end());
     alarms.assign(alarms_.begin(), alarms_.end());
@@ -377,8 +388,8 @@ RemoteExecutor::~RemoteExecutor() {
     executor_disposed_ = true;
   }
   DropPending();
-  cancel_cv_.notify_all();
-  uploads_cv_.notify_all();
+  cancel_cv_.SignalAll();
+  uploads_cv_.SignalAll();
   for (const auto& context : contexts) context->TryCancel();
   for (const auto& alarm : alarms) alarm->Cancel();
   contexts.clear();
@@ -386,14 +397,14 @@ RemoteExecutor::~RemoteExecutor() {
   // No thread is started once shutting_down_ is set.
   if (uploader_.joinable()) uploader_.join();
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+    MutexLock lock(mu_);
+    while (in_flight_ != 0) idle_cv_.Wait(mu_);
   }
   // Every value is resolved now; the worker frees what they hold at
   // DisposeExecutor (their destructors queue nothing while shutting down).
   absl::flat_hash_map<ValueId, ValuePtr> values;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     values.swap(values_);
   }
   values.clear();
@@ -403,7 +414,7 @@ RemoteExecutor::~RemoteExecutor() {
 // ----------------------------------------------------------- local ids
 
 OwnedValue RemoteExecutor::Register(ValuePtr value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const ValueId id = next_id_++;
   values_.emplace(id, std::move(value));
   return OwnedValue(this, id);
@@ -411,7 +422,7 @@ OwnedValue RemoteExecutor::Register(ValuePtr value) {
 
 absl::StatusOr<RemoteExecutor::ValuePtr> RemoteExecutor::Lookup(
     ValueId id, std::string_view what) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = values_.find(id);
   if (it == values_.end()) {
     return absl::InvalidArgumentError(
@@ -421,14 +432,14 @@ absl::StatusOr<RemoteExecutor::ValuePtr> RemoteExecutor::Lookup(
 }
 
 int64_t RemoteExecutor::NumValues() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int64_t>(values_.size());
 }
 
 absl::Status RemoteExecutor::Dispose(ValueId value) {
   ValuePtr released;  // let go of after the lock (see the file comment)
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = values_.find(value);
     if (it == values_.end()) {
       return absl::InvalidArgumentError(
@@ -446,7 +457,7 @@ void RemoteExecutor::Resolve(const ValuePtr& value,
                              absl::StatusOr<std::string> ref) {
   std::vector<std::function<void()>> waiters;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     value->resolved = true;
     if (ref.ok()) {
       value->ref = *std::move(ref);
@@ -455,7 +466,7 @@ void RemoteExecutor::Resolve(const ValuePtr& value,
     }
     waiters.swap(value->waiters);
   }
-  resolved_cv_.notify_all();
+  resolved_cv_.SignalAll();
   for (auto& waiter : waiters) waiter();
 }
 
@@ -465,7 +476,7 @@ void RemoteExecutor::WhenResolved(const std::vector<ValuePtr>& values,
   auto remaining = std::make_shared<std::atomic<int>>(1);
   auto shared_fn = std::make_shared<std::function<void()>>(std::move(fn));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const ValuePtr& value : values) {
       if (value->resolved) continue;
       remaining->fetch_add(1);
@@ -481,7 +492,7 @@ absl::StatusOr<std::string> RemoteExecutor::AwaitRef(const ValuePtr& value) {
   bool flush = false;
   bool counted = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!value->resolved) {
       // Counted while waiting: what joins the pending batch meanwhile (a
       // create chained on a batch in flight) goes out at once.
@@ -491,8 +502,8 @@ absl::StatusOr<std::string> RemoteExecutor::AwaitRef(const ValuePtr& value) {
     }
   }
   if (flush) Flush();
-  std::unique_lock<std::mutex> lock(mu_);
-  resolved_cv_.wait(lock, [&] { return value->resolved; });
+  MutexLock lock(mu_);
+  while (!value->resolved) resolved_cv_.Wait(mu_);
   if (counted) --blocked_;
   if (!value->status.ok()) return CopyRemoteStatus(value->status);
   return value->ref;
@@ -500,7 +511,7 @@ absl::StatusOr<std::string> RemoteExecutor::AwaitRef(const ValuePtr& value) {
 
 absl::Status RemoteExecutor::OperandsStatus(
     const std::vector<ValuePtr>& values) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const ValuePtr& value : values) {
     if (!value->status.ok()) return CopyRemoteStatus(value->status);
   }
@@ -514,49 +525,49 @@ void RemoteExecutor::ChainCreate(
     SendFn<Request, Response> send) {
   std::string request_id = NextRequestId();
   const std::vector<ValuePtr> waited = operands;
-  WhenResolved(waited, [this, result, operands = std::move(operands),
-                        fill = std::move(fill), take = std::move(take),
-                        send = std::move(send),
-                        request_id = std::move(request_id)] {
-    absl::Status status = OperandsStatus(operands);
-    if (status.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      status = UnusableOrCancelled();
-    }
-    if (!status.ok()) {
-      Resolve(result, std::move(status));
-      return;
-    }
-    std::vector<std::string> refs;
-    refs.reserve(operands.size());
-    for (const ValuePtr& operand : operands) refs.push_back(operand->ref);
-    auto request = std::make_shared<Request>();
-    v1::BatchOperation op;
-    fill(op, refs);
-    const std::string_view method = MethodOf(op);
-    take(op, *request);
-    request->mutable_executor()->set_id(executor_id_);
-    auto response = std::make_shared<Response>();
-    StartAsync(
-        DeadlineIn(options_.call_timeout), request_id, method,
-        [request, response, send](grpc::ClientContext* context,
-                                  std::function<void(grpc::Status)> done) {
-          send(context, request.get(), response.get(), std::move(done));
-        },
-        // The operands stay alive (and so their refs undisposed) until the
-        // worker has answered.
-        [this, result, operands, response](absl::Status status) {
-          if (status.ok() && response->value_ref().id().empty()) {
-            status = Named(absl::StatusCode::kInternal,
-                           "the worker answered without a value ref");
-          }
-          if (status.ok()) {
-            Resolve(result, std::string(response->value_ref().id()));
-          } else {
-            Resolve(result, std::move(status));
-          }
-        });
-  });
+  WhenResolved(
+      waited, [this, result, operands = std::move(operands),
+               fill = std::move(fill), take = std::move(take),
+               send = std::move(send), request_id = std::move(request_id)] {
+        absl::Status status = OperandsStatus(operands);
+        if (status.ok()) {
+          MutexLock lock(mu_);
+          status = UnusableOrCancelled();
+        }
+        if (!status.ok()) {
+          Resolve(result, std::move(status));
+          return;
+        }
+        std::vector<std::string> refs;
+        refs.reserve(operands.size());
+        for (const ValuePtr& operand : operands) refs.push_back(operand->ref);
+        auto request = std::make_shared<Request>();
+        v1::BatchOperation op;
+        fill(op, refs);
+        const std::string_view method = MethodOf(op);
+        take(op, *request);
+        request->mutable_executor()->set_id(executor_id_);
+        auto response = std::make_shared<Response>();
+        StartAsync(
+            DeadlineIn(options_.call_timeout), request_id, method,
+            [request, response, send](grpc::ClientContext* context,
+                                      std::function<void(grpc::Status)> done) {
+              send(context, request.get(), response.get(), std::move(done));
+            },
+            // The operands stay alive (and so their refs undisposed) until the
+            // worker has answered.
+            [this, result, operands, response](absl::Status status) {
+              if (status.ok() && response->value_ref().id().empty()) {
+                status = Named(absl::StatusCode::kInternal,
+                               "the worker answered without a value ref");
+              }
+              if (status.ok()) {
+                Resolve(result, std::string(response->value_ref().id()));
+              } else {
+                Resolve(result, std::move(status));
+              }
+            });
+      });
 }
 
 // -------------------------------------------------------------- batches
@@ -580,7 +591,7 @@ struct RemoteExecutor::PendingOp {
   ValuePtr result;
   std::vector<ValuePtr> operands;  // held until the batch is answered
   v1::BatchOperation op;
-  std::string_view method;  // for messages (MethodOf)
+  std::string_view method;      // for messages (MethodOf)
   std::function<void()> alone;  // the operation as its own call
 };
 
@@ -591,29 +602,30 @@ struct RemoteExecutor::AggregateWaiter {
 
   void Finish(absl::Status s, v1::PartialAggregateResponse* r = nullptr) {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (done) return;
       status = CopyRemoteStatus(s);
       if (r != nullptr) response.Swap(r);
       done = true;
     }
-    cv.notify_all();
+    cv.SignalAll();
   }
   absl::Status Wait() {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [this] { return done; });
+    MutexLock lock(mu);
+    while (!done) cv.Wait(mu);
     return CopyRemoteStatus(status);
   }
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;                       // guarded by mu
-  absl::Status status;                     // guarded by mu
-  v1::PartialAggregateResponse response;   // guarded by mu until done
+  Mutex mu;
+  CondVar cv;
+  bool done FEDEXEC_GUARDED_BY(mu) = false;
+  absl::Status status FEDEXEC_GUARDED_BY(mu);
+  // Guarded by mu until done, then constant (read without the lock).
+  v1::PartialAggregateResponse response;
 };
 
 bool RemoteExecutor::Batching() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return options_.batch && !batches_unimplemented_;
 }
 
@@ -640,7 +652,7 @@ void RemoteExecutor::Submit(const ValuePtr& result,
   absl::Status failed;
   std::vector<ValuePtr> in_flight;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     one_call = !options_.batch || batches_unimplemented_;
     if (!one_call) failed = UnusableOrCancelled();
     std::vector<std::string> refs;
@@ -692,7 +704,7 @@ void RemoteExecutor::Flush() {
   std::shared_ptr<AggregateWaiter> aggregate;
   auto request = std::make_shared<v1::ExecuteBatchRequest>();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (pending_.empty() && pending_aggregate_ == nullptr) return;
     ops->swap(pending_);
     aggregate = std::move(pending_aggregate_);
@@ -730,10 +742,10 @@ void RemoteExecutor::Flush() {
       });
 }
 
-void RemoteExecutor::OnBatchDone(
-    std::vector<std::unique_ptr<PendingOp>> ops,
-    std::shared_ptr<AggregateWaiter> aggregate,
-    const v1::ExecuteBatchResponse& response, absl::Status status) {
+void RemoteExecutor::OnBatchDone(std::vector<std::unique_ptr<PendingOp>> ops,
+                                 std::shared_ptr<AggregateWaiter> aggregate,
+                                 const v1::ExecuteBatchResponse& response,
+                                 absl::Status status) {
   const RemoteExecutor* outer = completing_batch;
   completing_batch = this;
   if (status.code() == absl::StatusCode::kUnimplemented) {
@@ -742,7 +754,7 @@ void RemoteExecutor::OnBatchDone(
     std::vector<std::unique_ptr<PendingOp>> later;
     std::shared_ptr<AggregateWaiter> later_aggregate;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       batches_unimplemented_ = true;
       later.swap(pending_);
       later_aggregate = std::move(pending_aggregate_);
@@ -766,15 +778,14 @@ void RemoteExecutor::OnBatchDone(
       if (!failed.ok()) {
         Resolve(op.result, std::move(failed));
       } else if (static_cast<int>(k) >= response.result_size()) {
-        Resolve(op.result,
-                Named(absl::StatusCode::kInternal,
-                      absl::StrCat("ExecuteBatch answered ",
-                                   response.result_size(), " results for ",
-                                   ops.size(), " operations")));
+        Resolve(
+            op.result,
+            Named(absl::StatusCode::kInternal,
+                  absl::StrCat("ExecuteBatch answered ", response.result_size(),
+                               " results for ", ops.size(), " operations")));
       } else if (const v1::BatchResult& r = response.result(k); r.code() != 0) {
-        Resolve(op.result,
-                FromWire(static_cast<absl::StatusCode>(r.code()), r.message(),
-                         r.located(), 1, op.method));
+        Resolve(op.result, FromWire(static_cast<absl::StatusCode>(r.code()),
+                                    r.message(), r.located(), 1, op.method));
       } else if (r.value_ref().id().empty()) {
         Resolve(op.result, Named(absl::StatusCode::kInternal,
                                  "the worker answered without a value ref"));
@@ -798,7 +809,7 @@ void RemoteExecutor::OnBatchDone(
   completing_batch = outer;
   bool flush = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     flush = (!pending_.empty() || pending_aggregate_ != nullptr) &&
             (blocked_ > 0 || pending_.size() >= kMaxBatchOperations ||
              pending_bytes_ >= kMaxBatchBytes);
@@ -811,7 +822,7 @@ void RemoteExecutor::DropPending() {
   std::shared_ptr<AggregateWaiter> aggregate;
   absl::Status status;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ops.swap(pending_);
     aggregate = std::move(pending_aggregate_);
     pending_bytes_ = 0;
@@ -825,7 +836,7 @@ void RemoteExecutor::DropPending() {
 void RemoteExecutor::SendAlone(std::vector<std::unique_ptr<PendingOp>> ops) {
   for (const auto& op : ops) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       op->result->batch = 0;
     }
     op->alone();
@@ -852,7 +863,7 @@ class EncodedComputations {
   absl::StatusOr<std::shared_ptr<const v0::Value>> Encode(
       const ir::NodePtr& node) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       auto it = entries_.find(node.get());
       if (it != entries_.end()) {
         order_.splice(order_.begin(), order_, it->second.position);
@@ -864,7 +875,7 @@ class EncodedComputations {
     if (!proto.ok()) return proto.status();
     auto value = std::make_shared<v0::Value>();
     value->mutable_computation()->Swap(&*proto);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!entries_.contains(node.get())) {
       order_.push_front(node);
       entries_.emplace(node.get(), Entry{value, order_.begin()});
@@ -881,9 +892,9 @@ class EncodedComputations {
     std::shared_ptr<const v0::Value> value;
     std::list<ir::NodePtr>::iterator position;
   };
-  std::mutex mu_;
-  absl::flat_hash_map<const ir::Node*, Entry> entries_;  // guarded by mu_
-  std::list<ir::NodePtr> order_;  // holds the trees; guarded by mu_
+  Mutex mu_;
+  absl::flat_hash_map<const ir::Node*, Entry> entries_ FEDEXEC_GUARDED_BY(mu_);
+  std::list<ir::NodePtr> order_ FEDEXEC_GUARDED_BY(mu_);  // holds the trees
 };
 
 }  // namespace
@@ -891,11 +902,12 @@ class EncodedComputations {
 absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(const Value& value) {
   if (value.is_function()) {
     // Sent as its tree, through the cache of encoded trees.
-    const auto* function = dynamic_cast<const Function*>(value.function().get());
+    const auto* function =
+        dynamic_cast<const Function*>(value.function().get());
     if (function == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "CreateValue: ", value.function()->Describe(),
-          " cannot be sent to a worker"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CreateValue: ", value.function()->Describe(),
+                       " cannot be sent to a worker"));
     }
     absl::StatusOr<ir::NodePtr> node = function->ToNode();
     if (!node.ok()) return Prefixed(node.status(), "CreateValue: ");
@@ -919,10 +931,11 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateValue(const Value& value) {
   return handle;
 }
 
-void RemoteExecutor::SubmitCreateValue(
-    const ValuePtr& result, std::shared_ptr<const v0::Value> proto) {
+void RemoteExecutor::SubmitCreateValue(const ValuePtr& result,
+                                       std::shared_ptr<const v0::Value> proto) {
   // Copied, not moved: a batch that turns out unsupported sends it again.
-  FillOp fill = [proto](v1::BatchOperation& op, const std::vector<std::string>&) {
+  FillOp fill = [proto](v1::BatchOperation& op,
+                        const std::vector<std::string>&) {
     *op.mutable_create_value()->mutable_value() = *proto;
   };
   Submit(result, {}, fill, [this, result, fill] {
@@ -973,7 +986,8 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateCall(
     result->type = fn->type->result();
   }
   OwnedValue handle = Register(result);
-  FillOp fill = [](v1::BatchOperation& op, const std::vector<std::string>& refs) {
+  FillOp fill = [](v1::BatchOperation& op,
+                   const std::vector<std::string>& refs) {
     v0::CreateCallRequest* call = op.mutable_create_call();
     call->mutable_function_ref()->set_id(refs[0]);
     if (refs.size() > 1) call->mutable_argument_ref()->set_id(refs[1]);
@@ -1007,7 +1021,8 @@ absl::StatusOr<OwnedValue> RemoteExecutor::CreateStruct(
     FEDEXEC_ASSIGN_OR_RETURN(ValuePtr value,
                              Lookup(element.value, "CreateStruct"));
     typed = typed && value->type.has_value();
-    if (typed) types.push_back(ir::StructElementType{element.name, *value->type});
+    if (typed)
+      types.push_back(ir::StructElementType{element.name, *value->type});
     operands.push_back(std::move(value));
     names.push_back(element.name);
   }
@@ -1086,7 +1101,7 @@ void RemoteExecutor::StartUpload(ValuePtr result, Value value) {
   upload->value = std::move(value);
   upload->request_id = NextRequestId();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!shutting_down_) {
       ++in_flight_;
       uploads_.push_back(std::move(upload));
@@ -1100,7 +1115,7 @@ void RemoteExecutor::StartUpload(ValuePtr result, Value value) {
                           "the computation was cancelled"));
     return;
   }
-  uploads_cv_.notify_one();
+  uploads_cv_.Signal();
 }
 
 void RemoteExecutor::UploaderLoop() {
@@ -1108,9 +1123,8 @@ void RemoteExecutor::UploaderLoop() {
     std::unique_ptr<Upload> upload;
     absl::Status status;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      uploads_cv_.wait(lock,
-                       [this] { return shutting_down_ || !uploads_.empty(); });
+      MutexLock lock(mu_);
+      while (!shutting_down_ && uploads_.empty()) uploads_cv_.Wait(mu_);
       if (uploads_.empty()) return;
       upload = std::move(uploads_.front());
       uploads_.pop_front();
@@ -1128,7 +1142,7 @@ absl::StatusOr<std::string> RemoteExecutor::UploadValue(
     const Value& value, const std::string& request_id) {
   bool streams = true;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     streams = !streams_unimplemented_;
   }
   if (!streams) return CreateValueUnary(value, request_id);
@@ -1173,7 +1187,7 @@ absl::StatusOr<std::string> RemoteExecutor::UploadValue(
     // take: the unary call tells which.
     absl::StatusOr<std::string> unary = CreateValueUnary(value, request_id);
     if (unary.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       streams_unimplemented_ = true;
     }
     return unary;
@@ -1183,7 +1197,7 @@ absl::StatusOr<std::string> RemoteExecutor::UploadValue(
     return Named(absl::StatusCode::kInternal,
                  "the worker answered without a value ref");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.streamed_uploads;
   return ref;
 }
@@ -1213,7 +1227,7 @@ absl::StatusOr<Value> RemoteExecutor::Materialize(ValueId value) {
   FEDEXEC_ASSIGN_OR_RETURN(ValuePtr remote, Lookup(value, "Materialize"));
   FEDEXEC_ASSIGN_OR_RETURN(std::string ref, AwaitRef(remote));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     FEDEXEC_RETURN_IF_ERROR(UnusableOrCancelled());
   }
   // `remote` is held until the answer is in: its ref is not disposed of
@@ -1226,7 +1240,7 @@ absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref,
   const absl::Time deadline = DeadlineIn(options_.compute_timeout);
   bool streams = true;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     streams = !streams_unimplemented_;
   }
   auto unary = [&]() -> absl::StatusOr<Value> {
@@ -1252,54 +1266,54 @@ absl::StatusOr<Value> RemoteExecutor::ComputeValue(const std::string& ref,
 
   std::optional<Value> value;
   absl::Status malformed;
-  const absl::Status status = RunBlocking(
-      deadline, "", "ComputeStream",
-      [&](grpc::ClientContext& context) -> grpc::Status {
-        v1::ComputeStreamRequest request;
-        request.mutable_value_ref()->set_id(ref);
-        request.mutable_executor()->set_id(executor_id_);
-        request.set_chunk_bytes(options_.chunk_bytes);
-        ir::ChunkAssembler assembler;
-        std::unique_ptr<grpc::ClientReader<v1::ValueChunk>> reader =
-            stubs_->stream->ComputeStream(&context, request);
-        v1::ValueChunk chunk;
-        absl::Status added;
-        while (reader->Read(&chunk)) {
-          if (!added.ok()) continue;  // draining after TryCancel
-          added = assembler.Add(chunk);
-          if (!added.ok()) context.TryCancel();
-        }
-        const grpc::Status finished = reader->Finish();
-        if (!added.ok()) {
-          malformed = added;
-          return grpc::Status::OK;
-        }
-        if (!finished.ok()) return finished;
-        absl::StatusOr<Value> assembled = assembler.Finish();
-        if (!assembled.ok()) {
-          malformed = assembled.status();
-          return grpc::Status::OK;
-        }
-        value = *std::move(assembled);
-        return grpc::Status::OK;
-      });
+  const absl::Status status =
+      RunBlocking(deadline, "", "ComputeStream",
+                  [&](grpc::ClientContext& context) -> grpc::Status {
+                    v1::ComputeStreamRequest request;
+                    request.mutable_value_ref()->set_id(ref);
+                    request.mutable_executor()->set_id(executor_id_);
+                    request.set_chunk_bytes(options_.chunk_bytes);
+                    ir::ChunkAssembler assembler;
+                    std::unique_ptr<grpc::ClientReader<v1::ValueChunk>> reader =
+                        stubs_->stream->ComputeStream(&context, request);
+                    v1::ValueChunk chunk;
+                    absl::Status added;
+                    while (reader->Read(&chunk)) {
+                      if (!added.ok()) continue;  // draining after TryCancel
+                      added = assembler.Add(chunk);
+                      if (!added.ok()) context.TryCancel();
+                    }
+                    const grpc::Status finished = reader->Finish();
+                    if (!added.ok()) {
+                      malformed = added;
+                      return grpc::Status::OK;
+                    }
+                    if (!finished.ok()) return finished;
+                    absl::StatusOr<Value> assembled = assembler.Finish();
+                    if (!assembled.ok()) {
+                      malformed = assembled.status();
+                      return grpc::Status::OK;
+                    }
+                    value = *std::move(assembled);
+                    return grpc::Status::OK;
+                  });
   if (!malformed.ok()) {
-    return Named(absl::StatusCode::kInternal,
-                 absl::StrCat("malformed ComputeStream answer: ",
-                              malformed.message()));
+    return Named(
+        absl::StatusCode::kInternal,
+        absl::StrCat("malformed ComputeStream answer: ", malformed.message()));
   }
   if (status.code() == absl::StatusCode::kUnimplemented) {
     // A server without the stream extension, or a value whose computation
     // is unimplemented there: the unary call tells which.
     absl::StatusOr<Value> result = unary();
     if (result.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       streams_unimplemented_ = true;
     }
     return result;
   }
   FEDEXEC_RETURN_IF_ERROR(status);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.streamed_downloads;
   return *std::move(value);
 }
@@ -1322,8 +1336,8 @@ absl::StatusOr<std::vector<PartialNode>> NodesOf(
     if (proto.has_value()) {
       absl::StatusOr<Value> value = ir::ValueFromProto(proto.value());
       if (!value.ok()) {
-        return malformed(absl::StrCat("node ", i, ": ",
-                                      value.status().message()));
+        return malformed(
+            absl::StrCat("node ", i, ": ", value.status().message()));
       }
       node.value = *std::move(value);
     }
@@ -1336,10 +1350,10 @@ absl::StatusOr<std::vector<PartialNode>> NodesOf(
 absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
     const PartialAggregateSpec& spec) {
   if (Plain()) {
-    absl::Status status = Named(
-        absl::StatusCode::kUnimplemented,
-        "the worker serves only the plain executor protocol: it has no "
-        "PartialAggregate");
+    absl::Status status =
+        Named(absl::StatusCode::kUnimplemented,
+              "the worker serves only the plain executor protocol: it has no "
+              "PartialAggregate");
     status.SetPayload(kNoPartialAggregatePayload, absl::Cord("1"));
     return status;
   }
@@ -1391,7 +1405,7 @@ absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
   request.set_block_size(spec.block_size);
   request.mutable_executor()->set_id(executor_id_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     FEDEXEC_RETURN_IF_ERROR(UnusableOrCancelled());
   }
   v1::PartialAggregateResponse response;
@@ -1409,8 +1423,9 @@ absl::StatusOr<std::vector<PartialNode>> RemoteExecutor::PartialAggregate(
   }
   FEDEXEC_RETURN_IF_ERROR(answered);
   return NodesOf(response, [this](std::string_view why) {
-    return Named(absl::StatusCode::kInternal,
-                 absl::StrCat("malformed PartialAggregate answer: ", View(why)));
+    return Named(
+        absl::StatusCode::kInternal,
+        absl::StrCat("malformed PartialAggregate answer: ", View(why)));
   });
 }
 
@@ -1422,7 +1437,7 @@ RemoteExecutor::BatchedPartialAggregate(const PartialAggregateSpec& spec,
     bool flush_first = false;
     std::shared_ptr<AggregateWaiter> waiter;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       FEDEXEC_RETURN_IF_ERROR(UnusableOrCancelled());
       if (batches_unimplemented_) {
         return absl::UnimplementedError("no batches");
@@ -1473,8 +1488,9 @@ RemoteExecutor::BatchedPartialAggregate(const PartialAggregateSpec& spec,
     if (flush_first) continue;
     FEDEXEC_RETURN_IF_ERROR(waiter->Wait());
     return NodesOf(waiter->response, [this](std::string_view why) {
-      return Named(absl::StatusCode::kInternal,
-                   absl::StrCat("malformed ExecuteBatch aggregate: ", View(why)));
+      return Named(
+          absl::StatusCode::kInternal,
+          absl::StrCat("malformed ExecuteBatch aggregate: ", View(why)));
     });
   }
 }
@@ -1486,7 +1502,7 @@ void RemoteExecutor::Cancel() {
   std::vector<std::shared_ptr<grpc::Alarm>> alarms;
   bool dispose_executor = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_ || shutting_down_) return;
     cancelled_ = true;
     contexts.assign(contexts_.begin(), contexts_.end());
@@ -1496,7 +1512,7 @@ void RemoteExecutor::Cancel() {
     dispose_queue_.clear();
   }
   DropPending();
-  cancel_cv_.notify_all();
+  cancel_cv_.SignalAll();
   for (const auto& context : contexts) context->TryCancel();
   for (const auto& alarm : alarms) alarm->Cancel();
   // The worker's executor is of no further use; disposing of it stops its
@@ -1521,12 +1537,12 @@ const ir::ValueToProtoOptions& RemoteExecutor::EncodeOptions() const {
 }
 
 absl::Status RemoteExecutor::health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return UnusableOrCancelled();
 }
 
 RemoteStats RemoteExecutor::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
@@ -1540,13 +1556,14 @@ absl::Status RemoteExecutor::UnusableOrCancelled() const {
 
 absl::Status RemoteExecutor::Named(absl::StatusCode code,
                                    std::string_view message) const {
-  absl::Status status(code, absl::StrCat("worker ", name_, ": ", View(message)));
+  absl::Status status(code,
+                      absl::StrCat("worker ", name_, ": ", View(message)));
   status.SetPayload(kWorkerPayload, absl::Cord(name_));
   return status;
 }
 
-absl::Status RemoteExecutor::FromGrpc(const grpc::Status& status,
-                                      int attempts, std::string_view method) {
+absl::Status RemoteExecutor::FromGrpc(const grpc::Status& status, int attempts,
+                                      std::string_view method) {
   return FromWire(static_cast<absl::StatusCode>(status.error_code()),
                   status.error_message(),
                   status.error_details() == kLocatedErrorDetails, attempts,
@@ -1559,13 +1576,12 @@ absl::Status RemoteExecutor::FromWire(absl::StatusCode code,
                                       std::string_view method) {
   // An empty message says nothing: name the call and the code instead.
   const std::string message_in =
-      wire_message.empty()
-          ? absl::StrCat(View(method), " failed with ",
-                         absl::StatusCodeToString(code),
-                         ", the worker gave no message")
-          : wire_message;
+      wire_message.empty() ? absl::StrCat(View(method), " failed with ",
+                                          absl::StatusCodeToString(code),
+                                          ", the worker gave no message")
+                           : wire_message;
   if (code == absl::StatusCode::kCancelled) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_ || shutting_down_) return UnusableOrCancelled();
   }
   if (located_error) {
@@ -1577,10 +1593,9 @@ absl::Status RemoteExecutor::FromWire(absl::StatusCode code,
     return located;
   }
   if (code == absl::StatusCode::kFailedPrecondition) {
-    absl::Status unusable =
-        Named(code, absl::StrCat("the worker's executor is unusable: ",
-                                 message_in));
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::Status unusable = Named(
+        code, absl::StrCat("the worker's executor is unusable: ", message_in));
+    MutexLock lock(mu_);
     if (unusable_.ok()) unusable_ = CopyRemoteStatus(unusable);
     return unusable;
   }
@@ -1599,20 +1614,20 @@ absl::Time RemoteExecutor::DeadlineIn(absl::Duration timeout) const {
 }
 
 std::string RemoteExecutor::NextRequestId() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return absl::StrCat(client_id_, "-", next_request_++);
 }
 
 void RemoteExecutor::BeginOp() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++in_flight_;
 }
 
 void RemoteExecutor::EndOp() {
   // Notified under the lock: the destructor cannot get past its wait (and
   // destroy the condition variable) before this returns.
-  std::lock_guard<std::mutex> lock(mu_);
-  if (--in_flight_ == 0) idle_cv_.notify_all();
+  MutexLock lock(mu_);
+  if (--in_flight_ == 0) idle_cv_.SignalAll();
 }
 
 std::shared_ptr<grpc::ClientContext> RemoteExecutor::NewContext(
@@ -1637,7 +1652,7 @@ std::shared_ptr<grpc::ClientContext> RemoteExecutor::NewContext(
     context->AddMetadata(ir::kArrayContentMetadataKey,
                          ir::kArrayContentMetadataValue);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (cancelled_ || shutting_down_) return nullptr;
   contexts_.insert(context);
   ++stats_.attempts;
@@ -1646,7 +1661,7 @@ std::shared_ptr<grpc::ClientContext> RemoteExecutor::NewContext(
 
 void RemoteExecutor::Unregister(
     const std::shared_ptr<grpc::ClientContext>& context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   contexts_.erase(context);
 }
 
@@ -1669,8 +1684,8 @@ bool RemoteExecutor::ShouldRetry(const grpc::Status& status, int attempt,
   for (int i = 1; i < attempt && backoff < options_.max_backoff; ++i) {
     backoff *= options_.backoff_multiplier;
   }
-  backoff = std::min(backoff, options_.max_backoff) *
-            JitterFactor(options_.jitter);
+  backoff =
+      std::min(backoff, options_.max_backoff) * JitterFactor(options_.jitter);
   if (now + backoff >= deadline) return false;
   *wait = backoff;
   return true;
@@ -1684,7 +1699,7 @@ absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
     std::shared_ptr<grpc::ClientContext> context =
         NewContext(deadline, request_id);
     if (context == nullptr) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       return UnusableOrCancelled();
     }
     const grpc::Status status = attempt(*context);
@@ -1694,13 +1709,13 @@ absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
     if (!ShouldRetry(status, n, deadline, &wait)) {
       return FromGrpc(status, n, method);
     }
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.retries;
-    if (cancel_cv_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] {
-          return cancelled_ || shutting_down_;
-        })) {
-      return UnusableOrCancelled();
+    const absl::Time until = absl::Now() + wait;
+    while (!cancelled_ && !shutting_down_ &&
+           cancel_cv_.WaitUntil(mu_, until)) {
     }
+    if (cancelled_ || shutting_down_) return UnusableOrCancelled();
   }
 }
 
@@ -1723,14 +1738,14 @@ void RemoteExecutor::RunAttempt(const std::shared_ptr<AsyncCall>& call) {
   if (context == nullptr) {
     absl::Status status;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       status = UnusableOrCancelled();
     }
     FinishAsync(call, std::move(status));
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++call->attempts;
     call->context = context;
   }
@@ -1743,7 +1758,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
                                    const grpc::Status& status) {
   int attempts = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     contexts_.erase(call->context);
     call->context.reset();
     attempts = call->attempts;
@@ -1759,7 +1774,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
   }
   auto alarm = std::make_shared<grpc::Alarm>();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!cancelled_ && !shutting_down_) {
       alarms_.insert(alarm);
       call->alarm = alarm;
@@ -1771,7 +1786,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
   if (alarm == nullptr) {
     absl::Status cancelled;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       cancelled = UnusableOrCancelled();
     }
     FinishAsync(call, std::move(cancelled));
@@ -1780,7 +1795,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
   alarm->Set(absl::ToChronoTime(absl::Now() + wait), [this, call](bool fired) {
     std::shared_ptr<grpc::Alarm> self;  // may be the last reference
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       self = std::move(call->alarm);
       alarms_.erase(self);
     }
@@ -1789,7 +1804,7 @@ void RemoteExecutor::OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
     } else {
       absl::Status cancelled;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         cancelled = UnusableOrCancelled();
       }
       FinishAsync(call, std::move(cancelled));
@@ -1801,7 +1816,7 @@ void RemoteExecutor::FinishAsync(const std::shared_ptr<AsyncCall>& call,
                                  absl::Status status) {
   std::function<void(absl::Status)> done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     done = std::move(call->done);
   }
   done(std::move(status));
@@ -1816,7 +1831,7 @@ void RemoteExecutor::FinishAsync(const std::shared_ptr<AsyncCall>& call,
 void RemoteExecutor::QueueDispose(std::string ref) {
   std::vector<std::string> batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_ || shutting_down_ || !unusable_.ok()) return;
     ++stats_.released_refs;
     dispose_queue_.push_back(std::move(ref));
@@ -1840,7 +1855,7 @@ void RemoteExecutor::SendDisposeBatch(std::vector<std::string> refs) {
   request->mutable_executor()->set_id(executor_id_);
   auto response = std::make_shared<v0::DisposeResponse>();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.dispose_rpcs;
     stats_.disposed_refs += request->value_ref_size();
   }
@@ -1855,7 +1870,7 @@ void RemoteExecutor::SendDisposeBatch(std::vector<std::string> refs) {
       [this](absl::Status) {
         std::vector<std::string> next;
         {
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           const bool wait_for_batch =
               options_.batch && !batches_unimplemented_ &&
               dispose_queue_.size() < kMaxQueuedDisposals;

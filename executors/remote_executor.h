@@ -85,6 +85,10 @@
 // disposal is dropped silently (the worker frees everything at
 // DisposeExecutor). NumValues counts the live local ids.
 //
+// Create honours the cancellation of its caller (core/cancellation.h:
+// CurrentCancelSignal, set by stacks::Runtime while a call's stack is
+// built): its blocking calls stop at once and it returns CANCELLED.
+//
 // Cancel stops every RPC in flight (ClientContext::TryCancel) and every
 // backoff wait; values not resolved yet and every later value and operation
 // are CANCELLED. It also disposes of the worker's executor (asynchronously,
@@ -123,12 +127,10 @@
 #ifndef FEDEXEC_EXECUTORS_REMOTE_EXECUTOR_H_
 #define FEDEXEC_EXECUTORS_REMOTE_EXECUTOR_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -140,6 +142,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/mutex.h"
 #include "executors/executor.h"
 
 namespace fedexec::v1 {
@@ -147,6 +150,7 @@ class BatchOperation;
 class ExecuteBatchResponse;
 }  // namespace fedexec::v1
 namespace tensorflow_federated::v0 {
+class GetExecutorResponse;
 class Value;
 }  // namespace tensorflow_federated::v0
 namespace fedexec::ir {
@@ -223,15 +227,15 @@ struct RemoteOptions {
 
 // Counters for tests and monitoring (monotonic).
 struct RemoteStats {
-  int64_t attempts = 0;         // RPC attempts started
-  int64_t retries = 0;          // attempts after a retryable failure
-  int64_t released_refs = 0;    // refs queued for disposal
-  int64_t dispose_rpcs = 0;     // Dispose RPCs started (batches)
-  int64_t disposed_refs = 0;    // refs sent in them
-  int64_t streamed_uploads = 0;   // values sent by CreateValueStream
-  int64_t streamed_downloads = 0; // values received by ComputeStream
-  int64_t batches = 0;            // ExecuteBatch calls started
-  int64_t batched_operations = 0; // operations sent in them
+  int64_t attempts = 0;            // RPC attempts started
+  int64_t retries = 0;             // attempts after a retryable failure
+  int64_t released_refs = 0;       // refs queued for disposal
+  int64_t dispose_rpcs = 0;        // Dispose RPCs started (batches)
+  int64_t disposed_refs = 0;       // refs sent in them
+  int64_t streamed_uploads = 0;    // values sent by CreateValueStream
+  int64_t streamed_downloads = 0;  // values received by ComputeStream
+  int64_t batches = 0;             // ExecuteBatch calls started
+  int64_t batched_operations = 0;  // operations sent in them
 };
 
 class RemoteExecutor : public Executor {
@@ -287,15 +291,18 @@ class RemoteExecutor : public Executor {
   struct AggregateWaiter;
   using ValuePtr = std::shared_ptr<RemoteValue>;
   // Starts one attempt of a unary RPC on `context`; `done` gets its status.
-  using AsyncAttempt = std::function<void(grpc::ClientContext* context,
-                                          std::function<void(grpc::Status)>
-                                              done)>;
+  using AsyncAttempt = std::function<void(
+      grpc::ClientContext* context, std::function<void(grpc::Status)> done)>;
   // Runs one attempt of a blocking RPC.
   using BlockingAttempt = std::function<grpc::Status(grpc::ClientContext&)>;
   enum class Idempotency { kRequestId, kNone };
 
-  RemoteExecutor(std::shared_ptr<grpc::Channel> channel,
-                 RemoteOptions options);
+  RemoteExecutor(std::shared_ptr<grpc::Channel> channel, RemoteOptions options);
+  // Create's calls: what the worker speaks (when the options ask), then
+  // GetExecutor for `num_clients` clients.
+  absl::Status AskWorker(
+      int64_t num_clients,
+      tensorflow_federated::v0::GetExecutorResponse& response);
 
   // Local ids.
   OwnedValue Register(ValuePtr value);
@@ -333,11 +340,12 @@ class RemoteExecutor : public Executor {
   // Cancel and destruction: the pending batch's values fail (CANCELLED).
   void DropPending();
   // Whether the pending batch should go out now (REQUIRES mu_).
-  bool ShouldFlushLocked() const;
+  bool ShouldFlushLocked() const FEDEXEC_REQUIRES(mu_);
   // What an operation names `value` by: its ref once resolved, "#k" while
   // it is in the pending batch; nullopt while its batch is in flight
   // (REQUIRES mu_).
-  std::optional<std::string> BatchRefLocked(const RemoteValue& value) const;
+  std::optional<std::string> BatchRefLocked(const RemoteValue& value) const
+      FEDEXEC_REQUIRES(mu_);
   // PartialAggregate in the pending batch; UNIMPLEMENTED when the worker
   // has no batches (the caller then sends it alone).
   absl::StatusOr<std::vector<PartialNode>> BatchedPartialAggregate(
@@ -351,13 +359,12 @@ class RemoteExecutor : public Executor {
   // ref; fails `result` instead when an operand failed or the executor is
   // no longer usable.
   template <typename Request, typename Response>
-  using SendFn = std::function<void(grpc::ClientContext*, const Request*,
-                                    Response*,
-                                    std::function<void(grpc::Status)>)>;
+  using SendFn =
+      std::function<void(grpc::ClientContext*, const Request*, Response*,
+                         std::function<void(grpc::Status)>)>;
   template <typename Request, typename Response>
   void ChainCreate(
-      const ValuePtr& result, std::vector<ValuePtr> operands,
-      FillOp fill,
+      const ValuePtr& result, std::vector<ValuePtr> operands, FillOp fill,
       std::function<void(fedexec::v1::BatchOperation&, Request&)> take,
       SendFn<Request, Response> send);
   void SubmitCreateValue(
@@ -372,8 +379,7 @@ class RemoteExecutor : public Executor {
   void RunAttempt(const std::shared_ptr<AsyncCall>& call);
   void OnAttemptDone(const std::shared_ptr<AsyncCall>& call,
                      const grpc::Status& status);
-  void FinishAsync(const std::shared_ptr<AsyncCall>& call,
-                   absl::Status status);
+  void FinishAsync(const std::shared_ptr<AsyncCall>& call, absl::Status status);
   absl::Status RunBlocking(absl::Time deadline, const std::string& request_id,
                            std::string_view method,
                            const BlockingAttempt& attempt);
@@ -386,8 +392,8 @@ class RemoteExecutor : public Executor {
   void Unregister(const std::shared_ptr<grpc::ClientContext>& context);
   // Whether to retry after `status` of attempt number `attempt`; sets
   // *wait to the backoff.
-  bool ShouldRetry(const grpc::Status& status, int attempt,
-                   absl::Time deadline, absl::Duration* wait) const;
+  bool ShouldRetry(const grpc::Status& status, int attempt, absl::Time deadline,
+                   absl::Duration* wait) const;
   // gRPC status -> absl status, named after the worker (an empty message
   // names `method` and the code); FAILED_PRECONDITION marks the executor
   // unusable.
@@ -396,7 +402,7 @@ class RemoteExecutor : public Executor {
   absl::Status FromWire(absl::StatusCode code, const std::string& message,
                         bool located, int attempts, std::string_view method);
   absl::Status Named(absl::StatusCode code, std::string_view message) const;
-  absl::Status UnusableOrCancelled() const;  // REQUIRES mu_
+  absl::Status UnusableOrCancelled() const FEDEXEC_REQUIRES(mu_);
   absl::Time DeadlineIn(absl::Duration timeout) const;
   std::string NextRequestId();
   void BeginOp();
@@ -433,42 +439,45 @@ class RemoteExecutor : public Executor {
   const std::string name_;
   const std::string client_id_;  // prefix of request ids
   std::unique_ptr<Stubs> stubs_;
-  std::string executor_id_;      // set by Create, then constant
-  WorkerProtocol protocol_;      // set by Create, then constant
+  std::string executor_id_;  // set by Create, then constant
+  WorkerProtocol protocol_;  // set by Create, then constant
 
-  mutable std::mutex mu_;
-  std::condition_variable resolved_cv_;  // a value resolved
-  std::condition_variable cancel_cv_;    // Cancel (wakes backoff waits)
-  std::condition_variable idle_cv_;      // in_flight_ reached 0
-  absl::flat_hash_map<ValueId, ValuePtr> values_;
-  ValueId next_id_ = 1;
-  uint64_t next_request_ = 1;
-  bool cancelled_ = false;
-  bool shutting_down_ = false;
-  absl::Status unusable_;  // FAILED_PRECONDITION once unusable
-  bool executor_disposed_ = false;
-  bool streams_unimplemented_ = false;
-  int64_t in_flight_ = 0;
+  mutable Mutex mu_;
+  CondVar resolved_cv_;  // a value resolved
+  CondVar cancel_cv_;    // Cancel (wakes backoff waits)
+  CondVar idle_cv_;      // in_flight_ reached 0
+  absl::flat_hash_map<ValueId, ValuePtr> values_ FEDEXEC_GUARDED_BY(mu_);
+  ValueId next_id_ FEDEXEC_GUARDED_BY(mu_) = 1;
+  uint64_t next_request_ FEDEXEC_GUARDED_BY(mu_) = 1;
+  bool cancelled_ FEDEXEC_GUARDED_BY(mu_) = false;
+  bool shutting_down_ FEDEXEC_GUARDED_BY(mu_) = false;
+  // FAILED_PRECONDITION once unusable.
+  absl::Status unusable_ FEDEXEC_GUARDED_BY(mu_);
+  bool executor_disposed_ FEDEXEC_GUARDED_BY(mu_) = false;
+  bool streams_unimplemented_ FEDEXEC_GUARDED_BY(mu_) = false;
+  int64_t in_flight_ FEDEXEC_GUARDED_BY(mu_) = 0;
   // Contexts of attempts in flight and backoff alarms, for Cancel.
-  absl::flat_hash_set<std::shared_ptr<grpc::ClientContext>> contexts_;
-  absl::flat_hash_set<std::shared_ptr<grpc::Alarm>> alarms_;
+  absl::flat_hash_set<std::shared_ptr<grpc::ClientContext>> contexts_
+      FEDEXEC_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::shared_ptr<grpc::Alarm>> alarms_
+      FEDEXEC_GUARDED_BY(mu_);
   // Refs waiting for a Dispose RPC, and whether one is in flight.
-  std::vector<std::string> dispose_queue_;
-  bool dispose_in_flight_ = false;
+  std::vector<std::string> dispose_queue_ FEDEXEC_GUARDED_BY(mu_);
+  bool dispose_in_flight_ FEDEXEC_GUARDED_BY(mu_) = false;
   // The pending batch: its operations, its serial (RemoteValue::batch), the
   // aggregation riding in it, its encoded size; batches turned out
   // unsupported; threads waiting in AwaitRef.
-  std::vector<std::unique_ptr<PendingOp>> pending_;
-  uint64_t pending_serial_ = 1;
-  std::shared_ptr<AggregateWaiter> pending_aggregate_;
-  int64_t pending_bytes_ = 0;
-  bool batches_unimplemented_ = false;
-  int blocked_ = 0;
+  std::vector<std::unique_ptr<PendingOp>> pending_ FEDEXEC_GUARDED_BY(mu_);
+  uint64_t pending_serial_ FEDEXEC_GUARDED_BY(mu_) = 1;
+  std::shared_ptr<AggregateWaiter> pending_aggregate_ FEDEXEC_GUARDED_BY(mu_);
+  int64_t pending_bytes_ FEDEXEC_GUARDED_BY(mu_) = 0;
+  bool batches_unimplemented_ FEDEXEC_GUARDED_BY(mu_) = false;
+  int blocked_ FEDEXEC_GUARDED_BY(mu_) = 0;
   // Uploads waiting for the uploader thread.
-  std::deque<std::unique_ptr<Upload>> uploads_;
-  std::condition_variable uploads_cv_;
-  std::thread uploader_;
-  RemoteStats stats_;
+  std::deque<std::unique_ptr<Upload>> uploads_ FEDEXEC_GUARDED_BY(mu_);
+  CondVar uploads_cv_;
+  std::thread uploader_ FEDEXEC_GUARDED_BY(mu_);
+  RemoteStats stats_ FEDEXEC_GUARDED_BY(mu_);
 };
 
 }  // namespace fedexec::exec

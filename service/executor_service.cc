@@ -9,10 +9,8 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
-#include <condition_variable>
 #include <deque>
 #include <list>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -23,20 +21,23 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "core/mutex.h"
 #include "core/status.h"
 #include "executors/function.h"
-#include "executors/grpc_channel.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "glog/logging.h"
 #include "ir/proto_codec.h"
 #include "ir/type_checker.h"
 #include "ir/value_proto.h"
 #include "ir/value_syntax.h"
+#include "net/grpc_channel.h"
+#include "service/answer_cache.h"
+#include "service/waiter_pool.h"
 #include "tensorflow_federated/v0/executor.grpc.pb.h"
 
 namespace fedexec::service {
@@ -77,7 +78,8 @@ std::optional<std::string> RequestId(const grpc::CallbackServerContext* ctx) {
 // says it reads it (fedexec's), else the typed lists every reader of the
 // protocol accepts (TensorFlow Federated's client reads nothing else).
 ir::ArrayEncoding ArraysFor(const grpc::CallbackServerContext* ctx) {
-  const std::optional<std::string> v = Metadata(ctx, ir::kArrayContentMetadataKey);
+  const std::optional<std::string> v =
+      Metadata(ctx, ir::kArrayContentMetadataKey);
   return v.has_value() && *v == ir::kArrayContentMetadataValue
              ? ir::ArrayEncoding::kContent
              : ir::ArrayEncoding::kTypedLists;
@@ -115,128 +117,6 @@ bool SecretEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// ------------------------------------------------------------ waiter pool
-
-// Threads for the calls that wait (Materialize, PartialAggregate): started
-// on demand up to `max_threads`, then reused; joined by the destructor
-// after every queued task ran.
-class WaiterPool {
- public:
-  using Task = absl::AnyInvocable<void() &&>;
-
-  explicit WaiterPool(int max_threads) : max_threads_(max_threads) {}
-  ~WaiterPool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-
-  void Schedule(Task task) {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(task));
-    if (queue_.size() > static_cast<size_t>(idle_) &&
-        threads_.size() < static_cast<size_t>(max_threads_)) {
-      threads_.emplace_back([this] { Loop(); });
-    } else {
-      cv_.notify_one();
-    }
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      ++idle_;
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      --idle_;
-      if (queue_.empty()) return;  // stopping
-      Task task = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      std::move(task)();
-      lock.lock();
-    }
-  }
-
-  const int max_threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;  // guarded by mu_
-  int idle_ = 0;            // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  std::vector<std::thread> threads_;  // guarded by mu_
-};
-
-// ---------------------------------------------------------- answer cache
-
-// The answers of the last `capacity` request ids, oldest forgotten first.
-class AnswerCache {
- public:
-  explicit AnswerCache(size_t capacity) : capacity_(capacity) {}
-
-  const std::string* Find(const std::string& key) const {
-    const auto it = answers_.find(key);
-    return it == answers_.end() ? nullptr : &it->second;
-  }
-
-  void Insert(const std::string& key, std::string answer) {
-    if (capacity_ == 0) return;
-    if (!answers_.emplace(key, std::move(answer)).second) return;
-    order_.push_back(key);
-    if (order_.size() > capacity_) {
-      answers_.erase(order_.front());
-      order_.pop_front();
-    }
-  }
-
- private:
-  const size_t capacity_;
-  absl::flat_hash_map<std::string, std::string> answers_;
-  std::deque<std::string> order_;
-};
-
-// Computations decoded and type checked, by their bytes: a client that
-// sends the same function every round (a round's lambdas and intrinsics)
-// gets the same tree, so it is decoded and checked once, and the reference
-// resolving executor, which keeps programs by tree, compiles it once. The
-// most recently used `capacity` are kept.
-class ComputationCache {
- public:
-  explicit ComputationCache(size_t capacity) : capacity_(capacity) {}
-
-  ir::NodePtr Find(const std::string& bytes) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = nodes_.find(bytes);
-    if (it == nodes_.end()) return nullptr;
-    order_.splice(order_.begin(), order_, it->second.position);
-    return it->second.node;
-  }
-
-  void Insert(const std::string& bytes, ir::NodePtr node) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (nodes_.contains(bytes)) return;
-    order_.push_front(bytes);
-    nodes_.emplace(bytes, Entry{std::move(node), order_.begin()});
-    if (order_.size() > capacity_) {
-      nodes_.erase(order_.back());
-      order_.pop_back();
-    }
-  }
-
- private:
-  struct Entry {
-    ir::NodePtr node;
-    std::list<std::string>::iterator position;
-  };
-  const size_t capacity_;
-  std::mutex mu_;
-  absl::flat_hash_map<std::string, Entry> nodes_;  // guarded by mu_
-  std::list<std::string> order_;                    // guarded by mu_
-};
-
 // A value held for a client and its declared type: what the computation it
 // came from says (a per-client result is {T}@CLIENTS even when the
 // executor holds it as one all-equal member), UnknownType() for data.
@@ -259,12 +139,12 @@ struct Entry {
   const int64_t num_clients;
   // Declared before `values`, so the values are disposed of first.
   const std::shared_ptr<Executor> executor;
-  std::mutex mu;
-  absl::flat_hash_map<std::string, Held> values;  // guarded by mu
-  uint64_t next_ref = 1;                                // guarded by mu
-  AnswerCache answers;                                  // guarded by mu
+  Mutex mu;
+  absl::flat_hash_map<std::string, Held> values FEDEXEC_GUARDED_BY(mu);
+  uint64_t next_ref FEDEXEC_GUARDED_BY(mu) = 1;
+  AnswerCache answers FEDEXEC_GUARDED_BY(mu);
   // Set once the executor turned out cancelled.
-  absl::Status unusable;  // guarded by mu
+  absl::Status unusable FEDEXEC_GUARDED_BY(mu);
 };
 
 // The operations of a batch done so far (ExecuteBatch): "#k" names the ref
@@ -275,7 +155,8 @@ struct BatchScope {
   absl::StatusOr<const std::string*> Find(const std::string& ref,
                                           absl::string_view field) const {
     size_t k = 0;
-    if (ref.size() < 2 || !absl::SimpleAtoi(absl::string_view(ref).substr(1), &k) ||
+    if (ref.size() < 2 ||
+        !absl::SimpleAtoi(absl::string_view(ref).substr(1), &k) ||
         ref.find_first_not_of("0123456789", 1) != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           field, ": '", ref, "' is not a batch ref ('#' and an operation)"));
@@ -327,7 +208,9 @@ absl::Status AtPath(const std::string& path, const absl::Status& status) {
   const bool step = absl::StartsWith(message, "member ") ||
                     absl::StartsWith(message, "element ") ||
                     absl::StartsWith(message, "flat_value ");
-  const char* separator = step ? " " : absl::StartsWith(message, "[") ? "" : ".";
+  const char* separator = step                             ? " "
+                          : absl::StartsWith(message, "[") ? ""
+                                                           : ".";
   return absl::Status(status.code(),
                       absl::StrCat("at ", path, separator, message));
 }
@@ -384,17 +267,16 @@ class Core {
     FEDEXEC_RETURN_IF_ERROR(Admit(ctx));
     const std::optional<std::string> request_id = RequestId(ctx);
     if (request_id.has_value()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (const std::string* id =
               service_answers_.Find("GetExecutor:" + *request_id)) {
         response->mutable_executor()->set_id(*id);
         return absl::OkStatus();
       }
     }
-    FEDEXEC_ASSIGN_OR_RETURN(const int64_t num_clients,
-                             NumClients(request));
+    FEDEXEC_ASSIGN_OR_RETURN(const int64_t num_clients, NumClients(request));
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (static_cast<int64_t>(entries_.size()) + reserved_ >=
           options_.max_executors) {
         return absl::ResourceExhaustedError(absl::StrCat(
@@ -404,13 +286,13 @@ class Core {
       ++reserved_;
     }
     absl::StatusOr<std::shared_ptr<Executor>> executor = source_(num_clients);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --reserved_;
     if (!executor.ok()) return executor.status();
     if (*executor == nullptr) {
-      return absl::InternalError(absl::StrCat(
-          "the executor source gave no executor for ", num_clients,
-          " clients"));
+      return absl::InternalError(
+          absl::StrCat("the executor source gave no executor for ", num_clients,
+                       " clients"));
     }
     if (request_id.has_value()) {
       // A retry that raced this one may have answered meanwhile.
@@ -438,7 +320,7 @@ class Core {
     const std::optional<std::string> request_id = RequestId(ctx);
     std::shared_ptr<Entry> entry;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (request_id.has_value() &&
           service_answers_.Find("DisposeExecutor:" + *request_id) != nullptr) {
         return absl::OkStatus();
@@ -507,7 +389,9 @@ class Core {
       Entry& entry, const std::optional<std::string>& request_id,
       const Value& value) {
     return CreateLocked(entry, request_id, [&]() -> absl::StatusOr<Held> {
-      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v, entry.executor->CreateValue(value));
+      entry.mu.AssertHeld();  // CreateLocked runs it under the lock
+      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
+                               entry.executor->CreateValue(value));
       return Held{std::move(v), UnknownType()};
     });
   }
@@ -520,7 +404,8 @@ class Core {
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "CreateCallRequest.executor"));
     FEDEXEC_ASSIGN_OR_RETURN(
-        std::string ref, DoCreateCall(*entry, request, RequestId(ctx), nullptr));
+        std::string ref,
+        DoCreateCall(*entry, request, RequestId(ctx), nullptr));
     response->mutable_value_ref()->set_id(ref);
     return absl::OkStatus();
   }
@@ -528,26 +413,26 @@ class Core {
   absl::StatusOr<std::string> DoCreateCall(
       Entry& entry, const v0::CreateCallRequest& request,
       const std::optional<std::string>& request_id, const BatchScope* batch) {
-    return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<Held> {
-          FEDEXEC_ASSIGN_OR_RETURN(
-              const Held* function,
-              ResolveHeld(entry, request.function_ref(),
-                          "CreateCallRequest.function_ref", batch));
-          std::optional<ValueId> argument;
-          if (!request.argument_ref().id().empty()) {
-            FEDEXEC_ASSIGN_OR_RETURN(
-                argument, Resolve(entry, request.argument_ref(),
-                                  "CreateCallRequest.argument_ref", batch));
-          }
-          FEDEXEC_ASSIGN_OR_RETURN(
-              OwnedValue v,
-              entry.executor->CreateCall(function->value.id(), argument));
-          const ir::Type& type = function->type;
-          return Held{std::move(v), type.kind() == ir::TypeKind::kFunction
-                                        ? type.result()
-                                        : UnknownType()};
-        });
+    return CreateLocked(entry, request_id, [&]() -> absl::StatusOr<Held> {
+      entry.mu.AssertHeld();  // CreateLocked runs it under the lock
+      FEDEXEC_ASSIGN_OR_RETURN(
+          const Held* function,
+          ResolveHeld(entry, request.function_ref(),
+                      "CreateCallRequest.function_ref", batch));
+      std::optional<ValueId> argument;
+      if (!request.argument_ref().id().empty()) {
+        FEDEXEC_ASSIGN_OR_RETURN(
+            argument, Resolve(entry, request.argument_ref(),
+                              "CreateCallRequest.argument_ref", batch));
+      }
+      FEDEXEC_ASSIGN_OR_RETURN(
+          OwnedValue v,
+          entry.executor->CreateCall(function->value.id(), argument));
+      const ir::Type& type = function->type;
+      return Held{std::move(v), type.kind() == ir::TypeKind::kFunction
+                                    ? type.result()
+                                    : UnknownType()};
+    });
   }
 
   absl::Status CreateStruct(const grpc::CallbackServerContext* ctx,
@@ -572,33 +457,33 @@ class Core {
       if (name.empty()) continue;
       for (int j = 0; j < i; ++j) {
         if (request.element(j).name() == name) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "CreateStructRequest.element[", i, "]: the name '", name,
-              "' is also element ", j, "'s"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("CreateStructRequest.element[", i, "]: the name '",
+                           name, "' is also element ", j, "'s"));
         }
       }
     }
-    return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<Held> {
-          std::vector<StructElementId> elements;
-          std::vector<ir::StructElementType> types;
-          elements.reserve(request.element_size());
-          types.reserve(request.element_size());
-          for (int i = 0; i < request.element_size(); ++i) {
-            const auto& e = request.element(i);
-            FEDEXEC_ASSIGN_OR_RETURN(
-                const Held* held,
-                ResolveHeld(entry, e.value_ref(),
-                            absl::StrCat("CreateStructRequest.element[", i,
-                                         "].value_ref"),
-                            batch));
-            elements.push_back({e.name(), held->value.id()});
-            types.push_back({e.name(), held->type});
-          }
-          FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
-                                   entry.executor->CreateStruct(elements));
-          return Held{std::move(v), ir::Type::Struct(std::move(types))};
-        });
+    return CreateLocked(entry, request_id, [&]() -> absl::StatusOr<Held> {
+      entry.mu.AssertHeld();  // CreateLocked runs it under the lock
+      std::vector<StructElementId> elements;
+      std::vector<ir::StructElementType> types;
+      elements.reserve(request.element_size());
+      types.reserve(request.element_size());
+      for (int i = 0; i < request.element_size(); ++i) {
+        const auto& e = request.element(i);
+        FEDEXEC_ASSIGN_OR_RETURN(
+            const Held* held,
+            ResolveHeld(
+                entry, e.value_ref(),
+                absl::StrCat("CreateStructRequest.element[", i, "].value_ref"),
+                batch));
+        elements.push_back({e.name(), held->value.id()});
+        types.push_back({e.name(), held->type});
+      }
+      FEDEXEC_ASSIGN_OR_RETURN(OwnedValue v,
+                               entry.executor->CreateStruct(elements));
+      return Held{std::move(v), ir::Type::Struct(std::move(types))};
+    });
   }
 
   absl::Status CreateSelection(const grpc::CallbackServerContext* ctx,
@@ -623,23 +508,22 @@ class Core {
           absl::StrCat("CreateSelectionRequest.index is ", request.index(),
                        ", must be >= 0"));
     }
-    return CreateLocked(
-        entry, request_id, [&]() -> absl::StatusOr<Held> {
-          FEDEXEC_ASSIGN_OR_RETURN(
-              const Held* source,
-              ResolveHeld(entry, request.source_ref(),
-                          "CreateSelectionRequest.source_ref", batch));
-          FEDEXEC_ASSIGN_OR_RETURN(
-              OwnedValue v, entry.executor->CreateSelection(source->value.id(),
-                                                            request.index()));
-          const ir::Type& type = source->type;
-          const size_t index = static_cast<size_t>(request.index());
-          return Held{std::move(v),
-                      type.kind() == ir::TypeKind::kStruct &&
-                              index < type.elements().size()
-                          ? type.elements()[index].type
-                          : UnknownType()};
-        });
+    return CreateLocked(entry, request_id, [&]() -> absl::StatusOr<Held> {
+      entry.mu.AssertHeld();  // CreateLocked runs it under the lock
+      FEDEXEC_ASSIGN_OR_RETURN(
+          const Held* source,
+          ResolveHeld(entry, request.source_ref(),
+                      "CreateSelectionRequest.source_ref", batch));
+      FEDEXEC_ASSIGN_OR_RETURN(
+          OwnedValue v,
+          entry.executor->CreateSelection(source->value.id(), request.index()));
+      const ir::Type& type = source->type;
+      const size_t index = static_cast<size_t>(request.index());
+      return Held{std::move(v), type.kind() == ir::TypeKind::kStruct &&
+                                        index < type.elements().size()
+                                    ? type.elements()[index].type
+                                    : UnknownType()};
+    });
   }
 
   absl::Status Dispose(const grpc::CallbackServerContext* ctx,
@@ -651,7 +535,7 @@ class Core {
     const std::optional<std::string> request_id = RequestId(ctx);
     std::vector<Held> disposed;  // disposed of outside the lock
     {
-      std::lock_guard<std::mutex> lock(entry->mu);
+      MutexLock lock(entry->mu);
       if (request_id.has_value() &&
           entry->answers.Find("Dispose:" + *request_id) != nullptr) {
         return absl::OkStatus();
@@ -659,7 +543,8 @@ class Core {
       // All or nothing: check every ref first.
       for (int i = 0; i < request.value_ref_size(); ++i) {
         const std::string& ref = request.value_ref(i).id();
-        const std::string field = absl::StrCat("DisposeRequest.value_ref[", i, "]");
+        const std::string field =
+            absl::StrCat("DisposeRequest.value_ref[", i, "]");
         if (ref.empty()) {
           return absl::InvalidArgumentError(
               absl::StrCat(field, ": no value ref given"));
@@ -690,8 +575,8 @@ class Core {
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
   void Compute(const grpc::CallbackServerContext* ctx,
-               const v0::ComputeRequest& request,
-               v0::ComputeResponse* response, Done done) {
+               const v0::ComputeRequest& request, v0::ComputeResponse* response,
+               Done done) {
     absl::Status admitted = Admit(ctx);
     absl::StatusOr<std::shared_ptr<Entry>> entry =
         admitted.ok() ? Lookup(request.executor(), "ComputeRequest.executor")
@@ -700,8 +585,8 @@ class Core {
       std::move(done)(entry.status());
       return;
     }
-    absl::StatusOr<Resolved> resolved = ResolveLocked(
-        **entry, request.value_ref(), "ComputeRequest.value_ref");
+    absl::StatusOr<Resolved> resolved =
+        ResolveLocked(**entry, request.value_ref(), "ComputeRequest.value_ref");
     if (!resolved.ok()) {
       std::move(done)(resolved.status());
       return;
@@ -716,8 +601,8 @@ class Core {
                     resolved = *std::move(resolved), encoding, response,
                     done = std::move(done)]() mutable {
       absl::Status s = [&]() -> absl::Status {
-        FEDEXEC_ASSIGN_OR_RETURN(Value value, MaterializeAsDeclared(
-                                                  *entry, resolved));
+        FEDEXEC_ASSIGN_OR_RETURN(Value value,
+                                 MaterializeAsDeclared(*entry, resolved));
         const int64_t bytes = ir::ArrayBytes(value);
         if (bytes > options_.max_message_bytes) return TooBig(bytes);
         FEDEXEC_RETURN_IF_ERROR(
@@ -829,15 +714,17 @@ class Core {
           ref = DoCreateStruct(**entry, op.create_struct(), op_id, &batch);
           break;
         case v1::BatchOperation::kCreateSelection:
-          ref = DoCreateSelection(**entry, op.create_selection(), op_id, &batch);
+          ref =
+              DoCreateSelection(**entry, op.create_selection(), op_id, &batch);
           break;
         case v1::BatchOperation::OPERATION_NOT_SET:
           ref = absl::InvalidArgumentError("no operation given");
           break;
       }
       if (!ref.ok()) {
-        ref = WithPrefix(absl::StrCat("ExecuteBatchRequest.operation[", k, "]: "),
-                         ref.status());
+        ref =
+            WithPrefix(absl::StrCat("ExecuteBatchRequest.operation[", k, "]: "),
+                       ref.status());
         LogAnswer("ExecuteBatch (an operation)", ctx->peer(), ref.status());
       }
       SetResult(ref, response->add_result());
@@ -845,7 +732,7 @@ class Core {
     }
     {
       std::vector<Held> disposed;  // disposed of outside the lock
-      std::lock_guard<std::mutex> lock((*entry)->mu);
+      MutexLock lock((*entry)->mu);
       for (const v0::ValueRef& ref : request.dispose()) {
         auto node = (*entry)->values.extract(ref.id());
         if (!node.empty()) disposed.push_back(std::move(node.mapped()));
@@ -901,10 +788,9 @@ class Core {
     FEDEXEC_ASSIGN_OR_RETURN(
         std::shared_ptr<Entry> entry,
         Lookup(request.executor(), "ComputeStreamRequest.executor"));
-    FEDEXEC_ASSIGN_OR_RETURN(
-        Resolved resolved,
-        ResolveLocked(*entry, request.value_ref(),
-                      "ComputeStreamRequest.value_ref"));
+    FEDEXEC_ASSIGN_OR_RETURN(Resolved resolved,
+                             ResolveLocked(*entry, request.value_ref(),
+                                           "ComputeStreamRequest.value_ref"));
     if (request.chunk_bytes() < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("ComputeStreamRequest.chunk_bytes is ",
@@ -921,8 +807,8 @@ class Core {
     pool_.Schedule([this, entry = std::move(entry),
                     resolved = std::move(resolved), chunk_bytes,
                     start = std::move(start)]() mutable {
-      absl::StatusOr<ir::ValueChunker> chunker = [&]()
-          -> absl::StatusOr<ir::ValueChunker> {
+      absl::StatusOr<ir::ValueChunker> chunker =
+          [&]() -> absl::StatusOr<ir::ValueChunker> {
         FEDEXEC_ASSIGN_OR_RETURN(Value value,
                                  MaterializeAsDeclared(*entry, resolved));
         return ir::ValueChunker::Create(value, chunk_bytes);
@@ -932,9 +818,7 @@ class Core {
     return absl::OkStatus();
   }
 
-  void ReleaseSlot() {
-    in_flight_.fetch_sub(1, std::memory_order_acq_rel);
-  }
+  void ReleaseSlot() { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
 
   // ----------------------------------------------------------- lookups
 
@@ -946,12 +830,12 @@ class Core {
     }
     std::shared_ptr<Entry> entry;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       const auto it = entries_.find(id.id());
       if (it == entries_.end()) return UnknownExecutor(id.id());
       entry = it->second;
     }
-    std::lock_guard<std::mutex> lock(entry->mu);
+    MutexLock lock(entry->mu);
     if (!entry->unusable.ok()) return Unusable(*entry);
     return entry;
   }
@@ -962,26 +846,26 @@ class Core {
     shutting_down_.store(true, std::memory_order_release);
     std::vector<std::shared_ptr<Entry>> entries;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       for (auto& [id, entry] : entries_) entries.push_back(entry);
     }
     for (const auto& entry : entries) entry->executor->Cancel();
   }
 
   int64_t num_executors() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return static_cast<int64_t>(entries_.size());
   }
 
   int64_t num_values() const {
     std::vector<std::shared_ptr<Entry>> entries;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       for (const auto& [id, entry] : entries_) entries.push_back(entry);
     }
     int64_t n = 0;
     for (const auto& entry : entries) {
-      std::lock_guard<std::mutex> lock(entry->mu);
+      MutexLock lock(entry->mu);
       n += static_cast<int64_t>(entry->values.size());
     }
     return n;
@@ -994,7 +878,7 @@ class Core {
   // RESOURCE_EXHAUSTED when the entry holds max_values_per_executor
   // values (checked again when the value is stored).
   absl::Status CheckRoom(Entry& entry) {
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     return CheckRoomLocked(entry);
   }
 
@@ -1002,7 +886,7 @@ class Core {
   std::optional<std::string> Answered(
       Entry& entry, const std::optional<std::string>& request_id) {
     if (!request_id.has_value()) return std::nullopt;
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     const std::string* ref = entry.answers.Find("Create:" + *request_id);
     if (ref == nullptr) return std::nullopt;
     return *ref;
@@ -1040,9 +924,9 @@ class Core {
         }
         server = true;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ": unknown placement '", uri,
-            "' (expected 'clients' or 'server')"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": unknown placement '", uri,
+                         "' (expected 'clients' or 'server')"));
       }
     }
     return clients.value_or(0);
@@ -1090,7 +974,8 @@ class Core {
           return absl::InvalidArgumentError(
               absl::StrCat(At(sub), "struct element has no value"));
         }
-        FEDEXEC_ASSIGN_OR_RETURN(Prepared p, Prepare(e.value(), sub, depth + 1));
+        FEDEXEC_ASSIGN_OR_RETURN(Prepared p,
+                                 Prepare(e.value(), sub, depth + 1));
         out.elements.push_back(std::move(p));
         out.names.push_back(e.name());
       }
@@ -1134,9 +1019,10 @@ class Core {
   template <typename F>
   absl::StatusOr<std::string> CreateLocked(
       Entry& entry, const std::optional<std::string>& request_id, F create) {
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     if (request_id.has_value()) {
-      if (const std::string* ref = entry.answers.Find("Create:" + *request_id)) {
+      if (const std::string* ref =
+              entry.answers.Find("Create:" + *request_id)) {
         return *ref;
       }
     }
@@ -1153,7 +1039,8 @@ class Core {
   }
 
   // REQUIRES: entry.mu held.
-  absl::Status CheckRoomLocked(const Entry& entry) const {
+  absl::Status CheckRoomLocked(const Entry& entry) const
+      FEDEXEC_REQUIRES(entry.mu) {
     if (static_cast<int64_t>(entry.values.size()) <
         options_.max_values_per_executor) {
       return absl::OkStatus();
@@ -1168,7 +1055,8 @@ class Core {
   // operation k.
   absl::StatusOr<ValueId> Resolve(Entry& entry, const v0::ValueRef& ref,
                                   absl::string_view field,
-                                  const BatchScope* batch = nullptr) {
+                                  const BatchScope* batch = nullptr)
+      FEDEXEC_REQUIRES(entry.mu) {
     FEDEXEC_ASSIGN_OR_RETURN(const Held* held,
                              ResolveHeld(entry, ref, field, batch));
     return held->value.id();
@@ -1177,7 +1065,8 @@ class Core {
   // The same, the held value itself (valid while entry.mu is held).
   absl::StatusOr<const Held*> ResolveHeld(Entry& entry, const v0::ValueRef& ref,
                                           absl::string_view field,
-                                          const BatchScope* batch = nullptr) {
+                                          const BatchScope* batch = nullptr)
+      FEDEXEC_REQUIRES(entry.mu) {
     if (ref.id().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, ": no value ref given"));
@@ -1199,7 +1088,7 @@ class Core {
 
   absl::StatusOr<Resolved> ResolveLocked(Entry& entry, const v0::ValueRef& ref,
                                          absl::string_view field) {
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     FEDEXEC_ASSIGN_OR_RETURN(const Held* held, ResolveHeld(entry, ref, field));
     return Resolved{held->value.id(), held->type};
   }
@@ -1224,28 +1113,29 @@ class Core {
     const std::optional<PartialAggregateOp> op =
         ParsePartialAggregateOp(request.op());
     if (!op.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PartialAggregateRequest.op: unknown operation '", request.op(),
-          "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("PartialAggregateRequest.op: unknown operation '",
+                       request.op(), "'"));
     }
     PartialAggregateSpec spec;
     spec.op = *op;
     spec.first_client = request.first_client();
     spec.total_clients = request.total_clients();
     spec.block_size = request.block_size();
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     FEDEXEC_ASSIGN_OR_RETURN(
         spec.value, Resolve(entry, request.value_ref(),
                             "PartialAggregateRequest.value_ref", batch));
     if (!request.operand_ref().id().empty()) {
       FEDEXEC_ASSIGN_OR_RETURN(
           spec.operand, Resolve(entry, request.operand_ref(),
-                              "PartialAggregateRequest.operand_ref", batch));
+                                "PartialAggregateRequest.operand_ref", batch));
     }
     if (!request.function_ref().id().empty()) {
       FEDEXEC_ASSIGN_OR_RETURN(
-          spec.function, Resolve(entry, request.function_ref(),
-                              "PartialAggregateRequest.function_ref", batch));
+          spec.function,
+          Resolve(entry, request.function_ref(),
+                  "PartialAggregateRequest.function_ref", batch));
     }
     if (!request.merge_ref().id().empty()) {
       FEDEXEC_ASSIGN_OR_RETURN(
@@ -1260,9 +1150,9 @@ class Core {
     int current = in_flight_.load(std::memory_order_acquire);
     while (true) {
       if (current >= limit) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "max_concurrent_computations (", limit,
-            ") computations are running; retry later"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("max_concurrent_computations (", limit,
+                         ") computations are running; retry later"));
       }
       if (in_flight_.compare_exchange_weak(current, current + 1,
                                            std::memory_order_acq_rel)) {
@@ -1275,11 +1165,12 @@ class Core {
   // cancelled, so the id is unusable from now on.
   absl::Status ExecutorError(Entry& entry, const absl::Status& status) {
     if (status.code() != absl::StatusCode::kCancelled) return status;
-    std::lock_guard<std::mutex> lock(entry.mu);
+    MutexLock lock(entry.mu);
     return ExecutorErrorLocked(entry, status);
   }
 
-  absl::Status ExecutorErrorLocked(Entry& entry, const absl::Status& status) {
+  absl::Status ExecutorErrorLocked(Entry& entry, const absl::Status& status)
+      FEDEXEC_REQUIRES(entry.mu) {
     if (status.code() != absl::StatusCode::kCancelled) return status;
     if (entry.unusable.ok()) {
       entry.unusable = absl::CancelledError(
@@ -1288,16 +1179,16 @@ class Core {
     return Unusable(entry);
   }
 
-  absl::Status Unusable(const Entry& entry) const {
+  absl::Status Unusable(const Entry& entry) const
+      FEDEXEC_REQUIRES(entry.mu) {
     if (shutting_down_.load(std::memory_order_acquire)) {
       return absl::UnavailableError(
           absl::StrCat("the worker is shutting down; executor '", entry.id,
                        "' was cancelled"));
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat("executor '", entry.id, "' is unusable (",
-                     entry.unusable.message(),
-                     "); ask GetExecutor for a new one"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "executor '", entry.id, "' is unusable (", entry.unusable.message(),
+        "); ask GetExecutor for a new one"));
   }
 
   static absl::Status UnknownExecutor(const std::string& id) {
@@ -1309,9 +1200,8 @@ class Core {
 
   static absl::Status UnknownRef(const Entry& entry, absl::string_view field,
                                  const std::string& ref) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": unknown value ref '", ref, "' on executor '",
-                     entry.id, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": unknown value ref '", ref, "' on executor '", entry.id, "'"));
   }
 
   absl::Status TooBig(int64_t bytes) const {
@@ -1326,11 +1216,13 @@ class Core {
   std::atomic<bool> shutting_down_{false};
   std::atomic<int> in_flight_{0};
 
-  mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<Entry>> entries_;  // mu_
-  int64_t reserved_ = 0;         // GetExecutor calls under way; mu_
-  uint64_t executor_serial_ = 0;  // mu_
-  AnswerCache service_answers_;   // mu_
+  mutable Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Entry>> entries_
+      FEDEXEC_GUARDED_BY(mu_);
+  // GetExecutor calls under way.
+  int64_t reserved_ FEDEXEC_GUARDED_BY(mu_) = 0;
+  uint64_t executor_serial_ FEDEXEC_GUARDED_BY(mu_) = 0;
+  AnswerCache service_answers_ FEDEXEC_GUARDED_BY(mu_);
   ComputationCache computations_{kCachedComputations};
 
   // Last: destroyed (joined) first, while everything above still exists.
@@ -1366,35 +1258,39 @@ class GroupService final : public v0::ExecutorGroup::CallbackService {
   grpc::ServerUnaryReactor* GetExecutor(
       grpc::CallbackServerContext* ctx, const v0::GetExecutorRequest* request,
       v0::GetExecutorResponse* response) override {
-    return Answer(ctx, "GetExecutor", core_->GetExecutor(ctx, *request, response));
+    return Answer(ctx, "GetExecutor",
+                  core_->GetExecutor(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateValue(
       grpc::CallbackServerContext* ctx, const v0::CreateValueRequest* request,
       v0::CreateValueResponse* response) override {
-    return Answer(ctx, "CreateValue", core_->CreateValue(ctx, *request, response));
+    return Answer(ctx, "CreateValue",
+                  core_->CreateValue(ctx, *request, response));
   }
-  grpc::ServerUnaryReactor* CreateCall(grpc::CallbackServerContext* ctx,
-                                       const v0::CreateCallRequest* request,
-                                       v0::CreateCallResponse* response) override {
-    return Answer(ctx, "CreateCall", core_->CreateCall(ctx, *request, response));
+  grpc::ServerUnaryReactor* CreateCall(
+      grpc::CallbackServerContext* ctx, const v0::CreateCallRequest* request,
+      v0::CreateCallResponse* response) override {
+    return Answer(ctx, "CreateCall",
+                  core_->CreateCall(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateStruct(
       grpc::CallbackServerContext* ctx, const v0::CreateStructRequest* request,
       v0::CreateStructResponse* response) override {
-    return Answer(ctx, "CreateStruct", core_->CreateStruct(ctx, *request, response));
+    return Answer(ctx, "CreateStruct",
+                  core_->CreateStruct(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* CreateSelection(
       grpc::CallbackServerContext* ctx,
       const v0::CreateSelectionRequest* request,
       v0::CreateSelectionResponse* response) override {
-    return Answer(ctx, "CreateSelection", core_->CreateSelection(ctx, *request, response));
+    return Answer(ctx, "CreateSelection",
+                  core_->CreateSelection(ctx, *request, response));
   }
   grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* ctx,
                                     const v0::ComputeRequest* request,
                                     v0::ComputeResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    core_->Compute(ctx, *request, response,
-                   Finisher(ctx, reactor, "Compute"));
+    core_->Compute(ctx, *request, response, Finisher(ctx, reactor, "Compute"));
     return reactor;
   }
   grpc::ServerUnaryReactor* Dispose(grpc::CallbackServerContext* ctx,
@@ -1406,7 +1302,8 @@ class GroupService final : public v0::ExecutorGroup::CallbackService {
       grpc::CallbackServerContext* ctx,
       const v0::DisposeExecutorRequest* request,
       v0::DisposeExecutorResponse*) override {
-    return Answer(ctx, "DisposeExecutor", core_->DisposeExecutor(ctx, *request));
+    return Answer(ctx, "DisposeExecutor",
+                  core_->DisposeExecutor(ctx, *request));
   }
 
  private:
@@ -1472,10 +1369,10 @@ class CreateValueStreamReactor final
       FEDEXEC_RETURN_IF_ERROR(core_->CheckRoom(*entry_));
     } else if (!request_.executor().id().empty() &&
                request_.executor().id() != entry_->id) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "CreateValueStreamRequest.executor: '", request_.executor().id(),
-          "' in message ", messages_, " differs from the first message's '",
-          entry_->id, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("CreateValueStreamRequest.executor: '",
+                       request_.executor().id(), "' in message ", messages_,
+                       " differs from the first message's '", entry_->id, "'"));
     }
     if (!request_.has_chunk()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -1498,9 +1395,8 @@ class CreateValueStreamReactor final
     if (!value.ok()) {
       return WithPrefix("CreateValueStreamRequest.chunk: ", value.status());
     }
-    FEDEXEC_ASSIGN_OR_RETURN(std::string ref,
-                             core_->CreateAssembled(*entry_, request_id_,
-                                                    *value));
+    FEDEXEC_ASSIGN_OR_RETURN(
+        std::string ref, core_->CreateAssembled(*entry_, request_id_, *value));
     response_->mutable_value_ref()->set_id(ref);
     return absl::OkStatus();
   }
@@ -1525,8 +1421,7 @@ class ComputeStreamReactor final
                        const v1::ComputeStreamRequest* request)
       : core_(core), peer_(ctx->peer()) {
     absl::Status s = core_->StartComputeStream(
-        ctx, *request,
-        [this](absl::StatusOr<ir::ValueChunker> chunker) {
+        ctx, *request, [this](absl::StatusOr<ir::ValueChunker> chunker) {
           Begin(std::move(chunker));
         });
     if (!s.ok()) {
@@ -1590,9 +1485,9 @@ class StreamService final : public v1::ExecutorStream::CallbackService {
  public:
   explicit StreamService(Core* core) : core_(core) {}
 
-  grpc::ServerUnaryReactor* GetWorkerInfo(
-      grpc::CallbackServerContext* ctx, const v1::GetWorkerInfoRequest*,
-      v1::WorkerInfo* response) override {
+  grpc::ServerUnaryReactor* GetWorkerInfo(grpc::CallbackServerContext* ctx,
+                                          const v1::GetWorkerInfoRequest*,
+                                          v1::WorkerInfo* response) override {
     return Answer(ctx, "GetWorkerInfo", core_->GetWorkerInfo(ctx, response));
   }
   grpc::ServerReadReactor<v1::CreateValueStreamRequest>* CreateValueStream(
@@ -1650,8 +1545,8 @@ absl::StatusOr<std::unique_ptr<ExecutorService>> ExecutorService::Create(
   }
   auto at_least_1 = [](absl::string_view name, int64_t v) -> absl::Status {
     if (v >= 1) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ExecutorService: ", name, " is ", v, ", must be >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ExecutorService: ", name, " is ", v, ", must be >= 1"));
   };
   FEDEXEC_RETURN_IF_ERROR(
       at_least_1("max_message_bytes", options.max_message_bytes));

@@ -108,7 +108,7 @@
 
 #include "absl/status/statusor.h"
 #include "executors/executor.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 
 namespace grpc {
 class Service;

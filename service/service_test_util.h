@@ -7,7 +7,6 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,7 +25,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/status.h"
-#include "executors/grpc_channel.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "ir/proto_codec.h"
@@ -34,6 +32,7 @@
 #include "ir/type_checker.h"
 #include "ir/value_proto.h"
 #include "ir/value_syntax.h"
+#include "net/grpc_channel.h"
 #include "service/executor_service.h"
 #include "service/worker.h"
 #include "stacks/executor_factory.h"
@@ -69,8 +68,8 @@ inline int FreePortBelowEphemeralRange() {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     address.sin_port = htons(static_cast<uint16_t>(port));
-    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address),
-                             sizeof(address)) == 0;
+    const bool free =
+        ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
     ::close(fd);
     if (free) return port;
   }
@@ -208,8 +207,7 @@ inline v0::Value Proto(const Value& value) {
 }
 
 // The proto of a checked computation written in the text syntax.
-inline federated_language::Computation ComputationProto(
-    std::string_view text) {
+inline federated_language::Computation ComputationProto(std::string_view text) {
   absl::StatusOr<ir::NodePtr> node =
       ir::ParseComputation(absl::string_view(text.data(), text.size()));
   if (node.ok()) node = ir::CheckComputation(*node);
@@ -243,7 +241,8 @@ class TestClient {
     if (!token_.empty()) {
       ctx->AddMetadata(kAuthorizationMetadataKey, kBearerPrefix + token_);
     }
-    if (!request_id.empty()) ctx->AddMetadata(kRequestIdMetadataKey, request_id);
+    if (!request_id.empty())
+      ctx->AddMetadata(kRequestIdMetadataKey, request_id);
     return ctx;
   }
 

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/status.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 
 namespace fedexec::service {
 namespace {
@@ -53,8 +53,8 @@ void SetServing(grpc::Server& server, bool serving) {
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(WorkerOptions options,
                                                       ExecutorSource source) {
   if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "worker: port ", options.port, " is outside [0, 65535]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker: port ", options.port, " is outside [0, 65535]"));
   }
   if (options.address.empty()) {
     return absl::InvalidArgumentError("worker: the address is empty");
@@ -86,10 +86,10 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(WorkerOptions options,
             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    FEDEXEC_ASSIGN_OR_RETURN(
-        pair.cert_chain, ReadPem("TLS certificate file", options.tls_cert_file));
-    FEDEXEC_ASSIGN_OR_RETURN(
-        pair.private_key, ReadPem("TLS key file", options.tls_key_file));
+    FEDEXEC_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("TLS certificate file",
+                                                      options.tls_cert_file));
+    FEDEXEC_ASSIGN_OR_RETURN(pair.private_key,
+                             ReadPem("TLS key file", options.tls_key_file));
     ssl.pem_key_cert_pairs.push_back(std::move(pair));
     if (!options.tls_client_ca_file.empty()) {
       FEDEXEC_ASSIGN_OR_RETURN(

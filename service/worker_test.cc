@@ -1,5 +1,5 @@
 // Specification of the worker (service/worker.h) and of the client's
-// channel (executors/grpc_channel.h): listening on a free port, health,
+// channel (net/grpc_channel.h): listening on a free port, health,
 // shutdown with and without grace, a taken port, option and file errors,
 // the token file, TLS with a certificate generated here (openssl), client
 // certificates, and the channel's own checks.
@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/service_test_util.h"

@@ -30,8 +30,8 @@ absl::StatusOr<std::unique_ptr<LocalExecutorFactory>>
 LocalExecutorFactory::Create(LocalExecutorFactoryOptions options,
                              StackBuilder builder) {
   if (options.cache_size < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cache size must be 0 or more, got ", options.cache_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache size must be 0 or more, got ", options.cache_size));
   }
   int threads = options.threads;
   if (threads == 0) {
@@ -41,9 +41,9 @@ LocalExecutorFactory::Create(LocalExecutorFactoryOptions options,
   absl::StatusOr<std::unique_ptr<ThreadPool>> pool =
       ThreadPool::Create(threads);
   if (!pool.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "threads must be 0 (one per hardware thread) or 1 to ",
-        ThreadPool::kMaxThreads, ", got ", options.threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads must be 0 (one per hardware thread) or 1 to ",
+                     ThreadPool::kMaxThreads, ", got ", options.threads));
   }
   if (builder == nullptr) {
     builder = [backend = options.data_backend](
@@ -52,8 +52,9 @@ LocalExecutorFactory::Create(LocalExecutorFactoryOptions options,
       return CreateLocalStack(std::move(context), num_clients, backend);
     };
   }
-  return std::unique_ptr<LocalExecutorFactory>(new LocalExecutorFactory(
-      options, std::move(builder), std::shared_ptr<ThreadPool>(*std::move(pool))));
+  return std::unique_ptr<LocalExecutorFactory>(
+      new LocalExecutorFactory(options, std::move(builder),
+                               std::shared_ptr<ThreadPool>(*std::move(pool))));
 }
 
 LocalExecutorFactory::LocalExecutorFactory(LocalExecutorFactoryOptions options,

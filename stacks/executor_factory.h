@@ -58,8 +58,9 @@ class ExecutorFactory {
 // Builds the top executor of a stack for `num_clients` clients whose
 // executors all share `context` (see stacks/local_stack.h for the real
 // one; tests pass fakes).
-using StackBuilder = std::function<absl::StatusOr<std::shared_ptr<exec::LocalExecutor>>(
-    std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients)>;
+using StackBuilder =
+    std::function<absl::StatusOr<std::shared_ptr<exec::LocalExecutor>>(
+        std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients)>;
 
 struct LocalExecutorFactoryOptions {
   // Worker threads of the shared pool; 0 means one per hardware thread.

@@ -34,7 +34,8 @@ absl::Status CheckAddress(std::string_view entry) {
   }
   std::string_view port = entry.substr(colon + 1);
   int value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  auto [end, ec] =
+      std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || end != port.data() + port.size() || value < 1 ||
       value > 65535) {
     return absl::InvalidArgumentError(
@@ -129,9 +130,9 @@ absl::StatusOr<WorkerAnswer> AskWorker(
   }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     // Nothing listens there, or it does not speak gRPC.
-    return absl::DeadlineExceededError(absl::StrCat(
-        "no answer within ", absl::FormatDuration(timeout),
-        " (is a fedexec worker serving there?)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("no answer within ", absl::FormatDuration(timeout),
+                     " (is a fedexec worker serving there?)"));
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
@@ -151,7 +152,8 @@ absl::StatusOr<std::vector<WorkerSpec>> ParseWorkerList(std::string_view list) {
   return workers;
 }
 
-absl::StatusOr<std::vector<WorkerSpec>> ReadWorkerFile(const std::string& path) {
+absl::StatusOr<std::vector<WorkerSpec>> ReadWorkerFile(
+    const std::string& path) {
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(
@@ -170,7 +172,8 @@ absl::StatusOr<std::vector<WorkerSpec>> ReadWorkerFile(const std::string& path) 
           absl::StrCat(where, ": expected 'host:port [capacity]'"));
     }
     absl::Status s = CheckAddress(fields[0]);
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
     WorkerSpec spec{fields[0], 0};
     if (fields.size() == 2) {
       const char* b = fields[1].data();

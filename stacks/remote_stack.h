@@ -39,8 +39,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "executors/grpc_channel.h"
 #include "executors/remote_executor.h"
+#include "net/grpc_channel.h"
 #include "stacks/executor_factory.h"
 
 namespace fedexec::stacks {

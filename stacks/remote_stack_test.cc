@@ -9,19 +9,22 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/mutable_tensor.h"
 #include "core/npy.h"
 #include "data/data_backend.h"
-#include "executors/grpc_channel.h"
 #include "executors/remote_executor.h"
+#include "executors/remote_executor_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/value_syntax.h"
+#include "net/grpc_channel.h"
 #include "service/service_test_util.h"
 #include "service/worker.h"
+#include "stacks/composing_factory.h"
 #include "stacks/executor_factory.h"
 #include "stacks/runtime.h"
 #include "testing/intrinsic_cases.h"
@@ -79,8 +82,9 @@ RemoteStackOptions FastOptions() {
   return options;
 }
 
-std::unique_ptr<Runtime> RemoteRuntime(const std::vector<std::string>& addresses,
-                                       RemoteStackOptions options = FastOptions()) {
+std::unique_ptr<Runtime> RemoteRuntime(
+    const std::vector<std::string>& addresses,
+    RemoteStackOptions options = FastOptions()) {
   std::vector<WorkerSpec> specs;
   for (const std::string& a : addresses) specs.push_back(WorkerSpec{a, 0});
   auto factory = CreateRemoteFactory(specs, options);
@@ -111,8 +115,8 @@ TEST(RemoteStackTest, EveryIntrinsicBitIdenticalWithOneTwoAndThreeWorkers) {
         ASSERT_TRUE(expected.ok()) << expected.status();
         auto got = remote->Call(computation, argument, options);
         ASSERT_TRUE(got.ok()) << got.status();
-        EXPECT_TRUE(*got == *expected)
-            << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
+        EXPECT_TRUE(*got == *expected) << ir::PrintValue(*got) << "\nvs\n"
+                                       << ir::PrintValue(*expected);
       }
     }
   }
@@ -137,8 +141,8 @@ TEST(RemoteStackTest, WorkersOfThePlainProtocolGiveTheSameBits) {
       ir::NodePtr computation = Compile(c.text);
       ASSERT_NE(computation, nullptr) << c.name;
       for (int64_t n : {1000, 37}) {
-        SCOPED_TRACE(absl::StrCat(workers.size(), " workers, ", c.name,
-                                  " n=", n));
+        SCOPED_TRACE(
+            absl::StrCat(workers.size(), " workers, ", c.name, " n=", n));
         std::optional<Value> argument = c.argument(n);
         Runtime::CallOptions call;
         call.num_clients = n;
@@ -146,8 +150,8 @@ TEST(RemoteStackTest, WorkersOfThePlainProtocolGiveTheSameBits) {
         ASSERT_TRUE(expected.ok()) << expected.status();
         auto got = remote->Call(computation, argument, call);
         ASSERT_TRUE(got.ok()) << got.status();
-        EXPECT_TRUE(*got == *expected)
-            << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
+        EXPECT_TRUE(*got == *expected) << ir::PrintValue(*got) << "\nvs\n"
+                                       << ir::PrintValue(*expected);
       }
     }
   }
@@ -169,8 +173,9 @@ TEST(RemoteStackTest, KeyedDataResolvesOnTheWorkers) {
       x.push_back(-1.5f * r);
       y.push_back(static_cast<int32_t>(k * 10 + r));
     }
-    ASSERT_TRUE(WriteNpyFile(dir + "/x.npy",
-                             *Tensor::FromSpan<float>(x, {rows, 2})).ok());
+    ASSERT_TRUE(
+        WriteNpyFile(dir + "/x.npy", *Tensor::FromSpan<float>(x, {rows, 2}))
+            .ok());
     ASSERT_TRUE(WriteNpyFile(dir + "/y.npy", Tensor::Vector<int32_t>(y)).ok());
   }
   ir::NodePtr ragged_batches = Compile(
@@ -206,8 +211,8 @@ TEST(RemoteStackTest, KeyedDataResolvesOnTheWorkers) {
   ASSERT_TRUE(expected.ok()) << expected.status();
   auto got = remote->Call(two_rows, even_keys);
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_TRUE(*got == *expected)
-      << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
+  EXPECT_TRUE(*got == *expected) << ir::PrintValue(*got) << "\nvs\n"
+                                 << ir::PrintValue(*expected);
   // Batches of different sizes do not sum: the error comes from a worker,
   // naming it.
   auto ragged = remote->Call(ragged_batches, keys);
@@ -274,6 +279,64 @@ TEST(RemoteStackTest, NoWorkerAnswering) {
   EXPECT_THAT(factory.status().message(), HasSubstr(address));
 }
 
+// A child factory that asks the worker behind `channel` for an executor
+// whenever a stack is built (as the remote stacks' do).
+class DialingFactory : public ExecutorFactory {
+ public:
+  DialingFactory(std::shared_ptr<grpc::Channel> channel,
+                 exec::RemoteOptions options)
+      : channel_(std::move(channel)), options_(std::move(options)) {}
+  absl::StatusOr<std::shared_ptr<Executor>> ExecutorFor(
+      int64_t num_clients) override {
+    auto made = exec::RemoteExecutor::Create(channel_, num_clients, options_);
+    if (!made.ok()) return made.status();
+    return std::shared_ptr<Executor>(*std::move(made));
+  }
+  void Release() override {}
+
+ private:
+  const std::shared_ptr<grpc::Channel> channel_;
+  const exec::RemoteOptions options_;
+};
+
+TEST(RemoteStackTest, CancellingWhileAStackIsBuiltReturnsWithinTwoSeconds) {
+  // A worker that accepts connections and never speaks gRPC: asking it for
+  // an executor would wait for the whole deadline (a minute here).
+  exec::remote_test::RawListener silent(0);
+  ASSERT_TRUE(silent.ok());
+  auto channel = MakeChannel(silent.target());
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  exec::RemoteOptions remote;
+  remote.name = silent.target();
+  remote.protocol = exec::WorkerProtocol::kFedexec;
+  remote.call_timeout = absl::Seconds(60);
+  std::vector<ChildFactory> children(1);
+  children[0].factory = std::make_shared<DialingFactory>(*channel, remote);
+  children[0].name = "worker " + silent.target();
+  auto factory = CreateComposingFactory(std::move(children), {.threads = 2});
+  ASSERT_TRUE(factory.ok()) << factory.status();
+  auto runtime = Runtime::CreateWithFactory(*std::move(factory));
+  ASSERT_TRUE(runtime.ok()) << runtime.status();
+
+  absl::StatusOr<Value> result;
+  absl::Time returned;
+  std::thread caller([&] {
+    result = (*runtime)->Call(
+        Compile("(x: {float32[8]}@CLIENTS) -> federated_sum(x)"),
+        FloatClients(4, 1));
+    returned = absl::Now();
+  });
+  // The call is running (its stack being built) before the cancel.
+  while ((*runtime)->NumRunning() == 0) absl::SleepFor(absl::Milliseconds(1));
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Time cancelled = absl::Now();
+  (*runtime)->CancelRunning();
+  caller.join();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled)
+      << result.status();
+  EXPECT_LT(returned - cancelled, absl::Seconds(2));
+}
+
 TEST(RemoteStackTest, TokenIsChecked) {
   TestWorker w0("s3cret");
   RemoteStackOptions options = FastOptions();
@@ -284,9 +347,9 @@ TEST(RemoteStackTest, TokenIsChecked) {
   options.remote.token = "s3cret";
   auto runtime = RemoteRuntime({w0.address()}, options);
   ASSERT_NE(runtime, nullptr);
-  auto got = runtime->Call(
-      Compile("(x: {float32[8]}@CLIENTS) -> federated_sum(x)"),
-      FloatClients(40, 2));
+  auto got =
+      runtime->Call(Compile("(x: {float32[8]}@CLIENTS) -> federated_sum(x)"),
+                    FloatClients(40, 2));
   EXPECT_TRUE(got.ok()) << got.status();
 }
 

@@ -31,9 +31,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::CreateWithFactory(
     return absl::InvalidArgumentError("Runtime: no executor factory (null)");
   }
   if (default_clients < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the default number of clients must be 0 or more, got ",
-        default_clients));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the default number of clients must be 0 or more, got ",
+                     default_clients));
   }
   return std::unique_ptr<Runtime>(
       new Runtime(std::move(factory), default_clients));
@@ -107,8 +107,8 @@ absl::StatusOr<Value> Runtime::Call(const ir::NodePtr& computation,
     call_id = next_call_++;
     running_.emplace(call_id, call);
   }
-  absl::StatusOr<Value> result = RunCall(*call, num_clients, checked,
-                                         argument, is_function);
+  absl::StatusOr<Value> result =
+      RunCall(*call, num_clients, checked, argument, is_function);
   {
     MutexLock lock(mu_);
     running_.erase(call_id);
@@ -131,9 +131,9 @@ absl::StatusOr<Value> Runtime::RunCall(RunningCall& call, int64_t num_clients,
   }
   if (!executor.ok()) {
     if (call.signal.cancelled()) {
-      return absl::CancelledError(absl::StrCat(
-          "the call was cancelled while its stack was built: ",
-          executor.status().message()));
+      return absl::CancelledError(
+          absl::StrCat("the call was cancelled while its stack was built: ",
+                       executor.status().message()));
     }
     return executor.status();
   }

@@ -82,9 +82,9 @@ class Runtime {
   // type says: a per-client part ({T}@CLIENTS) has one member per client
   // even where the executors hold it as one all-equal member.
   // `computation` is normally type-checked (ir::LoadCheckedComputation,
-  // ir::CheckComputation); an untyped tree is checked first. A computation that is not a function
-  // (a block or a struct of intrinsic calls, say) is evaluated, and takes
-  // no argument.
+  // ir::CheckComputation); an untyped tree is checked first. A computation that
+  // is not a function (a block or a struct of intrinsic calls, say) is
+  // evaluated, and takes no argument.
   absl::StatusOr<Value> Call(const ir::NodePtr& computation,
                              std::optional<Value> argument,
                              CallOptions options = {});

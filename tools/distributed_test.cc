@@ -110,7 +110,8 @@ class DistributedTest : public ::testing::Test {
   // Starts `fedexec worker --port 0 EXTRA` and waits for its address.
   Worker StartWorker(std::vector<std::string> extra = {}) {
     Worker w;
-    w.log = (scratch_ / absl::StrCat("worker-", workers_.size(), ".log")).string();
+    w.log =
+        (scratch_ / absl::StrCat("worker-", workers_.size(), ".log")).string();
     std::vector<std::string> argv = {Program(), "worker", "--port", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     w.pid = SpawnRedirected(argv, w.log, w.log + ".err");
@@ -142,7 +143,8 @@ class DistributedTest : public ::testing::Test {
 
   // round, train_loss, test_loss, test_accuracy of metrics.csv (the model's
   // numbers, printed exactly; not the timings).
-  static std::vector<std::string> ModelColumns(const std::filesystem::path& dir) {
+  static std::vector<std::string> ModelColumns(
+      const std::filesystem::path& dir) {
     std::vector<std::string> rows;
     std::istringstream in(ReadFile(dir / "metrics.csv"));
     std::string line;
@@ -201,10 +203,13 @@ TEST_F(DistributedTest, FedAvgWithTheClientsDataOnTheWorkers) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist missing";
   const auto root = scratch_ / "data-root";
   std::filesystem::create_directories(root);
-  ProgramRun exported = Run("demo fedavg --export-clients '" + root.string() + "'");
+  ProgramRun exported =
+      Run("demo fedavg --export-clients '" + root.string() + "'");
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  EXPECT_TRUE(std::filesystem::exists(
-      root / "fedavg-fashion-mnist/dirichlet-alpha0.5-population1000-seed0/999/x.npy"));
+  EXPECT_TRUE(
+      std::filesystem::exists(
+          root / "fedavg-fashion-mnist/dirichlet-alpha0.5-population1000-seed0/"
+                 "999/x.npy"));
   for (int i = 0; i < 2; ++i) {
     StartWorker({"--threads", "1", "--data-root", root.string()});
   }
@@ -219,8 +224,9 @@ TEST_F(DistributedTest, FedAvgWithTheClientsDataOnTheWorkers) {
 
   // Another split was not exported: the workers say which folder is
   // missing (bad input: exit 2).
-  run = Run(absl::StrCat(FedAvgArgs(3, scratch_ / "other"), " --seed 1",
-                         " --workers ", WorkerList(0, 2), " --data-on-workers"));
+  run =
+      Run(absl::StrCat(FedAvgArgs(3, scratch_ / "other"), " --seed 1",
+                       " --workers ", WorkerList(0, 2), " --data-on-workers"));
   EXPECT_EQ(run.exit_code, 2) << run.err;
   EXPECT_THAT(run.err, HasSubstr("dirichlet-alpha0.5-population1000-seed1"));
   EXPECT_THAT(run.err, HasSubstr("no file or directory"));
@@ -254,18 +260,29 @@ TEST_F(DistributedTest, KillingAWorkerMidRunGivesTheSameResult) {
 
   const auto out = scratch_ / "killed";
   const std::string log = (scratch_ / "coordinator.log").string();
-  std::vector<std::string> argv = {Program(), "demo", "fedavg", "--rounds",
-                                   std::to_string(rounds), "--eval-every", "10",
-                                   "--no-compare", "--threads", "2", "--out",
-                                   out.string(), "--workers", WorkerList(0, 3),
-                                   "--worker-timeout", "10"};
+  std::vector<std::string> argv = {Program(),
+                                   "demo",
+                                   "fedavg",
+                                   "--rounds",
+                                   std::to_string(rounds),
+                                   "--eval-every",
+                                   "10",
+                                   "--no-compare",
+                                   "--threads",
+                                   "2",
+                                   "--out",
+                                   out.string(),
+                                   "--workers",
+                                   WorkerList(0, 3),
+                                   "--worker-timeout",
+                                   "10"};
   const pid_t coordinator = SpawnRedirected(argv, log, log + ".err");
   int status = 0;
   // Once round 20 is done, kill worker 1 (the rounds run back to back:
   // the kill lands inside a round).
-  ASSERT_EQ(PollChild(coordinator, 60000,
-                      [&] { return RoundsDone(log) >= kill_after; },
-                      &status),
+  ASSERT_EQ(PollChild(
+                coordinator, 60000,
+                [&] { return RoundsDone(log) >= kill_after; }, &status),
             WaitOutcome::kReady)
       << ReadFile(log + ".err");
   kill(workers_[1].pid, SIGKILL);
@@ -280,15 +297,17 @@ TEST_F(DistributedTest, KillingEveryWorkerGivesAClearErrorWithinTheDeadline) {
   if (!HaveFashionMnist()) GTEST_SKIP() << "dataset-fashion-mnist missing";
   for (int i = 0; i < 2; ++i) StartWorker({"--threads", "1"});
   const std::string log = (scratch_ / "coordinator.log").string();
-  std::vector<std::string> argv = {
-      Program(), "demo", "fedavg", "--rounds", "100000", "--no-compare",
-      "--workers", WorkerList(0, 2), "--worker-timeout", "3"};
+  std::vector<std::string> argv = {Program(),          "demo",
+                                   "fedavg",           "--rounds",
+                                   "100000",           "--no-compare",
+                                   "--workers",        WorkerList(0, 2),
+                                   "--worker-timeout", "3"};
   const pid_t coordinator = SpawnRedirected(argv, log, log + ".err");
   int status = 0;
-  ASSERT_EQ(PollChild(coordinator, 60000,
-                      [&] { return RoundsDone(log) >= 5; },
-                      &status),
-            WaitOutcome::kReady);
+  ASSERT_EQ(
+      PollChild(
+          coordinator, 60000, [&] { return RoundsDone(log) >= 5; }, &status),
+      WaitOutcome::kReady);
   const auto start = std::chrono::steady_clock::now();
   for (Worker& w : workers_) {
     KillChild(w.pid);
@@ -297,9 +316,9 @@ TEST_F(DistributedTest, KillingEveryWorkerGivesAClearErrorWithinTheDeadline) {
   ASSERT_EQ(PollChild(coordinator, 120000, nullptr, &status),
             WaitOutcome::kExited)
       << "the coordinator hangs";
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - start)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   const std::string err = ReadFile(log + ".err");
@@ -322,7 +341,8 @@ TEST_F(DistributedTest, RunWithWorkersPrintsTheSameResult) {
   EXPECT_EQ(remote.out, local.out);
   // The same through a worker file.
   const auto file = scratch_ / "workers.txt";
-  std::ofstream(file) << "# two\n" << workers_[0].address << "\n"
+  std::ofstream(file) << "# two\n"
+                      << workers_[0].address << "\n"
                       << workers_[1].address << " 3\n";
   ProgramRun listed = Run(args + " --workers-file '" + file.string() + "'");
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -335,9 +355,10 @@ TEST_F(DistributedTest, TokenRequiredByTheWorker) {
   const auto wrong = scratch_ / "wrong";
   std::ofstream(wrong) << "guess\n";
   StartWorker({"--token-file", token.string()});
-  const std::string args = "run examples/mean.fed --arg '{1.0, 2.0}@CLIENTS' "
-                           "--worker-timeout 5 --workers " +
-                           WorkerList(0, 1);
+  const std::string args =
+      "run examples/mean.fed --arg '{1.0, 2.0}@CLIENTS' "
+      "--worker-timeout 5 --workers " +
+      WorkerList(0, 1);
   ProgramRun none = Run(args);
   EXPECT_NE(none.exit_code, 0);
   EXPECT_THAT(none.err, HasSubstr("token"));
@@ -365,7 +386,8 @@ TEST_F(DistributedTest, BadWorkerFlagsExitWithTwo) {
       {"worker --port 0 --token-file /nonexistent/token", "/nonexistent/token"},
       {"run examples/mean.fed --arg '{1.0}@CLIENTS' --workers nohost",
        "--workers"},
-      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --workers-file /nonexistent",
+      {"run examples/mean.fed --arg '{1.0}@CLIENTS' --workers-file "
+       "/nonexistent",
        "--workers-file"},
   };
   for (const Bad& b : cases) {
@@ -382,8 +404,10 @@ TEST_F(DistributedTest, UnreachableWorkersExitWithOne) {
   ASSERT_NE(port, 0);
   Worker w;
   w.address = absl::StrCat("127.0.0.1:", port);
-  ProgramRun run = Run("run examples/mean.fed --arg '{1.0}@CLIENTS' "
-                       "--worker-timeout 1 --workers " + w.address);
+  ProgramRun run =
+      Run("run examples/mean.fed --arg '{1.0}@CLIENTS' "
+          "--worker-timeout 1 --workers " +
+          w.address);
   EXPECT_EQ(run.exit_code, 1) << run.err;
   EXPECT_THAT(run.err,
               HasSubstr("no worker answers (worker " + w.address +
@@ -408,16 +432,17 @@ TEST_F(DistributedTest, LocalWorkersScriptStartsAndStopsWorkers) {
        "--threads", "1"},
       log, log + ".err");
   int status = 0;
-  const std::string expected = absl::StrCat("--workers 127.0.0.1:", first,
-                                            ",127.0.0.1:", first + 1);
-  ASSERT_EQ(PollChild(script, 30000,
-                      [&] { return ReadFile(log).find(expected) !=
-                                   std::string::npos; },
-                      &status),
-            WaitOutcome::kReady)
+  const std::string expected =
+      absl::StrCat("--workers 127.0.0.1:", first, ",127.0.0.1:", first + 1);
+  ASSERT_EQ(
+      PollChild(
+          script, 30000,
+          [&] { return ReadFile(log).find(expected) != std::string::npos; },
+          &status),
+      WaitOutcome::kReady)
       << ReadFile(log) << ReadFile(log + ".err");
-  ProgramRun run = Run("run examples/mean.fed --arg '{1.0, 2.0, 6.0}@CLIENTS' " +
-                       expected);
+  ProgramRun run =
+      Run("run examples/mean.fed --arg '{1.0, 2.0, 6.0}@CLIENTS' " + expected);
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "3.0@SERVER\n");
   // SIGTERM stops the script and its workers.
@@ -427,8 +452,8 @@ TEST_F(DistributedTest, LocalWorkersScriptStartsAndStopsWorkers) {
             expected);
   EXPECT_EQ(run.exit_code, 1) << run.err;
   // Bad arguments: exit 2.
-  ProgramRun bad = RunProgram("bash", "scripts/local_workers.sh zero", SourceDir(),
-                              scratch_);
+  ProgramRun bad = RunProgram("bash", "scripts/local_workers.sh zero",
+                              SourceDir(), scratch_);
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/status.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 #include "stacks/remote_stack.h"
 
 namespace fedexec::cli {

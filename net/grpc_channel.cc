@@ -1,7 +1,10 @@
 // Channels to workers and the reading of secret files.
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 
 #include <fcntl.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,10 +12,6 @@
 #include <climits>
 #include <string>
 #include <utility>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
@@ -62,7 +61,8 @@ absl::StatusOr<std::string> ReadSecretFile(std::string_view what,
   std::string contents(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
   while (done < contents.size()) {
-    const ssize_t n = ::read(fd, contents.data() + done, contents.size() - done);
+    const ssize_t n =
+        ::read(fd, contents.data() + done, contents.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int error = errno;
@@ -115,10 +115,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     return absl::InvalidArgumentError("MakeChannel: the address is empty");
   }
   if (options.max_message_bytes < 1 || options.max_message_bytes > INT_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MakeChannel: max_message_bytes is ",
-                     options.max_message_bytes, ", must be in [1, ", INT_MAX,
-                     "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MakeChannel: max_message_bytes is ", options.max_message_bytes,
+        ", must be in [1, ", INT_MAX, "]"));
   }
   if (options.keepalive_ms < 0) {
     return absl::InvalidArgumentError(
@@ -149,16 +148,14 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_root_cert_file.empty()) {
-      FEDEXEC_ASSIGN_OR_RETURN(
-          ssl.pem_root_certs,
-          ReadSecretFile("TLS root certificate file",
-                         options.tls_root_cert_file));
+      FEDEXEC_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                               ReadSecretFile("TLS root certificate file",
+                                              options.tls_root_cert_file));
     }
     if (!options.tls_client_cert_file.empty()) {
-      FEDEXEC_ASSIGN_OR_RETURN(
-          ssl.pem_cert_chain,
-          ReadSecretFile("TLS client certificate file",
-                         options.tls_client_cert_file));
+      FEDEXEC_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                               ReadSecretFile("TLS client certificate file",
+                                              options.tls_client_cert_file));
       FEDEXEC_ASSIGN_OR_RETURN(
           ssl.pem_private_key,
           ReadSecretFile("TLS client key file", options.tls_client_key_file));
