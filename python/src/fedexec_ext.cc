@@ -29,6 +29,7 @@
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -371,69 +372,86 @@ class PyRuntime {
   // Runs with the GIL held (Python frees the object): the runtime's threads
   // may need it to drop the last references to Python buffers.
   ~PyRuntime() {
-    if (runtime_ == nullptr) return;
     nb::gil_scoped_release release;
-    runtime_.reset();
+    CancelAndRelease();
   }
 
-  stacks::Runtime& get() {
-    if (runtime_ == nullptr) {
+  // The runtime, shared: a call keeps it alive until the call's own thread
+  // is done with it, even when another Python thread closes it meanwhile.
+  std::shared_ptr<stacks::Runtime> get() {
+    std::shared_ptr<stacks::Runtime> runtime = runtime_.load();
+    if (runtime == nullptr) {
       Raise(absl::FailedPreconditionError("the runtime is closed"));
     }
-    return *runtime_;
+    return runtime;
   }
 
   // Releases the threads and connections. Calls still running are
   // cancelled and waited for first.
   void Close() {
-    if (runtime_ == nullptr) return;
     nb::gil_scoped_release release;
-    while (runtime_->NumRunning() > 0) {
-      runtime_->CancelRunning();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    runtime_.reset();
+    CancelAndRelease();
   }
 
-  bool closed() const { return runtime_ == nullptr; }
+  bool closed() const { return runtime_.load() == nullptr; }
 
  private:
-  std::unique_ptr<stacks::Runtime> runtime_;
+  // Without the GIL.
+  void CancelAndRelease() {
+    std::shared_ptr<stacks::Runtime> runtime =
+        runtime_.exchange(nullptr);
+    if (runtime == nullptr) return;
+    while (runtime->NumRunning() > 0) {
+      runtime->CancelRunning();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  // Atomic: calls and close may come from several Python threads, the GIL
+  // released.
+  std::atomic<std::shared_ptr<stacks::Runtime>> runtime_;
 };
 
 // Runs the call on a thread of its own so that the calling (main) thread can
-// look for signals every few milliseconds: a KeyboardInterrupt cancels the
-// runtime's running calls, waits for this one to return and is re-raised.
+// look for signals every 20 ms. On a signal whose handler raises
+// (KeyboardInterrupt) the runtime's running calls are cancelled, and again
+// at every poll until this call has returned, then the exception is
+// re-raised. The repetition matters: a call counts as running (and so can
+// be cancelled) only once stacks::Runtime::Call has checked its argument,
+// which takes a while for millions of values; a single CancelRunning that
+// came before that would be lost and the call would run to its end.
 PyValue Call(PyRuntime& py_runtime, const PyComputation& computation,
              const PyValue* argument, std::optional<int64_t> num_clients) {
-  stacks::Runtime& runtime = py_runtime.get();
+  std::shared_ptr<stacks::Runtime> runtime = py_runtime.get();
   std::optional<Value> arg;
   if (argument != nullptr) arg = argument->value;
   stacks::Runtime::CallOptions options;
   options.num_clients = num_clients;
   ir::NodePtr node = computation.node;
 
-  std::promise<absl::StatusOr<Value>> promise;
-  std::future<absl::StatusOr<Value>> future = promise.get_future();
+  auto promise = std::make_shared<std::promise<absl::StatusOr<Value>>>();
+  std::future<absl::StatusOr<Value>> future = promise->get_future();
   bool interrupted = false;
   {
     nb::gil_scoped_release release;
-    std::thread worker([&runtime, &promise, node, arg = std::move(arg),
+    std::thread worker([runtime, promise, node, arg = std::move(arg),
                         options]() mutable {
-      promise.set_value(runtime.Call(node, std::move(arg), options));
+      promise->set_value(runtime->Call(node, std::move(arg), options));
     });
     while (future.wait_for(std::chrono::milliseconds(20)) !=
            std::future_status::ready) {
-      if (interrupted) continue;
-      nb::gil_scoped_acquire gil;
-      if (PyErr_CheckSignals() != 0) {
+      if (!interrupted) {
+        nb::gil_scoped_acquire gil;
         // The pending exception (KeyboardInterrupt, or whatever a signal
         // handler raised) stays set while the call is cancelled.
-        interrupted = true;
-        runtime.CancelRunning();
+        interrupted = PyErr_CheckSignals() != 0;
       }
+      if (interrupted) runtime->CancelRunning();
     }
     worker.join();
+    // The worker's copies (argument, runtime) are gone with it; this
+    // thread's reference to the runtime goes without the GIL too.
+    runtime.reset();
   }
   absl::StatusOr<Value> result = future.get();
   if (interrupted) throw nb::python_error();
@@ -714,11 +732,13 @@ NB_MODULE(_fedexec, m) {
            "num_clients"_a.none())
       .def("cancel_running",
            [](PyRuntime& r) {
+             std::shared_ptr<stacks::Runtime> runtime = r.get();
              nb::gil_scoped_release release;
-             r.get().CancelRunning();
+             runtime->CancelRunning();
+             runtime.reset();
            })
       .def_prop_ro("num_running",
-                   [](PyRuntime& r) { return r.get().NumRunning(); })
+                   [](PyRuntime& r) { return r.get()->NumRunning(); })
       .def("close", &PyRuntime::Close)
       .def_prop_ro("closed", &PyRuntime::closed);
 }
