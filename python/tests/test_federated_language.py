@@ -170,3 +170,87 @@ def test_a_traced_computation_also_runs_directly(runtime):
     comp = fedexec.Computation.from_federated_language(mean)
     assert comp.type_signature == "({float32}@CLIENTS -> float32@SERVER)"
     assert runtime.call(mean, [1.0, 3.0]) == 2.0
+
+
+@fl.federated_computation(np.int32, np.int32)
+def _scaled_key(table, key):
+    """The select function: the server's table times the key (the package
+    has no gather of its own; a product shows which key was used)."""
+    return _generic("generic_multiply", table, key)
+
+
+_SELECT_PARAMETERS = (fl.FederatedType(fl.TensorType(np.int32, [3]), CLIENTS),
+                      fl.FederatedType(np.int32, SERVER),
+                      fl.FederatedType(np.int32, SERVER))
+
+
+@fl.federated_computation(*_SELECT_PARAMETERS)
+def _select(keys, max_key, table):
+    return fl.federated_select(keys, max_key, table, _scaled_key)
+
+
+@fl.federated_computation(*_SELECT_PARAMETERS)
+def _secure_select(keys, max_key, table):
+    return fl.federated_secure_select(keys, max_key, table, _scaled_key)
+
+
+def _as_lists(per_client):
+    return [[int(v) for v in sequence] for sequence in per_client]
+
+
+def test_federated_select():
+    keys = np.array([[0, 4, 2], [4, 4, 4], [1, 0, 3], [2, 2, 0]], np.int32)
+    result = _select(keys, 4, 10)  # keys in [0, max_key]
+    assert len(result) == len(keys)
+    assert _as_lists(result) == (10 * keys).tolist()
+    with pytest.raises(fedexec.InvalidArgumentError,
+                       match=r"client 1 has key 5, outside \[0, 4\]"):
+        _select([[0, 1, 2], [5, 1, 1]], 4, 10)
+
+
+def test_federated_secure_select():
+    keys = np.array([[0, 3, 1], [3, 3, 2]], np.int32)
+    result = _secure_select(keys, 4, 7)  # keys in [0, max_key)
+    assert _as_lists(result) == (7 * keys).tolist()
+    with pytest.raises(fedexec.InvalidArgumentError,
+                       match=r"client 0 has key 4, outside \[0, 4\)"):
+        _secure_select([[0, 4, 1], [1, 1, 1]], 4, 7)
+
+
+@fl.federated_computation(np.int32)
+def _twice(x):
+    return _generic("generic_plus", x, x)
+
+
+def test_federated_eval_at_server_and_clients():
+    @fl.federated_computation()
+    def seven():
+        return np.int32(7)
+
+    @fl.federated_computation()
+    def evaluated():
+        return (fl.federated_eval(seven, SERVER),
+                fl.federated_sum(fl.federated_eval(seven, CLIENTS)))
+
+    assert tuple(evaluated()) == (7, 7)  # one client by default
+
+
+def test_federated_secure_sum():
+    @fl.federated_computation(fl.FederatedType(np.int32, CLIENTS))
+    def secure(x):
+        return fl.federated_secure_sum(x, 255)
+
+    assert secure(INTS[:1] + [200, 5]) == np.sum(INTS[:1] + [200, 5])
+
+
+def test_sequence_map_and_sequence_sum():
+    @fl.federated_computation(
+        fl.FederatedType(fl.SequenceType(np.int32), CLIENTS))
+    def doubled_totals(datasets):
+        return fl.federated_map(fl.federated_computation(
+            lambda s: fl.sequence_sum(fl.sequence_map(_twice, s)),
+            fl.SequenceType(np.int32)), datasets)
+
+    data = [[1, 2, 3], [4], [], [5, -6]]
+    assert [int(v) for v in doubled_totals(data)] == [
+        int(2 * np.sum(np.array(d, np.int32))) for d in data]
