@@ -51,7 +51,6 @@ struct Current {
 
 struct ComposingExecutor::State {
   std::shared_ptr<ExecutionContext> context;
-  std::shared_ptr<LocalExecutor> server;
   // first, count and the first name of each shard; executors live in slots.
   std::vector<ClientShard> shards;
   std::vector<std::unique_ptr<Slot>> slots;
@@ -760,7 +759,7 @@ class ComposingIntrinsic final : public Function {
           std::move(nodes), num_blocks, [&] { return *in.operand; },
           [&](Value& left, Value&& right) -> absl::Status {
             Value pair = Pair(merge, std::move(left), std::move(right));
-            absl::StatusOr<Value> merged = state.server->Call(merge, &pair);
+            absl::StatusOr<Value> merged = CallFunction(merge, &pair);
             if (!merged.ok()) {
               return absl::Status(
                   merged.status().code(),
@@ -770,7 +769,7 @@ class ComposingIntrinsic final : public Function {
             return absl::OkStatus();
           });
       if (!root.ok()) return root.status();
-      absl::StatusOr<Value> result = state.server->Call(*in.report, &*root);
+      absl::StatusOr<Value> result = CallFunction(*in.report, &*root);
       if (!result.ok()) {
         return absl::Status(
             result.status().code(),
@@ -897,7 +896,6 @@ absl::StatusOr<std::shared_ptr<ComposingExecutor>> ComposingExecutor::Create(
   }
   auto state = std::make_shared<State>();
   state->context = context;
-  state->server = server;
   state->num_clients = num_clients;
   state->replace = std::move(options.replace);
   state->max_replacements = std::max(0, options.max_replacements);
@@ -939,7 +937,7 @@ ComposingExecutor::ComposingExecutor(std::shared_ptr<ExecutionContext> context,
                                      int64_t num_clients,
                                      std::shared_ptr<LocalExecutor> server,
                                      std::shared_ptr<const State> state)
-    : FederatingExecutor(std::move(context), num_clients, server, server),
+    : FederatingExecutor(std::move(context), num_clients, server),
       state_(std::move(state)) {}
 
 void ComposingExecutor::Cancel() {
@@ -1037,7 +1035,7 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
               Value pair =
                   Pair(*merge, std::move(left.first), std::move(right.first));
               FEDEXEC_ASSIGN_OR_RETURN(left.first,
-                                       state.server->Call(*merge, &pair));
+                                       CallFunction(*merge, &pair));
               left.second += right.second;
               return absl::OkStatus();
             }));

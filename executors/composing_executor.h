@@ -119,8 +119,8 @@ class ComposingExecutor : public FederatingExecutor {
   // `shards` must tile clients [0, num_clients) in order (first of each is
   // the end of the one before), each starting at a multiple of
   // AggregationBlockSize(num_clients); shards with no clients are dropped.
-  // `server` runs server-side functions (apply, merge, report) and every
-  // unplaced leaf, as for FederatingExecutor. Fails (INVALID_ARGUMENT)
+  // `server` is the child that gets every unplaced leaf, as for
+  // FederatingExecutor (functions run themselves). Fails (INVALID_ARGUMENT)
   // when the shards do not have that form.
   static absl::StatusOr<std::shared_ptr<ComposingExecutor>> Create(
       std::shared_ptr<ExecutionContext> context, int64_t num_clients,

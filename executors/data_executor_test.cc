@@ -189,7 +189,7 @@ TEST_F(DataExecutorTest, EndToEndInAFederatedStack) {
   // The local stack with a data executor at both placements; each of 3
   // clients reads and sums the table.
   auto federating = std::make_shared<FederatingExecutor>(
-      context_, 3, PlacementStack(backend_), PlacementStack(backend_));
+      context_, 3, PlacementStack(backend_));
   auto top =
       std::make_shared<ReferenceResolvingExecutor>(context_, federating);
   absl::StatusOr<std::string> sum = Printed(
@@ -222,7 +222,7 @@ TEST_F(DataExecutorTest, KeyedDataIsAFunctionOfTheKey) {
   EXPECT_EQ(*by_string, "seq[<x=[[40.0, 41.0]], y=[4]>]");
   // Over clients: each client reads the entry its key names.
   auto federating = std::make_shared<FederatingExecutor>(
-      context_, 2, PlacementStack(backend_), PlacementStack(backend_));
+      context_, 2, PlacementStack(backend_));
   auto fed = std::make_shared<ReferenceResolvingExecutor>(context_, federating);
   absl::StatusOr<OwnedValue> fn = fed->CreateValue(Parse(
       "(keys: {int64}@CLIENTS) -> federated_sum(federated_map((k: int64) -> "

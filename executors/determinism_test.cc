@@ -39,7 +39,7 @@ struct Stack {
       return std::make_shared<ReferenceResolvingExecutor>(context, seq);
     };
     auto fed =
-        std::make_shared<FederatingExecutor>(context, clients, child(), child());
+        std::make_shared<FederatingExecutor>(context, clients, child());
     top = std::make_shared<ReferenceResolvingExecutor>(context, fed);
   }
   ~Stack() { top.reset(); }

@@ -10,6 +10,29 @@
 //   Dispose          forget a value
 // plus Cancel, which stops everything the executor is running.
 //
+// Usage: the sum over three clients, on a local stack
+// (stacks/local_stack.h; the computation's text as in ir/text_syntax.h,
+// type-checked by ir/type_checker.h; FEDEXEC_ASSIGN_OR_RETURN from
+// core/status.h):
+//
+//   auto context = std::make_shared<exec::ExecutionContext>(pool);
+//   std::shared_ptr<Executor> ex = stacks::CreateLocalStack(context, 3);
+//   FEDEXEC_ASSIGN_OR_RETURN(
+//       ir::NodePtr parsed,
+//       ir::ParseComputation("(x: {float32}@CLIENTS) -> federated_sum(x)"));
+//   FEDEXEC_ASSIGN_OR_RETURN(ir::NodePtr typed, ir::CheckComputation(parsed));
+//   FEDEXEC_ASSIGN_OR_RETURN(OwnedValue fn, ex->CreateValue(typed));
+//   FEDEXEC_ASSIGN_OR_RETURN(
+//       OwnedValue x, ex->CreateValue(Value::Federated(
+//                         Placement::kClients, /*all_equal=*/false,
+//                         {Value(Tensor::Scalar(1.0f)),
+//                          Value(Tensor::Scalar(2.0f)),
+//                          Value(Tensor::Scalar(3.0f))})));
+//   FEDEXEC_ASSIGN_OR_RETURN(OwnedValue sum, ex->CreateCall(fn, x));
+//   FEDEXEC_ASSIGN_OR_RETURN(Value out, ex->Materialize(sum));  // 6.0@SERVER
+//
+// The handles dispose of their values when they go out of scope.
+//
 // Asynchrony. Every Create returns at once with the id of a value that may
 // still be being computed; the work runs on the executor's thread pool.
 // Materialize is the only operation that waits. A Create fails at once

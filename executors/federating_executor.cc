@@ -44,8 +44,6 @@ namespace federating_internal {
 struct Core {
   std::shared_ptr<ExecutionContext> context;
   int64_t num_clients = 0;
-  std::shared_ptr<LocalExecutor> server;
-  std::shared_ptr<LocalExecutor> clients;
 };
 
 }  // namespace federating_internal
@@ -707,7 +705,7 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
         }
         return values.With(c, [&](const Value& x) -> absl::Status {
           Value pair = Pair(accumulate_names, std::move(acc), x);
-          absl::StatusOr<Value> next = core.clients->Call(accumulate, &pair);
+          absl::StatusOr<Value> next = CallFunction(accumulate, &pair);
           if (!next.ok()) [[unlikely]] {
             return ClientFunctionError(intrinsic, c, accumulate, next.status());
           }
@@ -717,7 +715,7 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
       },
       [&](Value& left, Value&& right) -> absl::Status {
         Value pair = Pair(merge_names, std::move(left), std::move(right));
-        absl::StatusOr<Value> merged = core.server->Call(merge, &pair);
+        absl::StatusOr<Value> merged = CallFunction(merge, &pair);
         if (!merged.ok()) [[unlikely]] {
           return FunctionError(intrinsic, "merge", merge, merged.status());
         }
@@ -725,7 +723,7 @@ absl::StatusOr<Value> Aggregate(const Core& core, std::string_view intrinsic,
         return absl::OkStatus();
       });
   if (!root.ok()) return Normalized(core, root.status());
-  absl::StatusOr<Value> result = core.server->Call(report, &*root);
+  absl::StatusOr<Value> result = CallFunction(report, &*root);
   if (!result.ok()) {
     return FunctionError(intrinsic, "report", report, result.status());
   }
@@ -858,7 +856,7 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
             [&](Value& acc, int64_t c) -> absl::Status {
               return in.With(c - first, [&](const Value& x) -> absl::Status {
                 Value pair = Pair(accumulate_names, std::move(acc), x);
-                absl::StatusOr<Value> next = core.clients->Call(*function, &pair);
+                absl::StatusOr<Value> next = CallFunction(*function, &pair);
                 if (!next.ok()) [[unlikely]] {
                   return ClientFunctionError(intrinsic, c, *function,
                                              next.status());
@@ -869,7 +867,7 @@ absl::StatusOr<std::vector<PartialNode>> AggregateShardImpl(
             },
             [&](Value& left, Value&& right) -> absl::Status {
               Value pair = Pair(merge_names, std::move(left), std::move(right));
-              absl::StatusOr<Value> merged = core.server->Call(*merge, &pair);
+              absl::StatusOr<Value> merged = CallFunction(*merge, &pair);
               if (!merged.ok()) [[unlikely]] {
                 return FunctionError(intrinsic, "merge", *merge,
                                      merged.status());
@@ -998,7 +996,7 @@ class SelectMemo {
     std::lock_guard<std::mutex> lock(slot->mu);
     if (!slot->done) {
       Value pair = Pair(names_, server_value_, Value(Tensor::Scalar(key)));
-      absl::StatusOr<Value> r = core_->server->Call(select_fn_, &pair);
+      absl::StatusOr<Value> r = CallFunction(select_fn_, &pair);
       if (r.ok()) {
         slot->result = *std::move(r);
       } else {
@@ -1099,7 +1097,7 @@ absl::StatusOr<Value> Select(const CorePtr& core, const std::string& intrinsic,
 absl::StatusOr<Value> MapOver(const CorePtr& core, const std::string& intrinsic,
                               const Value& fn, const Clients& in) {
   if (in.all_equal()) {
-    absl::StatusOr<Value> r = core->clients->Call(fn, &in.single());
+    absl::StatusOr<Value> r = CallFunction(fn, &in.single());
     if (!r.ok()) return FunctionError(intrinsic, "", fn, r.status());
     return AllEqualAtClients(*std::move(r));
   }
@@ -1107,7 +1105,7 @@ absl::StatusOr<Value> MapOver(const CorePtr& core, const std::string& intrinsic,
       *core, in.lazy(),
       [core, fn, in, intrinsic](int64_t i) -> absl::StatusOr<Value> {
         FEDEXEC_ASSIGN_OR_RETURN(Value m, in.Member(i));
-        absl::StatusOr<Value> r = core->clients->Call(fn, &m);
+        absl::StatusOr<Value> r = CallFunction(fn, &m);
         if (!r.ok()) [[unlikely]] {
           return ClientFunctionError(intrinsic, i, fn, r.status());
         }
@@ -1135,7 +1133,7 @@ absl::StatusOr<Value> EvalAtClients(const CorePtr& core,
   FEDEXEC_RETURN_IF_ERROR(CheckFunction(intrinsic, -1, fn, false));
   return PerClient(*core, /*lazy=*/true,
                    [core, fn, intrinsic](int64_t i) -> absl::StatusOr<Value> {
-                     absl::StatusOr<Value> r = core->clients->Call(fn, nullptr);
+                     absl::StatusOr<Value> r = CallFunction(fn, nullptr);
                      if (!r.ok()) [[unlikely]] {
                        return ClientFunctionError(intrinsic, i, fn, r.status());
                      }
@@ -1367,7 +1365,7 @@ class IntrinsicFunction : public Function {
                                          : AllEqualAtClients(arg);
       case Intrinsic::kFederatedEvalAtServer: {
         FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, -1, arg, false));
-        absl::StatusOr<Value> r = core.server->Call(arg, nullptr);
+        absl::StatusOr<Value> r = CallFunction(arg, nullptr);
         if (!r.ok()) return FunctionError(name, "", arg, r.status());
         return AtServer(*std::move(r));
       }
@@ -1386,7 +1384,7 @@ class IntrinsicFunction : public Function {
                                  Unpack(name, arg, 2));
         FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, 0, *args[0], true));
         FEDEXEC_ASSIGN_OR_RETURN(Value m, ServerMember(name, 1, *args[1]));
-        absl::StatusOr<Value> r = core.server->Call(*args[0], &m);
+        absl::StatusOr<Value> r = CallFunction(*args[0], &m);
         if (!r.ok()) return FunctionError(name, "", *args[0], r.status());
         return AtServer(*std::move(r));
       }
@@ -1505,14 +1503,11 @@ absl::Status CheckFits(const Value& value, int64_t num_clients, int depth) {
 
 FederatingExecutor::FederatingExecutor(
     std::shared_ptr<ExecutionContext> context, int64_t num_clients,
-    std::shared_ptr<LocalExecutor> server,
-    std::shared_ptr<LocalExecutor> clients)
-    : LocalExecutor(context, server) {
+    std::shared_ptr<LocalExecutor> child)
+    : LocalExecutor(context, std::move(child)) {
   auto core = std::make_shared<Core>();
   core->context = std::move(context);
   core->num_clients = std::max<int64_t>(0, num_clients);
-  core->server = std::move(server);
-  core->clients = std::move(clients);
   core_ = std::move(core);
 }
 

@@ -4,7 +4,7 @@
 // and `num_clients` CLIENTS. It turns intrinsic nodes (federated_* and
 // generic_*) into function values that run the intrinsic in-process, and
 // hands every other leaf (literals, native leaves, sequence intrinsics, ...)
-// to its server child (the LocalExecutor child of the base class).
+// to its child (the LocalExecutor child of the base class).
 //
 // Representation of federated values (core/value.h):
 // - an ALL-EQUAL value (every SERVER value, and T@CLIENTS) holds exactly one
@@ -21,10 +21,10 @@
 //   over an all-equal input they run once and the result stays all-equal
 //   in representation (its type is still the intrinsic's result type).
 //
-// Per-client functions run through the clients child (LocalExecutor::Call,
-// whose default has the function run itself), server-side ones (apply,
-// eval_at_server, aggregate's merge and report, select's select_fn)
-// through the server child.
+// Functions, per-client and server-side alike (map's function, apply,
+// eval_at_server, aggregate's accumulate, merge and report, select's
+// select_fn), run themselves (CallFunction, executors/function.h): a
+// function value carries what it needs, so no child runs them.
 //
 // Aggregations (sum, mean, weighted_mean, min, max, secure_sum,
 // secure_sum_bitwidth, secure_modular_sum, aggregate) fold clients with TreeReduce
@@ -90,19 +90,18 @@ struct Core;
 
 class FederatingExecutor : public LocalExecutor {
  public:
-  // num_clients >= 0 (a negative count is taken as 0). `server` is also the
-  // child (base class) that every unplaced leaf goes to; `clients` runs the
-  // per-client functions. Both may be the same executor.
+  // num_clients >= 0 (a negative count is taken as 0). `child` (the base
+  // class's child) gets every leaf that is not a federated or generic
+  // intrinsic.
   FederatingExecutor(std::shared_ptr<ExecutionContext> context,
-                     int64_t num_clients, std::shared_ptr<LocalExecutor> server,
-                     std::shared_ptr<LocalExecutor> clients);
+                     int64_t num_clients, std::shared_ptr<LocalExecutor> child);
 
   int64_t num_clients() const;
 
   // Intrinsic nodes federated_* and generic_* become intrinsic function
   // values of the node's (concrete, type-checked) type; generic_zero is a
   // value: the zero of its type (for a federated type, one all-equal
-  // member). Every other node goes to the server child.
+  // member). Every other node goes to the child.
   absl::StatusOr<Value> EmbedLeaf(const ir::NodePtr& node) override;
 
   // Federated values, also inside structs, must fit this stack: a SERVER

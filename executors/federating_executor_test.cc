@@ -146,7 +146,7 @@ class Stack {
       : pool_(threads),
         context_(std::make_shared<ExecutionContext>(pool_)),
         leaf_(std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes())),
-        fed_(std::make_shared<FederatingExecutor>(context_, num_clients, leaf_,
+        fed_(std::make_shared<FederatingExecutor>(context_, num_clients,
                                                   leaf_)) {
     RegisterTestFunctions();
   }

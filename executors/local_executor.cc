@@ -332,7 +332,7 @@ absl::StatusOr<OwnedValue> LocalExecutor::CreateCall(
       absl::Status cancelled = context_->CheckCancelled();
       if (!cancelled.ok()) return state->Complete(cancelled);
       const Value& f = *fn->result_ref();
-      state->Complete(Call(f, arg != nullptr ? &*arg->result_ref() : nullptr));
+      state->Complete(CallFunction(f, arg != nullptr ? &*arg->result_ref() : nullptr));
     });
   });
   return handle;
@@ -476,11 +476,6 @@ absl::StatusOr<Value> LocalExecutor::EmbedLeaf(const ir::NodePtr& node) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("no executor of this stack can run a ", what, " node"));
-}
-
-absl::StatusOr<Value> LocalExecutor::Call(const Value& function,
-                                          const Value* argument) {
-  return CallFunction(function, argument);
 }
 
 absl::Status LocalExecutor::ValidateValue(const Value& value) {

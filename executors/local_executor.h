@@ -6,8 +6,6 @@
 //   Evaluate(node)      the value of an IR node (default: EmbedLeaf)
 //   EmbedLeaf(node)     the value of a leaf node this executor knows
 //                       (default: ask the child; without child an error)
-//   Call(fn, arg)       apply a function value (default: the function runs
-//                       itself, see function.h)
 //   ValidateValue(v)    check a value handed in by CreateValue (default: ask
 //                       the child)
 //
@@ -85,8 +83,6 @@ class LocalExecutor : public Executor {
   // ----------------------------------------- in-process hooks (see above)
   virtual absl::StatusOr<Value> Evaluate(const ir::NodePtr& node);
   virtual absl::StatusOr<Value> EmbedLeaf(const ir::NodePtr& node);
-  virtual absl::StatusOr<Value> Call(const Value& function,
-                                     const Value* argument);
   virtual absl::Status ValidateValue(const Value& value);
   // The form in which a validated value from CreateValue is held: the value
   // itself, unless an executor of the stack keeps some of it elsewhere (a

@@ -4,6 +4,8 @@
 #include "ir/intrinsics.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "core/limits.h"
@@ -39,6 +41,28 @@ TEST(IntrinsicsTest, UrisAreSortedAndKnown) {
   for (const std::string& uri : uris) EXPECT_TRUE(IsIntrinsic(uri)) << uri;
   EXPECT_FALSE(IsIntrinsic("federated_foo"));
   EXPECT_FALSE(IsIntrinsic(""));
+}
+
+TEST(IntrinsicsTest, EveryUriNamesOneIntrinsicOfItsFamily) {
+  std::set<Intrinsic> seen;
+  for (const std::string& uri : IntrinsicUris()) {
+    std::optional<Intrinsic> intrinsic = FindIntrinsic(uri);
+    ASSERT_TRUE(intrinsic.has_value()) << uri;
+    EXPECT_EQ(IntrinsicUri(*intrinsic), uri);
+    EXPECT_TRUE(seen.insert(*intrinsic).second) << uri;
+    const IntrinsicFamily family = FamilyOf(*intrinsic);
+    const std::string prefix = family == IntrinsicFamily::kFederated
+                                   ? "federated_"
+                                   : family == IntrinsicFamily::kGeneric
+                                         ? "generic_"
+                                         : "sequence_";
+    EXPECT_THAT(uri, StartsWith(prefix));
+  }
+  EXPECT_EQ(seen.size(), IntrinsicUris().size());
+  EXPECT_EQ(FindIntrinsic("federated_sum"), Intrinsic::kFederatedSum);
+  EXPECT_EQ(IntrinsicUri(Intrinsic::kSequenceReduce), "sequence_reduce");
+  EXPECT_EQ(FindIntrinsic("federated_foo"), std::nullopt);
+  EXPECT_EQ(FindIntrinsic(""), std::nullopt);
 }
 
 TEST(IntrinsicsTest, EveryIntrinsicHasASignatureInTheTypeNotation) {

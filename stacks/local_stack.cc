@@ -14,7 +14,8 @@
 namespace fedexec::stacks {
 namespace {
 
-// ReferenceResolving > Sequence > Data > Leaf: what runs at one placement.
+// ReferenceResolving > Sequence > Data > Leaf: what runs unplaced, for the
+// server and the clients alike.
 std::shared_ptr<exec::LocalExecutor> PlacementStack(
     const std::shared_ptr<exec::ExecutionContext>& context,
     const std::shared_ptr<const exec::DataBackend>& data_backend) {
@@ -36,8 +37,7 @@ std::shared_ptr<exec::LocalExecutor> CreateLocalStack(
     std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients,
     std::shared_ptr<const exec::DataBackend> data_backend) {
   auto federating = std::make_shared<exec::FederatingExecutor>(
-      context, num_clients, PlacementStack(context, data_backend),
-      PlacementStack(context, data_backend));
+      context, num_clients, PlacementStack(context, data_backend));
   return std::make_shared<exec::ReferenceResolvingExecutor>(
       context, std::move(federating));
 }

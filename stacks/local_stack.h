@@ -1,9 +1,15 @@
 // The local (in-process) execution stack:
 //
 //   ReferenceResolvingExecutor            lambdas, blocks, references, calls
-//     FederatingExecutor(num_clients)     placements and intrinsics
-//       server:  ReferenceResolving > Sequence > Data > Leaf
-//       clients: ReferenceResolving > Sequence > Data > Leaf
+//     FederatingExecutor(num_clients)     placements, federated_* and generic_*
+//       ReferenceResolvingExecutor        what runs unplaced: lambdas, ...
+//         SequenceExecutor                sequence_*
+//           DataExecutor                  data nodes
+//             LeafExecutor                native (and external) leaves
+//
+// One placement stack serves SERVER and CLIENTS alike: functions run
+// themselves (executors/function.h), so the federating executor calls a
+// function for a client or for the server in the same way.
 //
 // The data executor (executors/data_executor.h) resolves the computation's
 // `data` nodes on this machine through `data_backend`. Without a backend a
