@@ -47,10 +47,10 @@ std::shared_ptr<exec::LocalExecutor> CreateLocalStack(
 // per-client work runs in `shards` (executors/composing_executor.h):
 //
 //   ReferenceResolvingExecutor
-//     ComposingExecutor(num_clients, shards)
-//       server:  ReferenceResolving > Sequence > Data > Leaf (no backend)
-//       clients: the shards' executors (local stacks, remote workers, or
-//                composing stacks again)
+//     ComposingExecutor(num_clients, shards)  SERVER values, merging partials
+//       child:   ReferenceResolving > Sequence > Data > Leaf (no backend)
+//       shards:  the shards' executors (local stacks, remote workers, or
+//                composing stacks again), which hold the clients' values
 //
 // INVALID_ARGUMENT when the shards do not tile the clients in whole
 // blocks.
