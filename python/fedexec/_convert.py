@@ -36,8 +36,18 @@ _NUMPY_NAMES = {
 }
 
 
+_NUMPY_DTYPES: dict = {}
+
+
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype of a fedexec dtype name (bfloat16 from ml_dtypes)."""
+    found = _NUMPY_DTYPES.get(dtype)
+    if found is None:
+        found = _NUMPY_DTYPES[dtype] = _numpy_dtype(dtype)
+    return found
+
+
+def _numpy_dtype(dtype: str) -> np.dtype:
     if dtype == "bfloat16":
         import ml_dtypes  # federated_language's own dependency
         return np.dtype(ml_dtypes.bfloat16)
@@ -148,7 +158,7 @@ def _tensor_from_array(array: np.ndarray, dtype: str, share: bool) -> _RawValue:
     element = np_dtype.itemsize
     align = element // 2 if np_dtype.kind == "c" else element
     if (not array.flags.c_contiguous or
-            (array.size and array.ctypes.data % align)):
+            (align > 1 and array.size and array.ctypes.data % align)):
         array = np.ascontiguousarray(array)  # a fresh copy, ours to share
         share = True
     flat = array.reshape(-1).view(np.uint8)

@@ -17,10 +17,12 @@ class Computation:
     ``os.PathLike`` a file). Immutable; safe to share between threads.
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "_parameter")
 
     def __init__(self, raw: _fedexec.Computation) -> None:
         self._raw = raw
+        t = raw.type  # read once: every call converts by it
+        self._parameter = t[1] if t[0] == "function" else None
 
     @classmethod
     def from_text(cls, text: str) -> "Computation":
@@ -72,8 +74,7 @@ class Computation:
     def parameter_type(self) -> Optional[Tuple]:
         """The parameter type as nested tuples (see _fedexec.pyi), or None
         when the computation takes no argument."""
-        t = self._raw.type
-        return t[1] if t[0] == "function" else None
+        return self._parameter
 
     def to_text(self) -> str:
         """The computation in fedexec's text syntax (canonical)."""

@@ -31,6 +31,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -365,6 +369,72 @@ PyComputation Checked(absl::StatusOr<ir::NodePtr> parsed) {
 
 // ---------------------------------------------------------------- Runtime
 
+// The thread that runs the calls made from Python's main thread, so that
+// the main thread can look for signals meanwhile (see Call). One thread,
+// started on first use and kept: starting a thread per call costs more
+// than a trivial call (about 50 to 250 us on a busy machine).
+class CallThread {
+ public:
+  CallThread() = default;
+  CallThread(const CallThread&) = delete;
+  CallThread& operator=(const CallThread&) = delete;
+  ~CallThread() { Stop([] {}); }
+
+  // Runs `job` on the thread, after the jobs before it.
+  void Post(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+    jobs_.push_back(std::move(job));
+    wake_.notify_one();
+  }
+
+  // Lets the thread finish the jobs posted and end, calling `nudge` every
+  // 5 ms until it has (to cancel a job that runs long), and joins it.
+  // Without the GIL.
+  void Stop(const std::function<void()>& nudge) {
+    std::thread thread;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!thread_.joinable()) return;
+      stop_ = true;
+      wake_.notify_one();
+      while (!done_) {
+        lock.unlock();
+        nudge();
+        lock.lock();
+        ended_.wait_for(lock, std::chrono::milliseconds(5));
+      }
+      thread = std::move(thread_);
+    }
+    thread.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      wake_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) break;  // stopping, nothing left
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      job = nullptr;  // its captures go before the next job
+      lock.lock();
+    }
+    done_ = true;
+    ended_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable ended_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 class PyRuntime {
  public:
   explicit PyRuntime(std::unique_ptr<stacks::Runtime> runtime)
@@ -395,12 +465,14 @@ class PyRuntime {
 
   bool closed() const { return runtime_.load() == nullptr; }
 
+  CallThread& call_thread() { return call_thread_; }
+
  private:
   // Without the GIL.
   void CancelAndRelease() {
-    std::shared_ptr<stacks::Runtime> runtime =
-        runtime_.exchange(nullptr);
+    std::shared_ptr<stacks::Runtime> runtime = runtime_.exchange(nullptr);
     if (runtime == nullptr) return;
+    call_thread_.Stop([&runtime] { runtime->CancelRunning(); });
     while (runtime->NumRunning() > 0) {
       runtime->CancelRunning();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -410,16 +482,22 @@ class PyRuntime {
   // Atomic: calls and close may come from several Python threads, the GIL
   // released.
   std::atomic<std::shared_ptr<stacks::Runtime>> runtime_;
+  CallThread call_thread_;
 };
 
-// Runs the call on a thread of its own so that the calling (main) thread can
-// look for signals every 20 ms. On a signal whose handler raises
-// (KeyboardInterrupt) the runtime's running calls are cancelled, and again
-// at every poll until this call has returned, then the exception is
-// re-raised. The repetition matters: a call counts as running (and so can
-// be cancelled) only once stacks::Runtime::Call has checked its argument,
-// which takes a while for millions of values; a single CancelRunning that
-// came before that would be lost and the call would run to its end.
+// The Python thread identifier of the main thread (set at import).
+unsigned long main_thread_ident = 0;
+
+// A call from Python's main thread runs on the runtime's CallThread so that
+// the main thread can look for signals every 20 ms. On a signal whose
+// handler raises (KeyboardInterrupt) the runtime's running calls are
+// cancelled, and again at every poll until this call has returned, then the
+// exception is re-raised. The repetition matters: a call counts as running
+// (and so can be cancelled) only once stacks::Runtime::Call has checked its
+// argument, which takes a while for millions of values; a single
+// CancelRunning that came before that would be lost and the call would run
+// to its end. Other threads receive no signals (Python's rule): their calls
+// run on the calling thread, the GIL released.
 PyValue Call(PyRuntime& py_runtime, const PyComputation& computation,
              const PyValue* argument, std::optional<int64_t> num_clients) {
   std::shared_ptr<stacks::Runtime> runtime = py_runtime.get();
@@ -429,14 +507,27 @@ PyValue Call(PyRuntime& py_runtime, const PyComputation& computation,
   options.num_clients = num_clients;
   ir::NodePtr node = computation.node;
 
+  if (PyThread_get_thread_ident() != main_thread_ident) {
+    std::optional<absl::StatusOr<Value>> result;
+    {
+      nb::gil_scoped_release release;
+      result.emplace(runtime->Call(node, std::move(arg), options));
+      arg.reset();
+      runtime.reset();
+    }
+    return PyValue{Check(*std::move(result))};
+  }
+
   auto promise = std::make_shared<std::promise<absl::StatusOr<Value>>>();
   std::future<absl::StatusOr<Value>> future = promise->get_future();
   bool interrupted = false;
   {
     nb::gil_scoped_release release;
-    std::thread worker([runtime, promise, node, arg = std::move(arg),
-                        options]() mutable {
-      promise->set_value(runtime->Call(node, std::move(arg), options));
+    py_runtime.call_thread().Post([runtime, promise, node,
+                                   arg = std::move(arg), options]() mutable {
+      absl::StatusOr<Value> result = runtime->Call(node, std::move(arg), options);
+      arg.reset();
+      promise->set_value(std::move(result));
     });
     while (future.wait_for(std::chrono::milliseconds(20)) !=
            std::future_status::ready) {
@@ -448,9 +539,7 @@ PyValue Call(PyRuntime& py_runtime, const PyComputation& computation,
       }
       if (interrupted) runtime->CancelRunning();
     }
-    worker.join();
-    // The worker's copies (argument, runtime) are gone with it; this
-    // thread's reference to the runtime goes without the GIL too.
+    // This thread's reference to the runtime goes without the GIL.
     runtime.reset();
   }
   absl::StatusOr<Value> result = future.get();
@@ -509,6 +598,8 @@ NB_MODULE(_fedexec, m) {
   using namespace fedexec;
   using namespace fedexec::python;
   m.doc() = "fedexec's compiled core (use the fedexec package instead).";
+  main_thread_ident = nb::cast<unsigned long>(
+      nb::module_::import_("threading").attr("main_thread")().attr("ident"));
 
   nb::class_<TensorBuffer>(m, "TensorBuffer",
                            nb::type_slots(tensor_buffer_slots),

@@ -231,3 +231,32 @@ def test_ctrl_c_cancels_the_running_computation(when):
         assert time.monotonic() - sent[0][0] < 5
         assert rt.num_running == 0
         assert rt.call("() -> 2") == 2
+
+
+def _os_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux")
+def test_close_releases_every_thread():
+    before = _os_threads()
+    rt = fedexec.Runtime(threads=3)
+    assert rt.call("(x: int32) -> x", 4) == 4  # starts the call thread too
+    assert _os_threads() > before
+    rt.close()
+    assert _os_threads() == before
+
+
+def test_calls_from_other_threads_run_on_them():
+    with fedexec.Runtime(threads=2) as rt:
+        results = [None] * 4
+
+        def run(i):
+            results[i] = int(rt.call("(x: int32) -> x", i))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == [0, 1, 2, 3]
