@@ -1712,8 +1712,7 @@ absl::Status RemoteExecutor::RunBlocking(absl::Time deadline,
     MutexLock lock(mu_);
     ++stats_.retries;
     const absl::Time until = absl::Now() + wait;
-    while (!cancelled_ && !shutting_down_ &&
-           cancel_cv_.WaitUntil(mu_, until)) {
+    while (!cancelled_ && !shutting_down_ && cancel_cv_.WaitUntil(mu_, until)) {
     }
     if (cancelled_ || shutting_down_) return UnusableOrCancelled();
   }

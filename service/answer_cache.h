@@ -44,8 +44,7 @@ class ComputationCache {
   explicit ComputationCache(size_t capacity) : capacity_(capacity) {}
 
   ir::NodePtr Find(const std::string& bytes) FEDEXEC_EXCLUDES(mu_);
-  void Insert(const std::string& bytes, ir::NodePtr node)
-      FEDEXEC_EXCLUDES(mu_);
+  void Insert(const std::string& bytes, ir::NodePtr node) FEDEXEC_EXCLUDES(mu_);
 
  private:
   struct Entry {

@@ -1179,8 +1179,7 @@ class Core {
     return Unusable(entry);
   }
 
-  absl::Status Unusable(const Entry& entry) const
-      FEDEXEC_REQUIRES(entry.mu) {
+  absl::Status Unusable(const Entry& entry) const FEDEXEC_REQUIRES(entry.mu) {
     if (shutting_down_.load(std::memory_order_acquire)) {
       return absl::UnavailableError(
           absl::StrCat("the worker is shutting down; executor '", entry.id,
