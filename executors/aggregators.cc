@@ -6,6 +6,8 @@
 // links of the node at fault. Secure sums keep int64 running sums (the
 // leaf dtype stays in the structure) and their bounds as unsigned inclusive
 // limits: M itself, 2^B - 1 for a bit width B, or M - 1 for a modulus M.
+// The secure sums are in aggregators_secure.cc; the structures and the
+// class that reads the accumulator's insides in aggregators_internal.h.
 #include "executors/aggregators.h"
 
 #include <algorithm>
@@ -22,50 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "core/large_stack.h"
 #include "core/status.h"
+#include "executors/aggregators_internal.h"
 #include "runtimes/native/kernels.h"
 
 namespace fedexec::exec {
 namespace aggregators_internal {
-
-// One node of an accumulator's structure.
-struct LayoutNode {
-  std::string name;           // as an element of its parent; "" if unnamed
-  int32_t parent = -1;        // -1 for the root
-  int32_t position = 0;       // index among the parent's elements
-  int32_t num_children = -1;  // -1: a tensor leaf
-  int32_t leaf = -1;          // leaves: index into Accumulator::leaves_
-  DType dtype = DType::kInvalid;  // leaves: the values' dtype
-};
-
-struct Layout {
-  std::vector<LayoutNode> nodes;  // preorder; nodes[0] is the root struct
-};
-
-// One tensor of a secure bound: inclusive upper limits, one for every
-// element of the leaf it covers when `shape` is a scalar's, else one per
-// element of that shape.
-struct BoundLeaf {
-  std::vector<int64_t> shape;
-  std::vector<uint64_t> limits;
-  uint64_t limit(int64_t i) const {
-    return shape.empty() ? limits[0] : limits[static_cast<size_t>(i)];
-  }
-};
-
-struct BoundNode {
-  int32_t num_children = -1;  // -1: a tensor
-  int32_t first_child = 0;    // structs: index into BoundRep::children
-  int32_t leaf = -1;          // tensors: index into BoundRep::leaves
-};
-
-struct BoundRep {
-  AggregateOp op = AggregateOp::kSecureSum;
-  std::vector<BoundNode> nodes;   // preorder; nodes[0] is the root
-  std::vector<int32_t> children;  // node indices, each struct's contiguous
-  std::vector<BoundLeaf> leaves;
-};
-
-namespace {
 
 using Elements = std::vector<StructValue::Element>;
 
@@ -256,1207 +219,688 @@ absl::Status KernelError(AggregateOp op, const Accumulator& acc, int32_t node,
       (message.rfind("Accumulate", 0) == 0 || message.rfind("scale", 0) == 0)) {
     message = message.substr(colon + 2);
   }
-  return absl::Status(status.code(),
-                      absl::StrCat(Head(op), PathPrefix(LayoutPath(acc, node)),
-                                   message));
+  return absl::Status(
+      status.code(),
+      absl::StrCat(Head(op), PathPrefix(LayoutPath(acc, node)), message));
 }
-
-}  // namespace
-
-// Everything that touches Accumulator's and SecureBound's insides.
-class Access {
- public:
-  static SecureBound MakeBound(std::shared_ptr<const BoundRep> rep) {
-    return SecureBound(std::move(rep));
-  }
-  static void Poison(Accumulator& acc) {
-    acc.Reset();
-    acc.failed_ = true;
-  }
-
-  static std::string Path(const Accumulator& acc, int32_t i) {
-    if (acc.layout_ == nullptr || i <= 0) return "";
-    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
-    std::vector<int32_t> chain;
-    for (; i > 0; i = nodes[static_cast<size_t>(i)].parent) chain.push_back(i);
-    std::string path;
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      const LayoutNode& n = nodes[static_cast<size_t>(*it)];
-      path += ElementStep(n.name, static_cast<size_t>(n.position));
-    }
-    return path;
-  }
-
-  // The node of leaf l (-1 without a layout). For messages only.
-  static int32_t NodeOfLeaf(const Accumulator& acc, size_t l) {
-    if (acc.layout_ == nullptr) return -1;
-    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].leaf == static_cast<int32_t>(l)) {
-        return static_cast<int32_t>(i);
-      }
-    }
-    return -1;
-  }
-
-  // The values' dtype of the leaf at `node` (-1: the single tensor).
-  static DType LeafDType(const Accumulator& acc, int32_t node) {
-    return node < 0 ? acc.dtype_
-                    : acc.layout_->nodes[static_cast<size_t>(node)].dtype;
-  }
-
-  // What node i (-1: the single tensor) expects, for messages.
-  static std::string DescribeNode(const Accumulator& acc, int32_t i) {
-    if (i < 0) return TypeStr(acc.dtype_, acc.leaves_[0].shape());
-    const LayoutNode& n = acc.layout_->nodes[static_cast<size_t>(i)];
-    if (n.num_children >= 0) {
-      return StructOf(static_cast<size_t>(n.num_children));
-    }
-    return TypeStr(n.dtype, acc.leaves_[static_cast<size_t>(n.leaf)].shape());
-  }
-
-  static absl::Status Mismatch(AggregateOp op, const Accumulator& acc,
-                               int32_t i, const std::string& found) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Head(op), PathPrefix(Path(acc, i)), "expected ",
-                     DescribeNode(acc, i), ", found ", found));
-  }
-
-  static absl::Status NameMismatch(AggregateOp op, const Accumulator& acc,
-                                   int32_t parent, size_t position,
-                                   const std::string& found,
-                                   const std::string& expected) {
-    std::string what =
-        found.empty() ? absl::StrCat("element ", position, " has no name")
-                      : absl::StrCat("element ", position, " is named '",
-                                     found, "'");
-    return absl::InvalidArgumentError(absl::StrCat(
-        Head(op), PathPrefix(Path(acc, parent)), what, ", expected ",
-        expected.empty() ? std::string("no name")
-                         : absl::StrCat("'", expected, "'")));
-  }
-
-  // Matches x against acc's structure (acc not empty) and calls
-  // leaf_fn(leaf index, tensor, node index) on each leaf in depth-first
-  // order; stops at the first error. Leaves before a mismatch have been
-  // handed to leaf_fn already.
-  template <typename LeafFn>
-  static absl::Status ForEachLeaf(AggregateOp op, const Accumulator& acc,
-                                  const Value& x, LeafFn&& leaf_fn) {
-    if (acc.layout_ == nullptr) {
-      if (!x.is_tensor() || x.tensor().dtype() != acc.dtype_ ||
-          x.tensor().shape() != acc.leaves_[0].shape()) [[unlikely]] {
-        return Mismatch(op, acc, -1, DescribeValue(x));
-      }
-      return leaf_fn(size_t{0}, x.tensor(), int32_t{-1});
-    }
-    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
-    struct Frame {
-      const Elements* elements;
-      size_t next;
-      int32_t node;
-    };
-    absl::InlinedVector<Frame, 8> stack;
-    const Value* v = &x;
-    for (int32_t i = 0;;) {
-      const LayoutNode& n = nodes[static_cast<size_t>(i)];
-      if (n.num_children < 0) {
-        const size_t leaf = static_cast<size_t>(n.leaf);
-        if (!v->is_tensor() || v->tensor().dtype() != n.dtype ||
-            v->tensor().shape() != acc.leaves_[leaf].shape()) [[unlikely]] {
-          return Mismatch(op, acc, i, DescribeValue(*v));
-        }
-        FEDEXEC_RETURN_IF_ERROR(leaf_fn(leaf, v->tensor(), i));
-      } else {
-        if (!v->is_struct() || v->struct_value().elements.size() !=
-                                   static_cast<size_t>(n.num_children))
-            [[unlikely]] {
-          return Mismatch(op, acc, i, DescribeValue(*v));
-        }
-        if (n.num_children > 0) {
-          stack.push_back(Frame{&v->struct_value().elements, 0, i});
-        }
-      }
-      ++i;
-      while (!stack.empty() &&
-             stack.back().next == stack.back().elements->size()) {
-        stack.pop_back();
-      }
-      if (stack.empty()) return absl::OkStatus();
-      Frame& f = stack.back();
-      const StructValue::Element& e = (*f.elements)[f.next];
-      const std::string& expected = nodes[static_cast<size_t>(i)].name;
-      if (e.name != expected) [[unlikely]] {
-        return NameMismatch(op, acc, f.node, f.next, e.name, expected);
-      }
-      ++f.next;
-      v = e.value.get();
-    }
-  }
-
-  // Gives the empty acc the structure of x, each leaf made by
-  // make_leaf(tensor) -> StatusOr<MutableTensor>. Sets op_; count_ stays 0.
-  template <typename MakeLeaf>
-  static absl::Status Adopt(AggregateOp op, Accumulator& acc, const Value& x,
-                            MakeLeaf&& make_leaf) {
-    acc.op_ = op;
-    if (x.is_tensor()) {
-      const Tensor& t = x.tensor();
-      std::string problem = LeafDTypeProblem(op, t.dtype());
-      if (!problem.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Head(op), problem, ", found ", DescribeValue(x)));
-      }
-      FEDEXEC_ASSIGN_OR_RETURN(MutableTensor leaf, make_leaf(t));
-      acc.dtype_ = t.dtype();
-      acc.leaves_.push_back(std::move(leaf));
-      return absl::OkStatus();
-    }
-    auto layout = std::make_shared<Layout>();
-    std::vector<LayoutNode>& nodes = layout->nodes;
-    // The layout is published before it is complete so that paths can be
-    // computed from it; on error the caller poisons acc.
-    acc.layout_ = layout;
-    struct Frame {
-      const Elements* elements;
-      size_t next;
-      int32_t node;
-    };
-    absl::InlinedVector<Frame, 8> stack;
-    const Value* v = &x;
-    LayoutNode next;
-    for (;;) {
-      const int32_t i = static_cast<int32_t>(nodes.size());
-      nodes.push_back(std::move(next));
-      LayoutNode& n = nodes.back();
-      if (v->is_tensor()) {
-        const Tensor& t = v->tensor();
-        std::string problem = LeafDTypeProblem(op, t.dtype());
-        if (!problem.empty()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(Head(op), PathPrefix(Path(acc, i)), problem,
-                           ", found ", DescribeValue(*v)));
-        }
-        FEDEXEC_ASSIGN_OR_RETURN(MutableTensor leaf, make_leaf(t));
-        n.leaf = static_cast<int32_t>(acc.leaves_.size());
-        n.dtype = t.dtype();
-        acc.leaves_.push_back(std::move(leaf));
-      } else if (v->is_struct()) {
-        const Elements& elements = v->struct_value().elements;
-        n.num_children = static_cast<int32_t>(elements.size());
-        if (!elements.empty()) stack.push_back(Frame{&elements, 0, i});
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Head(op), PathPrefix(Path(acc, i)),
-            "expected a tensor or a struct of tensors, found ",
-            DescribeValue(*v)));
-      }
-      while (!stack.empty() &&
-             stack.back().next == stack.back().elements->size()) {
-        stack.pop_back();
-      }
-      if (stack.empty()) return absl::OkStatus();
-      Frame& f = stack.back();
-      const StructValue::Element& e = (*f.elements)[f.next];
-      next = LayoutNode();
-      next.name = e.name;
-      next.parent = f.node;
-      next.position = static_cast<int32_t>(f.next);
-      ++f.next;
-      v = e.value.get();
-    }
-  }
-
-  // ------------------------------------------------------------ plain ops
-
-  static absl::Status FoldPlain(AggregateOp op, Accumulator& acc,
-                                const Value& x, double weight) {
-    if (IsSecure(op)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(OpStr(op), " folds through ", SecureFoldName(op)));
-    }
-    if (op == AggregateOp::kWeightedSum) {
-      FEDEXEC_RETURN_IF_ERROR(CheckWeight(weight));
-    }
-    if (acc.empty()) {
-      if (op != AggregateOp::kWeightedSum) {
-        FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
-          return MutableTensor::CopyOf(t);
-        }));
-        acc.count_ = 1;
-        acc.total_weight_ = 1;
-        return absl::OkStatus();
-      }
-      // weight * x: start from zeros and fold below.
-      FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
-        return MutableTensor::Zeros(t.dtype(), t.shape());
-      }));
-    } else if (acc.op_ != op) [[unlikely]] {
-      return OpMismatch("fold", op, acc.op_);
-    }
-    FEDEXEC_RETURN_IF_ERROR(ForEachLeaf(
-        op, acc, x,
-        [&](size_t leaf, const Tensor& t, int32_t node) -> absl::Status {
-          MutableTensor& a = acc.leaves_[leaf];
-          absl::Status s;
-          switch (op) {
-            case AggregateOp::kSum:
-              s = native::AccumulateAdd(a, t);
-              break;
-            case AggregateOp::kWeightedSum:
-              s = native::AccumulateScaledAdd(a, t, weight);
-              break;
-            case AggregateOp::kMin:
-              s = native::AccumulateMin(a, t);
-              break;
-            case AggregateOp::kMax:
-              s = native::AccumulateMax(a, t);
-              break;
-            default:
-              break;
-          }
-          if (!s.ok()) [[unlikely]] {
-            return KernelError(op, acc, node, s);
-          }
-          return absl::OkStatus();
-        }));
-    ++acc.count_;
-    acc.total_weight_ += op == AggregateOp::kWeightedSum ? weight : 1.0;
-    return absl::OkStatus();
-  }
-
-  static absl::Status Fold(AggregateOp op, Accumulator& acc, const Value& x,
-                           double weight) {
-    if (acc.failed_) return UnusableError();
-    absl::Status s = FoldPlain(op, acc, x, weight);
-    if (!s.ok()) [[unlikely]] {
-      Poison(acc);
-    }
-    return s;
-  }
-
-  // ------------------------------------------------------- block folds
-
-  // The range kernel of a plain op on leaf `leaf`, elements [begin, end).
-  static absl::Status FoldRange(AggregateOp op, MutableTensor& a,
-                                const Tensor& t, double weight, int64_t begin,
-                                int64_t end) {
-    switch (op) {
-      case AggregateOp::kSum:
-        return native::AccumulateAddRange(a, t, begin, end);
-      case AggregateOp::kWeightedSum:
-        return native::AccumulateScaledAddRange(a, t, weight, begin, end);
-      case AggregateOp::kMin:
-        return native::AccumulateMinRange(a, t, begin, end);
-      case AggregateOp::kMax:
-        return native::AccumulateMaxRange(a, t, begin, end);
-      default:
-        return absl::InternalError("not a plain op");
-    }
-  }
-
-  // Fold of xs[i] (weights[i]) for i in order, stopping at the first error.
-  static absl::Status FoldEach(AggregateOp op, Accumulator& acc,
-                               absl::Span<const Value* const> xs,
-                               absl::Span<const double> weights,
-                               int64_t* failed_index) {
-    for (size_t i = 0; i < xs.size(); ++i) {
-      absl::Status s =
-          Fold(op, acc, *xs[i], weights.empty() ? 1.0 : weights[i]);
-      if (!s.ok()) [[unlikely]] {
-        if (failed_index != nullptr) *failed_index = static_cast<int64_t>(i);
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // The tiled fold. Every x is checked first (weight, structure, and each
-  // leaf's kernel checks through an empty range): only when all would fold
-  // does it write anything; otherwise acc is restored and FoldEach
-  // reproduces the sequential outcome exactly, error included. Then each
-  // leaf tile by tile: the copy of xs[0] (or zeros) when acc was empty,
-  // and the many-operand kernel over the other values' tiles.
-  static absl::Status FoldBlock(AggregateOp op, Accumulator& acc,
-                                absl::Span<const Value* const> xs,
-                                absl::Span<const double> weights,
-                                int64_t* failed_index) {
-    if (failed_index != nullptr) *failed_index = -1;
-    if (!weights.empty() && weights.size() != xs.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("FoldBlock: ", weights.size(), " weights for ",
-                       xs.size(), " values"));
-    }
-    if (xs.empty()) return absl::OkStatus();
-    if (acc.failed_ || IsSecure(op) || (!acc.empty() && acc.op_ != op)) {
-      return FoldEach(op, acc, xs, weights, failed_index);
-    }
-    const bool weighted = op == AggregateOp::kWeightedSum;
-    auto weight_of = [&](size_t i) {
-      return weights.empty() ? 1.0 : weights[i];
-    };
-    // An empty acc adopts xs[0]'s structure with uninitialized leaves; the
-    // tiles below fill them (a copy of xs[0], or zeros for a weighted sum).
-    const bool adopted = acc.empty();
-    if (adopted) {
-      if (weighted && !CheckWeight(weight_of(0)).ok()) {
-        return FoldEach(op, acc, xs, weights, failed_index);
-      }
-      if (!Adopt(op, acc, *xs[0], [](const Tensor& t) {
-             return MutableTensor::Uninitialized(t.dtype(), t.shape());
-           }).ok()) {
-        acc.Reset();
-        return FoldEach(op, acc, xs, weights, failed_index);
-      }
-    }
-    const size_t num_leaves = acc.leaves_.size();
-    const size_t count = xs.size();
-    // tensors[l * count + i]: leaf l of xs[i].
-    absl::InlinedVector<const Tensor*, 32> tensors(count * num_leaves, nullptr);
-    bool ok = true;
-    for (size_t i = 0; i < count && ok; ++i) {
-      const double w = weight_of(i);
-      if (weighted && !CheckWeight(w).ok()) {
-        ok = false;
-        break;
-      }
-      ok = ForEachLeaf(
-               op, acc, *xs[i],
-               [&](size_t leaf, const Tensor& t, int32_t) -> absl::Status {
-                 tensors[leaf * count + i] = &t;
-                 return FoldRange(op, acc.leaves_[leaf], t, w, 0, 0);
-               })
-               .ok();
-    }
-    if (!ok) {
-      if (adopted) acc.Reset();
-      return FoldEach(op, acc, xs, weights, failed_index);
-    }
-    absl::InlinedVector<double, 16> ws(count);
-    for (size_t i = 0; i < count; ++i) ws[i] = weight_of(i);
-    // An adopted plain op starts from a copy of xs[0]; the others fold all.
-    const size_t first = adopted && !weighted ? 1 : 0;
-    for (size_t l = 0; l < num_leaves; ++l) {
-      MutableTensor& a = acc.leaves_[l];
-      const int64_t n = a.num_elements();
-      const size_t element = DTypeSize(a.dtype());
-      const int64_t tile = std::max<int64_t>(
-          1, kFoldBlockTileBytes / static_cast<int64_t>(element));
-      char* bytes = static_cast<char*>(a.raw_mutable_data());
-      const absl::Span<const Tensor* const> leaf_xs =
-          absl::MakeConstSpan(tensors).subspan(l * count + first,
-                                               count - first);
-      for (int64_t begin = 0; begin < n; begin += tile) {
-        const int64_t end = std::min(n, begin + tile);
-        if (adopted) {
-          char* dst = bytes + static_cast<size_t>(begin) * element;
-          const size_t size = static_cast<size_t>(end - begin) * element;
-          if (weighted) {
-            std::memset(dst, 0, size);  // the zero of every numeric dtype
-          } else {
-            const char* src =
-                static_cast<const char*>(tensors[l * count]->raw_data());
-            std::memcpy(dst, src + static_cast<size_t>(begin) * element, size);
-          }
-        }
-        absl::Status s;
-        switch (op) {
-          case AggregateOp::kSum:
-            s = native::AccumulateAddMany(a, leaf_xs, begin, end);
-            break;
-          case AggregateOp::kWeightedSum:
-            s = native::AccumulateScaledAddMany(
-                a, leaf_xs, absl::MakeConstSpan(ws).subspan(first), begin, end);
-            break;
-          case AggregateOp::kMin:
-            s = native::AccumulateMinMany(a, leaf_xs, begin, end);
-            break;
-          case AggregateOp::kMax:
-            s = native::AccumulateMaxMany(a, leaf_xs, begin, end);
-            break;
-          default:
-            s = absl::InternalError("not a plain op");
-        }
-        if (!s.ok()) [[unlikely]] {
-          // Every value was checked above: not expected.
-          absl::Status e = KernelError(op, acc, NodeOfLeafFast(acc, l), s);
-          Poison(acc);
-          return e;
-        }
-      }
-    }
-    for (size_t i = 0; i < xs.size(); ++i) {
-      if (adopted && i == 0 && !weighted) {
-        acc.count_ = 1;
-        acc.total_weight_ = 1;
-        continue;
-      }
-      ++acc.count_;
-      acc.total_weight_ += weighted ? weight_of(i) : 1.0;
-    }
-    return absl::OkStatus();
-  }
-
-  // ----------------------------------------------------------- secure ops
-
-  // Maps every leaf of acc to the leaf of `bound` that covers it, checking
-  // the bound's structure and shapes.
-  static absl::Status ResolveBound(const Accumulator& acc, const BoundRep& b,
-                                   absl::InlinedVector<int32_t, 1>* out) {
-    const AggregateOp op = b.op;
-    const std::string label = absl::StrCat("the ", BoundLabel(op));
-    out->assign(acc.leaves_.size(), -1);
-    auto check_leaf = [&](size_t leaf, int32_t bound_leaf,
-                          int32_t node) -> absl::Status {
-      const BoundLeaf& bl = b.leaves[static_cast<size_t>(bound_leaf)];
-      const std::vector<int64_t>& shape = acc.leaves_[leaf].shape();
-      if (!bl.shape.empty() && bl.shape != shape) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Head(op), PathPrefix(Path(acc, node)), label, " has shape ",
-            ShapeString(bl.shape), ", expected a scalar or the value's shape ",
-            ShapeString(shape)));
-      }
-      (*out)[leaf] = bound_leaf;
-      return absl::OkStatus();
-    };
-    auto struct_problem = [&](int32_t node, const BoundNode& bn) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Head(op), PathPrefix(Path(acc, node)), label, " is ",
-          StructOf(static_cast<size_t>(bn.num_children)),
-          ", but the value is ", DescribeNode(acc, node)));
-    };
-    if (acc.layout_ == nullptr) {
-      const BoundNode& root = b.nodes[0];
-      if (root.num_children >= 0) return struct_problem(-1, root);
-      return check_leaf(0, root.leaf, -1);
-    }
-    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
-    absl::InlinedVector<int32_t, 16> bound_node(nodes.size(), 0);
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      const LayoutNode& n = nodes[i];
-      int32_t index = 0;
-      if (i > 0) {
-        const int32_t up = bound_node[static_cast<size_t>(n.parent)];
-        const BoundNode& parent = b.nodes[static_cast<size_t>(up)];
-        index = parent.num_children < 0
-                    ? up
-                    : b.children[static_cast<size_t>(parent.first_child +
-                                                     n.position)];
-      }
-      bound_node[i] = index;
-      const BoundNode& bn = b.nodes[static_cast<size_t>(index)];
-      if (bn.num_children >= 0 && bn.num_children != n.num_children) {
-        return struct_problem(static_cast<int32_t>(i), bn);
-      }
-      if (n.num_children < 0) {
-        FEDEXEC_RETURN_IF_ERROR(check_leaf(static_cast<size_t>(n.leaf), bn.leaf,
-                                           static_cast<int32_t>(i)));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // Whether two moduli give every leaf element of acc the same limit.
-  static absl::Status CheckSameLimits(
-      const Accumulator& acc, const BoundRep& a,
-      const absl::InlinedVector<int32_t, 1>& map_a, const BoundRep& b,
-      const absl::InlinedVector<int32_t, 1>& map_b) {
-    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
-      const BoundLeaf& x = a.leaves[static_cast<size_t>(map_a[l])];
-      const BoundLeaf& y = b.leaves[static_cast<size_t>(map_b[l])];
-      const int64_t n = acc.leaves_[l].num_elements();
-      for (int64_t i = 0; i < n; ++i) {
-        if (x.limit(i) != y.limit(i)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              Head(a.op), "the moduli",
-              Location(Path(acc, NodeOfLeaf(acc, l)), acc.leaves_[l].rank(),
-                       i),
-              " differ (", x.limit(i) + 1, " and ", y.limit(i) + 1,
-              "): every fold and merge of one sum must use the same"));
-        }
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  struct LoopFailure {
-    int64_t index = -1;     // -1: none
-    bool overflow = false;  // else out of range
-  };
-
-  template <typename T, bool kScalar, bool kModular>
-  static LoopFailure SecureAddLoop(int64_t* __restrict acc,
-                                   const T* __restrict x, int64_t n,
-                                   const uint64_t* limits) {
-    for (int64_t i = 0; i < n; ++i) {
-      const uint64_t limit = kScalar ? limits[0] : limits[i];
-      if constexpr (std::is_signed_v<T>) {
-        if (x[i] < 0) return LoopFailure{i, false};
-      }
-      const uint64_t v = static_cast<uint64_t>(x[i]);
-      if (v > limit) return LoopFailure{i, false};
-      if constexpr (kModular) {
-        // Both terms are at most limit < 2^63: no overflow in uint64.
-        uint64_t sum = static_cast<uint64_t>(acc[i]) + v;
-        if (sum > limit) sum -= limit + 1;
-        acc[i] = static_cast<int64_t>(sum);
-      } else {
-        int64_t sum;
-        if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-            __builtin_add_overflow(acc[i], static_cast<int64_t>(v), &sum)) {
-          return LoopFailure{i, true};
-        }
-        acc[i] = sum;
-      }
-    }
-    return LoopFailure{};
-  }
-
-  static absl::Status SecureAddLeaf(AggregateOp op, Accumulator& acc,
-                                    size_t leaf, int32_t node, const Tensor& t,
-                                    const BoundLeaf& bl) {
-    int64_t* a = acc.leaves_[leaf].mutable_data<int64_t>().data();
-    const int64_t n = t.num_elements();
-    const bool scalar = bl.shape.empty();
-    const bool modular = op == AggregateOp::kSecureModularSum;
-    const LoopFailure f =
-        VisitDType(t.dtype(), [&](auto tag) -> LoopFailure {
-          using T = decltype(tag);
-          if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-            const T* x = t.data<T>().data();
-            const uint64_t* lim = bl.limits.data();
-            if (modular) {
-              return scalar ? SecureAddLoop<T, true, true>(a, x, n, lim)
-                            : SecureAddLoop<T, false, true>(a, x, n, lim);
-            }
-            return scalar ? SecureAddLoop<T, true, false>(a, x, n, lim)
-                          : SecureAddLoop<T, false, false>(a, x, n, lim);
-          } else {
-            return LoopFailure{0, false};  // excluded at adoption
-          }
-        });
-    if (f.index < 0) [[likely]] {
-      return absl::OkStatus();
-    }
-    const std::string where = Location(Path(acc, node), t.rank(), f.index);
-    if (f.overflow) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Head(op), "the sum", where, " overflows int64"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(Head(op), "value ", IntElementString(t, f.index), where,
-                     " is outside ", RangeString(op, bl.limit(f.index))));
-  }
-
-  static absl::Status FoldSecureImpl(Accumulator& acc, const Value& x,
-                                     const std::shared_ptr<const BoundRep>& b) {
-    const AggregateOp op = b->op;
-    if (acc.empty()) {
-      FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
-        return MutableTensor::Zeros(DType::kInt64, t.shape());
-      }));
-      FEDEXEC_RETURN_IF_ERROR(ResolveBound(acc, *b, &acc.bound_leaf_));
-      acc.bound_ = b;
-    } else if (acc.op_ != op) [[unlikely]] {
-      return OpMismatch("fold", op, acc.op_);
-    } else if (acc.bound_ != b) {
-      absl::InlinedVector<int32_t, 1> mapping;
-      FEDEXEC_RETURN_IF_ERROR(ResolveBound(acc, *b, &mapping));
-      if (op == AggregateOp::kSecureModularSum) {
-        FEDEXEC_RETURN_IF_ERROR(
-            CheckSameLimits(acc, *acc.bound_, acc.bound_leaf_, *b, mapping));
-      }
-      acc.bound_ = b;
-      acc.bound_leaf_ = std::move(mapping);
-    }
-    const BoundRep& rep = *acc.bound_;
-    FEDEXEC_RETURN_IF_ERROR(ForEachLeaf(
-        op, acc, x, [&](size_t leaf, const Tensor& t, int32_t node) {
-          return SecureAddLeaf(
-              op, acc, leaf, node, t,
-              rep.leaves[static_cast<size_t>(acc.bound_leaf_[leaf])]);
-        }));
-    ++acc.count_;
-    acc.total_weight_ += 1.0;
-    return absl::OkStatus();
-  }
-
-  static absl::Status FoldSecure(AggregateOp op, Accumulator& acc,
-                                 const Value& x, const SecureBound& bound) {
-    if (acc.failed_) return UnusableError();
-    const std::shared_ptr<const BoundRep>& b = bound.rep_;
-    absl::Status s;
-    if (b == nullptr || b->op != op) {
-      s = absl::FailedPreconditionError(absl::StrCat(
-          OpStr(op), " needs a bound made by SecureBound::",
-          SecureBoundMaker(op)));
-    } else {
-      s = FoldSecureImpl(acc, x, b);
-    }
-    if (!s.ok()) [[unlikely]] {
-      Poison(acc);
-    }
-    return s;
-  }
-
-  // ---------------------------------------------------------------- merge
-
-  // Whether left and right (both non-empty) have the same structure.
-  static absl::Status CompareStructure(AggregateOp op, const Accumulator& l,
-                                       const Accumulator& r) {
-    if (l.layout_ == nullptr || r.layout_ == nullptr) {
-      if (l.layout_ != nullptr || r.layout_ != nullptr) {
-        return Mismatch(op, l, l.layout_ == nullptr ? -1 : 0,
-                        DescribeNode(r, r.layout_ == nullptr ? -1 : 0));
-      }
-      if (l.dtype_ != r.dtype_ ||
-          l.leaves_[0].shape() != r.leaves_[0].shape()) {
-        return Mismatch(op, l, -1, DescribeNode(r, -1));
-      }
-      return absl::OkStatus();
-    }
-    if (l.layout_ != r.layout_) {
-      const std::vector<LayoutNode>& a = l.layout_->nodes;
-      const std::vector<LayoutNode>& b = r.layout_->nodes;
-      // Equal child counts up to node i imply equal parents and positions.
-      for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-        if (a[i].name != b[i].name) {
-          return NameMismatch(op, l, a[i].parent,
-                              static_cast<size_t>(a[i].position), b[i].name,
-                              a[i].name);
-        }
-        if (a[i].num_children != b[i].num_children ||
-            a[i].dtype != b[i].dtype) {
-          return Mismatch(op, l, static_cast<int32_t>(i),
-                          DescribeNode(r, static_cast<int32_t>(i)));
-        }
-      }
-      if (a.size() != b.size()) {  // cannot happen after the loop above
-        return absl::InternalError("structures of different sizes");
-      }
-    }
-    for (size_t leaf = 0; leaf < l.leaves_.size(); ++leaf) {
-      if (l.leaves_[leaf].shape() != r.leaves_[leaf].shape()) {
-        const int32_t node = NodeOfLeaf(l, leaf);
-        return Mismatch(op, l, node, DescribeNode(r, node));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  static absl::Status MergeSecureLeaf(AggregateOp op, Accumulator& left,
-                                      size_t leaf, const MutableTensor& r) {
-    int64_t* __restrict a = left.leaves_[leaf].mutable_data<int64_t>().data();
-    const int64_t* __restrict b = r.data<int64_t>().data();
-    const int64_t n = r.num_elements();
-    if (op == AggregateOp::kSecureModularSum) {
-      const BoundLeaf& bl =
-          left.bound_->leaves[static_cast<size_t>(left.bound_leaf_[leaf])];
-      for (int64_t i = 0; i < n; ++i) {
-        // Both sides are below the modulus (at most 2^63 - 1).
-        const uint64_t limit = bl.limit(i);
-        uint64_t sum = static_cast<uint64_t>(a[i]) + static_cast<uint64_t>(b[i]);
-        if (sum > limit) sum -= limit + 1;
-        a[i] = static_cast<int64_t>(sum);
-      }
-      return absl::OkStatus();
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      if (__builtin_add_overflow(a[i], b[i], &a[i])) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Head(op), "the sum",
-            Location(Path(left, NodeOfLeaf(left, leaf)), r.rank(), i),
-            " overflows int64"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  static absl::Status MergeImpl(AggregateOp op, Accumulator& left,
-                                Accumulator& right) {
-    if (right.empty()) return absl::OkStatus();
-    if (right.op_ != op) return OpMismatch("merge", op, right.op_);
-    if (left.empty()) {
-      left = std::move(right);
-      return absl::OkStatus();
-    }
-    if (left.op_ != op) return OpMismatch("merge", op, left.op_);
-    FEDEXEC_RETURN_IF_ERROR(CompareStructure(op, left, right));
-    if (IsSecure(op)) {
-      if (op == AggregateOp::kSecureModularSum && left.bound_ != right.bound_) {
-        FEDEXEC_RETURN_IF_ERROR(CheckSameLimits(left, *left.bound_,
-                                                left.bound_leaf_, *right.bound_,
-                                                right.bound_leaf_));
-      }
-      for (size_t l = 0; l < left.leaves_.size(); ++l) {
-        FEDEXEC_RETURN_IF_ERROR(
-            MergeSecureLeaf(op, left, l, right.leaves_[l]));
-      }
-    } else {
-      for (size_t l = 0; l < left.leaves_.size(); ++l) {
-        const Tensor r = std::move(right.leaves_[l]).Freeze();
-        absl::Status s;
-        switch (op) {
-          case AggregateOp::kSum:
-          case AggregateOp::kWeightedSum:
-            s = native::AccumulateAdd(left.leaves_[l], r);
-            break;
-          case AggregateOp::kMin:
-            s = native::AccumulateMin(left.leaves_[l], r);
-            break;
-          case AggregateOp::kMax:
-            s = native::AccumulateMax(left.leaves_[l], r);
-            break;
-          default:
-            break;
-        }
-        if (!s.ok()) return KernelError(op, left, NodeOfLeaf(left, l), s);
-      }
-    }
-    left.count_ += right.count_;
-    left.total_weight_ += right.total_weight_;
-    return absl::OkStatus();
-  }
-
-  static absl::Status Merge(AggregateOp op, Accumulator& left,
-                            Accumulator&& right) {
-    absl::Status s;
-    if (left.failed_ || right.failed_) {
-      s = UnusableError();
-    } else {
-      s = MergeImpl(op, left, right);
-    }
-    right.Reset();
-    if (!s.ok()) Poison(left);
-    return s;
-  }
-
-  // --------------------------------------------------------------- finish
-
-  static absl::Status CheckFinishable(const Accumulator& acc) {
-    if (acc.failed_) return UnusableError();
-    if (acc.empty()) {
-      return absl::FailedPreconditionError(
-          "no value was folded: a sum over zero clients is the zero of the "
-          "member type (ZeroOf), built by the caller");
-    }
-    return absl::OkStatus();
-  }
-
-  // Converts a secure sum's int64 leaf to the values' dtype.
-  static absl::StatusOr<Tensor> SecureLeafResult(AggregateOp op,
-                                                 Accumulator& acc, size_t l) {
-    const int32_t node = NodeOfLeafFast(acc, l);
-    const DType dtype = LeafDType(acc, node);
-    MutableTensor& sum = acc.leaves_[l];
-    if (dtype == DType::kInt64) return std::move(sum).Freeze();
-    FEDEXEC_ASSIGN_OR_RETURN(MutableTensor out,
-                             MutableTensor::Uninitialized(dtype, sum.shape()));
-    const int64_t* s = sum.data<int64_t>().data();
-    const int64_t n = sum.num_elements();
-    const int64_t bad = VisitDType(dtype, [&](auto tag) -> int64_t {
-      using T = decltype(tag);
-      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-        T* o = out.mutable_data<T>().data();
-        constexpr uint64_t kMax =
-            static_cast<uint64_t>(std::numeric_limits<T>::max());
-        for (int64_t i = 0; i < n; ++i) {
-          // Secure sums are never negative.
-          if (static_cast<uint64_t>(s[i]) > kMax) return i;
-          o[i] = static_cast<T>(s[i]);
-        }
-        return -1;
-      } else {
-        return 0;  // excluded at adoption
-      }
-    });
-    if (bad >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Head(op), "the sum ", s[bad],
-          Location(Path(acc, node), sum.rank(), bad), " does not fit ",
-          std::string(DTypeName(dtype))));
-    }
-    return std::move(out).Freeze();
-  }
-
-  // NodeOfLeaf, shortcut for the single tensor.
-  static int32_t NodeOfLeafFast(const Accumulator& acc, size_t l) {
-    return acc.layout_ == nullptr ? -1 : NodeOfLeaf(acc, l);
-  }
-
-  // Rebuilds the value from acc's structure around `tensors` (one per leaf).
-  static Value Build(const Accumulator& acc, std::vector<Tensor>& tensors) {
-    if (acc.layout_ == nullptr) return Value(std::move(tensors[0]));
-    const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
-    // Built bottom-up over the reversed preorder: when a struct node comes,
-    // its children's values are on top of the stack, first child on top.
-    std::vector<std::pair<int32_t, Value>> stack;
-    for (size_t k = nodes.size(); k-- > 0;) {
-      const LayoutNode& n = nodes[k];
-      if (n.num_children < 0) {
-        stack.emplace_back(static_cast<int32_t>(k),
-                           Value(std::move(tensors[static_cast<size_t>(
-                               n.leaf)])));
-        continue;
-      }
-      const size_t count = static_cast<size_t>(n.num_children);
-      std::vector<std::pair<std::string, Value>> elements;
-      elements.reserve(count);
-      for (size_t j = 0; j < count; ++j) {
-        auto& [child, value] = stack[stack.size() - 1 - j];
-        elements.emplace_back(nodes[static_cast<size_t>(child)].name,
-                              std::move(value));
-      }
-      stack.erase(stack.end() - static_cast<ptrdiff_t>(count), stack.end());
-      stack.emplace_back(static_cast<int32_t>(k),
-                         Value::Struct(std::move(elements)));
-    }
-    return std::move(stack.back().second);
-  }
-
-  static absl::StatusOr<Value> Finish(Accumulator&& acc) {
-    FEDEXEC_RETURN_IF_ERROR(CheckFinishable(acc));
-    std::vector<Tensor> tensors;
-    tensors.reserve(acc.leaves_.size());
-    absl::Status status;
-    for (size_t l = 0; l < acc.leaves_.size() && status.ok(); ++l) {
-      if (IsSecure(acc.op_)) {
-        absl::StatusOr<Tensor> t = SecureLeafResult(acc.op_, acc, l);
-        if (t.ok()) {
-          tensors.push_back(*std::move(t));
-        } else {
-          status = t.status();
-        }
-      } else {
-        tensors.push_back(std::move(acc.leaves_[l]).Freeze());
-      }
-    }
-    if (!status.ok()) {
-      acc.Reset();
-      return status;
-    }
-    Value result = Build(acc, tensors);
-    acc.Reset();
-    return result;
-  }
-
-  // ------------------------------------------------------------ partials
-
-  static absl::StatusOr<ExportedPartial> Export(Accumulator&& acc) {
-    FEDEXEC_RETURN_IF_ERROR(CheckFinishable(acc));
-    ExportedPartial out;
-    out.op = acc.op_;
-    out.count = acc.count_;
-    out.total_weight = acc.total_weight_;
-    std::vector<Tensor> sums;
-    sums.reserve(acc.leaves_.size());
-    for (MutableTensor& leaf : acc.leaves_) sums.push_back(std::move(leaf).Freeze());
-    Value value = Build(acc, sums);
-    if (IsSecure(acc.op_)) {
-      std::vector<Tensor> dtypes;
-      dtypes.reserve(acc.leaves_.size());
-      for (size_t l = 0; l < acc.leaves_.size(); ++l) {
-        const DType d = LeafDType(acc, NodeOfLeafFast(acc, l));
-        FEDEXEC_ASSIGN_OR_RETURN(MutableTensor empty,
-                                 MutableTensor::Zeros(d, {0}));
-        dtypes.push_back(std::move(empty).Freeze());
-      }
-      Value kinds = Build(acc, dtypes);
-      std::vector<std::pair<std::string, Value>> elements;
-      elements.emplace_back("sums", std::move(value));
-      elements.emplace_back("dtypes", std::move(kinds));
-      value = Value::Struct(std::move(elements));
-    }
-    out.value = std::move(value);
-    acc.Reset();
-    return out;
-  }
-
-  static absl::StatusOr<Accumulator> Import(AggregateOp op, int64_t count,
-                                            double total_weight,
-                                            const Value& value,
-                                            const SecureBound* bound) {
-    const std::string head =
-        absl::StrCat("partial ", OpStr(op), " aggregate: ");
-    if (count < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(head, "count ", count, " must be at least 1"));
-    }
-    if (!std::isfinite(total_weight) || total_weight < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          head, "total weight ", total_weight, " must be finite and >= 0"));
-    }
-    Accumulator acc;
-    if (!IsSecure(op)) {
-      absl::Status s = Adopt(op, acc, value, [](const Tensor& t) {
-        return MutableTensor::CopyOf(t);
-      });
-      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
-      acc.count_ = count;
-      acc.total_weight_ = total_weight;
-      return acc;
-    }
-    if (bound == nullptr || bound->rep_ == nullptr || bound->rep_->op != op) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(head, "needs the bound the values were folded with"));
-    }
-    if (!value.is_struct() || value.struct_value().elements.size() != 2 ||
-        value.struct_value().elements[0].name != "sums" ||
-        value.struct_value().elements[1].name != "dtypes") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          head, "expected <sums=..., dtypes=...>, found ", DescribeValue(value)));
-    }
-    const Value& sums = *value.struct_value().elements[0].value;
-    const Value& kinds = *value.struct_value().elements[1].value;
-    // The structure and the values' dtypes from `kinds`, the running sums
-    // from `sums`, which must have the same structure with int64 leaves.
-    absl::Status s = Adopt(op, acc, kinds, [](const Tensor& t) {
-      return MutableTensor::Zeros(DType::kInt64, {0});
-    });
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
-    Accumulator running;
-    s = Adopt(op, running, sums, [](const Tensor& t) {
-      return MutableTensor::CopyOf(t);
-    });
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
-    const bool same_shape =
-        (acc.layout_ == nullptr) == (running.layout_ == nullptr) &&
-        acc.leaves_.size() == running.leaves_.size() &&
-        (acc.layout_ == nullptr ||
-         acc.layout_->nodes.size() == running.layout_->nodes.size());
-    bool same = same_shape;
-    for (size_t i = 0; same && acc.layout_ != nullptr &&
-                       i < acc.layout_->nodes.size();
-         ++i) {
-      const LayoutNode& a = acc.layout_->nodes[i];
-      const LayoutNode& b = running.layout_->nodes[i];
-      same = a.name == b.name && a.parent == b.parent &&
-             a.num_children == b.num_children && a.leaf == b.leaf;
-    }
-    if (!same) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          head, "sums and dtypes differ in structure: ", DescribeValue(sums),
-          " and ", DescribeValue(kinds)));
-    }
-    for (size_t l = 0; l < running.leaves_.size(); ++l) {
-      if (running.leaves_[l].dtype() != DType::kInt64) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            head, "the running sums must be int64 tensors, found ",
-            DescribeValue(sums)));
-      }
-    }
-    acc.leaves_ = std::move(running.leaves_);
-    s = ResolveBound(acc, *bound->rep_, &acc.bound_leaf_);
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
-    acc.bound_ = bound->rep_;
-    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
-      const BoundLeaf& bl =
-          acc.bound_->leaves[static_cast<size_t>(acc.bound_leaf_[l])];
-      const int64_t* sum = acc.leaves_[l].data<int64_t>().data();
-      for (int64_t i = 0; i < acc.leaves_[l].num_elements(); ++i) {
-        // A running sum is never negative; a modular one is below M.
-        if (sum[i] < 0 || (op == AggregateOp::kSecureModularSum &&
-                           static_cast<uint64_t>(sum[i]) > bl.limit(i))) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              head, "the running sum ", sum[i],
-              Location(Path(acc, NodeOfLeafFast(acc, l)),
-                       acc.leaves_[l].rank(), i),
-              " is outside ",
-              op == AggregateOp::kSecureModularSum
-                  ? RangeString(op, bl.limit(i))
-                  : std::string("[0, 2^63)")));
-        }
-      }
-    }
-    acc.count_ = count;
-    acc.total_weight_ = total_weight;
-    return acc;
-  }
-
-  // t / d, d rounded to t's dtype (a real part for complex dtypes).
-  static absl::StatusOr<Tensor> DivideBy(const Tensor& t, double d) {
-    FEDEXEC_ASSIGN_OR_RETURN(
-        Tensor divisor, native::Cast(Tensor::Scalar<double>(d), t.dtype()));
-    return native::Divide(t, divisor);
-  }
-
-  static absl::StatusOr<Value> FinishMean(Accumulator&& acc, bool weighted) {
-    absl::StatusOr<Value> result = FinishMeanImpl(acc, weighted);
-    if (!acc.failed_) acc.Reset();
-    return result;
-  }
-
-  static absl::StatusOr<Value> FinishMeanImpl(Accumulator& acc, bool weighted) {
-    const char* name = weighted ? "federated_weighted_mean" : "federated_mean";
-    if (acc.failed_) return UnusableError();
-    if (acc.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " over zero clients has no result"));
-    }
-    const AggregateOp expected =
-        weighted ? AggregateOp::kWeightedSum : AggregateOp::kSum;
-    if (acc.op_ != expected) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(name, " needs an accumulator of a ",
-                       OpStr(expected), ", not of a ",
-                       OpStr(acc.op_)));
-    }
-    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
-      const DType d = acc.leaves_[l].dtype();
-      if (!IsFloating(d) && !IsComplex(d)) {
-        const int32_t node = NodeOfLeafFast(acc, l);
-        return absl::InvalidArgumentError(absl::StrCat(
-            name, ": ", PathPrefix(Path(acc, node)), "the mean of ",
-            DescribeNode(acc, node),
-            " is not defined: only floating-point and complex tensors have "
-            "one"));
-      }
-    }
-    const double denominator =
-        weighted ? acc.total_weight_ : static_cast<double>(acc.count_);
-    if (weighted && denominator == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": the weights sum to 0"));
-    }
-    if (!std::isfinite(denominator)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": the weights sum to ", denominator, " (overflow)"));
-    }
-    // A division, as the mean is defined (the float32 mean of seven 1.5s
-    // is 1.5), not a multiplication by the rounded reciprocal; the count or
-    // total weight is first rounded to the leaf's dtype.
-    std::vector<Tensor> tensors;
-    tensors.reserve(acc.leaves_.size());
-    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
-      const Tensor sum = std::move(acc.leaves_[l]).Freeze();
-      absl::StatusOr<Tensor> mean = DivideBy(sum, denominator);
-      if (!mean.ok()) {
-        absl::Status s = KernelError(AggregateOp::kSum, acc,
-                                     NodeOfLeafFast(acc, l), mean.status());
-        return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
-      }
-      tensors.push_back(*std::move(mean));
-    }
-    return Build(acc, tensors);
-  }
-};
-
-namespace {
 
 std::string LayoutPath(const Accumulator& acc, int32_t i) {
   return Access::Path(acc, i);
 }
 
-// Checks and converts one leaf of a secure bound.
-absl::StatusOr<BoundLeaf> MakeBoundLeaf(AggregateOp op, const Value& v,
-                                        const std::string& path) {
-  const char* label = BoundLabel(op);
-  const std::string at = path.empty() ? "" : absl::StrCat(" at ", path);
-  if (!v.is_tensor() || !IsInteger(v.tensor().dtype())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Head(op), label, at, " is ", DescribeValue(v),
-                     ", not an integer tensor"));
-  }
-  const Tensor& t = v.tensor();
-  BoundLeaf leaf;
-  leaf.shape = t.shape();
-  leaf.limits.resize(static_cast<size_t>(t.num_elements()));
-  const int64_t n = t.num_elements();
-  std::string problem;
-  int64_t bad = -1;
-  VisitDType(t.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-      const T* x = t.data<T>().data();
-      for (int64_t i = 0; i < n && bad < 0; ++i) {
-        bool negative = false;
-        if constexpr (std::is_signed_v<T>) negative = x[i] < 0;
-        if (op == AggregateOp::kSecureSum) {
-          if (negative) {
-            bad = i;
-            problem = ", must be >= 0";
-          } else {
-            leaf.limits[static_cast<size_t>(i)] = static_cast<uint64_t>(x[i]);
-          }
-        } else if (op == AggregateOp::kSecureModularSum) {
-          if (negative || x[i] < 1 ||
-              static_cast<uint64_t>(x[i]) >
-                  static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-            bad = i;
-            problem = absl::StrCat(", must be in [1, ",
-                                   std::numeric_limits<int64_t>::max(), "]");
-          } else {
-            leaf.limits[static_cast<size_t>(i)] =
-                static_cast<uint64_t>(x[i]) - 1;
-          }
-        } else if (negative || x[i] < 1 || x[i] > 62) {
-          bad = i;
-          problem = ", must be in [1, 62]";
-        } else {
-          leaf.limits[static_cast<size_t>(i)] =
-              (uint64_t{1} << static_cast<int>(x[i])) - 1;
-        }
-      }
-    }
-  });
-  if (bad >= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Head(op), label, Location(path, t.rank(), bad), " is ",
-        IntElementString(t, bad), problem));
-  }
-  return leaf;
+// ------------------------------------------------------------------ Access
+
+SecureBound Access::MakeBound(std::shared_ptr<const BoundRep> rep) {
+  return SecureBound(std::move(rep));
 }
 
-absl::StatusOr<SecureBound> MakeSecureBound(AggregateOp op,
-                                            const Value& bound) {
-  auto rep = std::make_shared<BoundRep>();
-  rep->op = op;
-  struct Frame {
-    const Elements* elements;
-    size_t next;
-    int32_t node;
-    std::string path;
-  };
-  std::vector<Frame> stack;
-  const Value* v = &bound;
-  std::string path;
-  int32_t parent = -1;
-  size_t position = 0;
-  for (;;) {
-    const int32_t i = static_cast<int32_t>(rep->nodes.size());
-    rep->nodes.emplace_back();
-    if (parent >= 0) {
-      rep->children[static_cast<size_t>(
-          rep->nodes[static_cast<size_t>(parent)].first_child) +
-                    position] = i;
-    }
-    if (v->is_struct()) {
-      const Elements& elements = v->struct_value().elements;
-      BoundNode& n = rep->nodes.back();
-      n.num_children = static_cast<int32_t>(elements.size());
-      n.first_child = static_cast<int32_t>(rep->children.size());
-      rep->children.resize(rep->children.size() + elements.size(), -1);
-      if (!elements.empty()) stack.push_back(Frame{&elements, 0, i, path});
-    } else {
-      FEDEXEC_ASSIGN_OR_RETURN(BoundLeaf leaf, MakeBoundLeaf(op, *v, path));
-      rep->nodes.back().leaf = static_cast<int32_t>(rep->leaves.size());
-      rep->leaves.push_back(std::move(leaf));
-    }
-    while (!stack.empty() &&
-           stack.back().next == stack.back().elements->size()) {
-      stack.pop_back();
-    }
-    if (stack.empty()) break;
-    Frame& f = stack.back();
-    const StructValue::Element& e = (*f.elements)[f.next];
-    path = f.path + ElementStep(e.name, f.next);
-    parent = f.node;
-    position = f.next;
-    ++f.next;
-    v = e.value.get();
-  }
-  return Access::MakeBound(std::move(rep));
+void Access::Poison(Accumulator& acc) {
+  acc.Reset();
+  acc.failed_ = true;
 }
+
+std::string Access::Path(const Accumulator& acc, int32_t i) {
+  if (acc.layout_ == nullptr || i <= 0) return "";
+  const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+  std::vector<int32_t> chain;
+  for (; i > 0; i = nodes[static_cast<size_t>(i)].parent) chain.push_back(i);
+  std::string path;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const LayoutNode& n = nodes[static_cast<size_t>(*it)];
+    path += ElementStep(n.name, static_cast<size_t>(n.position));
+  }
+  return path;
+}
+
+// The node of leaf l (-1 without a layout). For messages only.
+int32_t Access::NodeOfLeaf(const Accumulator& acc, size_t l) {
+  if (acc.layout_ == nullptr) return -1;
+  const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].leaf == static_cast<int32_t>(l)) {
+      return static_cast<int32_t>(i);
+    }
+  }
+  return -1;
+}
+
+// The values' dtype of the leaf at `node` (-1: the single tensor).
+DType Access::LeafDType(const Accumulator& acc, int32_t node) {
+  return node < 0 ? acc.dtype_
+                  : acc.layout_->nodes[static_cast<size_t>(node)].dtype;
+}
+
+// What node i (-1: the single tensor) expects, for messages.
+std::string Access::DescribeNode(const Accumulator& acc, int32_t i) {
+  if (i < 0) return TypeStr(acc.dtype_, acc.leaves_[0].shape());
+  const LayoutNode& n = acc.layout_->nodes[static_cast<size_t>(i)];
+  if (n.num_children >= 0) {
+    return StructOf(static_cast<size_t>(n.num_children));
+  }
+  return TypeStr(n.dtype, acc.leaves_[static_cast<size_t>(n.leaf)].shape());
+}
+
+absl::Status Access::Mismatch(AggregateOp op, const Accumulator& acc, int32_t i,
+                              const std::string& found) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(Head(op), PathPrefix(Path(acc, i)), "expected ",
+                   DescribeNode(acc, i), ", found ", found));
+}
+
+absl::Status Access::NameMismatch(AggregateOp op, const Accumulator& acc,
+                                  int32_t parent, size_t position,
+                                  const std::string& found,
+                                  const std::string& expected) {
+  std::string what =
+      found.empty()
+          ? absl::StrCat("element ", position, " has no name")
+          : absl::StrCat("element ", position, " is named '", found, "'");
+  return absl::InvalidArgumentError(
+      absl::StrCat(Head(op), PathPrefix(Path(acc, parent)), what, ", expected ",
+                   expected.empty() ? std::string("no name")
+                                    : absl::StrCat("'", expected, "'")));
+}
+
+// ------------------------------------------------------------ plain ops
+
+absl::Status Access::FoldPlain(AggregateOp op, Accumulator& acc, const Value& x,
+                               double weight) {
+  if (IsSecure(op)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(OpStr(op), " folds through ", SecureFoldName(op)));
+  }
+  if (op == AggregateOp::kWeightedSum) {
+    FEDEXEC_RETURN_IF_ERROR(CheckWeight(weight));
+  }
+  if (acc.empty()) {
+    if (op != AggregateOp::kWeightedSum) {
+      FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
+        return MutableTensor::CopyOf(t);
+      }));
+      acc.count_ = 1;
+      acc.total_weight_ = 1;
+      return absl::OkStatus();
+    }
+    // weight * x: start from zeros and fold below.
+    FEDEXEC_RETURN_IF_ERROR(Adopt(op, acc, x, [](const Tensor& t) {
+      return MutableTensor::Zeros(t.dtype(), t.shape());
+    }));
+  } else if (acc.op_ != op) [[unlikely]] {
+    return OpMismatch("fold", op, acc.op_);
+  }
+  FEDEXEC_RETURN_IF_ERROR(ForEachLeaf(
+      op, acc, x,
+      [&](size_t leaf, const Tensor& t, int32_t node) -> absl::Status {
+        MutableTensor& a = acc.leaves_[leaf];
+        absl::Status s;
+        switch (op) {
+          case AggregateOp::kSum:
+            s = native::AccumulateAdd(a, t);
+            break;
+          case AggregateOp::kWeightedSum:
+            s = native::AccumulateScaledAdd(a, t, weight);
+            break;
+          case AggregateOp::kMin:
+            s = native::AccumulateMin(a, t);
+            break;
+          case AggregateOp::kMax:
+            s = native::AccumulateMax(a, t);
+            break;
+          default:
+            break;
+        }
+        if (!s.ok()) [[unlikely]] {
+          return KernelError(op, acc, node, s);
+        }
+        return absl::OkStatus();
+      }));
+  ++acc.count_;
+  acc.total_weight_ += op == AggregateOp::kWeightedSum ? weight : 1.0;
+  return absl::OkStatus();
+}
+
+absl::Status Access::Fold(AggregateOp op, Accumulator& acc, const Value& x,
+                          double weight) {
+  if (acc.failed_) return UnusableError();
+  absl::Status s = FoldPlain(op, acc, x, weight);
+  if (!s.ok()) [[unlikely]] {
+    Poison(acc);
+  }
+  return s;
+}
+
+// ------------------------------------------------------- block folds
+
+// The range kernel of a plain op on leaf `leaf`, elements [begin, end).
+absl::Status Access::FoldRange(AggregateOp op, MutableTensor& a,
+                               const Tensor& t, double weight, int64_t begin,
+                               int64_t end) {
+  switch (op) {
+    case AggregateOp::kSum:
+      return native::AccumulateAddRange(a, t, begin, end);
+    case AggregateOp::kWeightedSum:
+      return native::AccumulateScaledAddRange(a, t, weight, begin, end);
+    case AggregateOp::kMin:
+      return native::AccumulateMinRange(a, t, begin, end);
+    case AggregateOp::kMax:
+      return native::AccumulateMaxRange(a, t, begin, end);
+    default:
+      return absl::InternalError("not a plain op");
+  }
+}
+
+// Fold of xs[i] (weights[i]) for i in order, stopping at the first error.
+absl::Status Access::FoldEach(AggregateOp op, Accumulator& acc,
+                              absl::Span<const Value* const> xs,
+                              absl::Span<const double> weights,
+                              int64_t* failed_index) {
+  for (size_t i = 0; i < xs.size(); ++i) {
+    absl::Status s = Fold(op, acc, *xs[i], weights.empty() ? 1.0 : weights[i]);
+    if (!s.ok()) [[unlikely]] {
+      if (failed_index != nullptr) *failed_index = static_cast<int64_t>(i);
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The tiled fold. Every x is checked first (weight, structure, and each
+// leaf's kernel checks through an empty range): only when all would fold
+// does it write anything; otherwise acc is restored and FoldEach
+// reproduces the sequential outcome exactly, error included. Then each
+// leaf tile by tile: the copy of xs[0] (or zeros) when acc was empty,
+// and the many-operand kernel over the other values' tiles.
+absl::Status Access::FoldBlock(AggregateOp op, Accumulator& acc,
+                               absl::Span<const Value* const> xs,
+                               absl::Span<const double> weights,
+                               int64_t* failed_index) {
+  if (failed_index != nullptr) *failed_index = -1;
+  if (!weights.empty() && weights.size() != xs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "FoldBlock: ", weights.size(), " weights for ", xs.size(), " values"));
+  }
+  if (xs.empty()) return absl::OkStatus();
+  if (acc.failed_ || IsSecure(op) || (!acc.empty() && acc.op_ != op)) {
+    return FoldEach(op, acc, xs, weights, failed_index);
+  }
+  const bool weighted = op == AggregateOp::kWeightedSum;
+  auto weight_of = [&](size_t i) { return weights.empty() ? 1.0 : weights[i]; };
+  // An empty acc adopts xs[0]'s structure with uninitialized leaves; the
+  // tiles below fill them (a copy of xs[0], or zeros for a weighted sum).
+  const bool adopted = acc.empty();
+  if (adopted) {
+    if (weighted && !CheckWeight(weight_of(0)).ok()) {
+      return FoldEach(op, acc, xs, weights, failed_index);
+    }
+    if (!Adopt(op, acc, *xs[0], [](const Tensor& t) {
+           return MutableTensor::Uninitialized(t.dtype(), t.shape());
+         }).ok()) {
+      acc.Reset();
+      return FoldEach(op, acc, xs, weights, failed_index);
+    }
+  }
+  const size_t num_leaves = acc.leaves_.size();
+  const size_t count = xs.size();
+  // tensors[l * count + i]: leaf l of xs[i].
+  absl::InlinedVector<const Tensor*, 32> tensors(count * num_leaves, nullptr);
+  bool ok = true;
+  for (size_t i = 0; i < count && ok; ++i) {
+    const double w = weight_of(i);
+    if (weighted && !CheckWeight(w).ok()) {
+      ok = false;
+      break;
+    }
+    ok =
+        ForEachLeaf(op, acc, *xs[i],
+                    [&](size_t leaf, const Tensor& t, int32_t) -> absl::Status {
+                      tensors[leaf * count + i] = &t;
+                      return FoldRange(op, acc.leaves_[leaf], t, w, 0, 0);
+                    })
+            .ok();
+  }
+  if (!ok) {
+    if (adopted) acc.Reset();
+    return FoldEach(op, acc, xs, weights, failed_index);
+  }
+  absl::InlinedVector<double, 16> ws(count);
+  for (size_t i = 0; i < count; ++i) ws[i] = weight_of(i);
+  // An adopted plain op starts from a copy of xs[0]; the others fold all.
+  const size_t first = adopted && !weighted ? 1 : 0;
+  for (size_t l = 0; l < num_leaves; ++l) {
+    MutableTensor& a = acc.leaves_[l];
+    const int64_t n = a.num_elements();
+    const size_t element = DTypeSize(a.dtype());
+    const int64_t tile = std::max<int64_t>(
+        1, kFoldBlockTileBytes / static_cast<int64_t>(element));
+    char* bytes = static_cast<char*>(a.raw_mutable_data());
+    const absl::Span<const Tensor* const> leaf_xs =
+        absl::MakeConstSpan(tensors).subspan(l * count + first, count - first);
+    for (int64_t begin = 0; begin < n; begin += tile) {
+      const int64_t end = std::min(n, begin + tile);
+      if (adopted) {
+        char* dst = bytes + static_cast<size_t>(begin) * element;
+        const size_t size = static_cast<size_t>(end - begin) * element;
+        if (weighted) {
+          std::memset(dst, 0, size);  // the zero of every numeric dtype
+        } else {
+          const char* src =
+              static_cast<const char*>(tensors[l * count]->raw_data());
+          std::memcpy(dst, src + static_cast<size_t>(begin) * element, size);
+        }
+      }
+      absl::Status s;
+      switch (op) {
+        case AggregateOp::kSum:
+          s = native::AccumulateAddMany(a, leaf_xs, begin, end);
+          break;
+        case AggregateOp::kWeightedSum:
+          s = native::AccumulateScaledAddMany(
+              a, leaf_xs, absl::MakeConstSpan(ws).subspan(first), begin, end);
+          break;
+        case AggregateOp::kMin:
+          s = native::AccumulateMinMany(a, leaf_xs, begin, end);
+          break;
+        case AggregateOp::kMax:
+          s = native::AccumulateMaxMany(a, leaf_xs, begin, end);
+          break;
+        default:
+          s = absl::InternalError("not a plain op");
+      }
+      if (!s.ok()) [[unlikely]] {
+        // Every value was checked above: not expected.
+        absl::Status e = KernelError(op, acc, NodeOfLeafFast(acc, l), s);
+        Poison(acc);
+        return e;
+      }
+    }
+  }
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (adopted && i == 0 && !weighted) {
+      acc.count_ = 1;
+      acc.total_weight_ = 1;
+      continue;
+    }
+    ++acc.count_;
+    acc.total_weight_ += weighted ? weight_of(i) : 1.0;
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- merge
+
+// Whether left and right (both non-empty) have the same structure.
+absl::Status Access::CompareStructure(AggregateOp op, const Accumulator& l,
+                                      const Accumulator& r) {
+  if (l.layout_ == nullptr || r.layout_ == nullptr) {
+    if (l.layout_ != nullptr || r.layout_ != nullptr) {
+      return Mismatch(op, l, l.layout_ == nullptr ? -1 : 0,
+                      DescribeNode(r, r.layout_ == nullptr ? -1 : 0));
+    }
+    if (l.dtype_ != r.dtype_ || l.leaves_[0].shape() != r.leaves_[0].shape()) {
+      return Mismatch(op, l, -1, DescribeNode(r, -1));
+    }
+    return absl::OkStatus();
+  }
+  if (l.layout_ != r.layout_) {
+    const std::vector<LayoutNode>& a = l.layout_->nodes;
+    const std::vector<LayoutNode>& b = r.layout_->nodes;
+    // Equal child counts up to node i imply equal parents and positions.
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+      if (a[i].name != b[i].name) {
+        return NameMismatch(op, l, a[i].parent,
+                            static_cast<size_t>(a[i].position), b[i].name,
+                            a[i].name);
+      }
+      if (a[i].num_children != b[i].num_children || a[i].dtype != b[i].dtype) {
+        return Mismatch(op, l, static_cast<int32_t>(i),
+                        DescribeNode(r, static_cast<int32_t>(i)));
+      }
+    }
+    if (a.size() != b.size()) {  // cannot happen after the loop above
+      return absl::InternalError("structures of different sizes");
+    }
+  }
+  for (size_t leaf = 0; leaf < l.leaves_.size(); ++leaf) {
+    if (l.leaves_[leaf].shape() != r.leaves_[leaf].shape()) {
+      const int32_t node = NodeOfLeaf(l, leaf);
+      return Mismatch(op, l, node, DescribeNode(r, node));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Access::MergeImpl(AggregateOp op, Accumulator& left,
+                               Accumulator& right) {
+  if (right.empty()) return absl::OkStatus();
+  if (right.op_ != op) return OpMismatch("merge", op, right.op_);
+  if (left.empty()) {
+    left = std::move(right);
+    return absl::OkStatus();
+  }
+  if (left.op_ != op) return OpMismatch("merge", op, left.op_);
+  FEDEXEC_RETURN_IF_ERROR(CompareStructure(op, left, right));
+  if (IsSecure(op)) {
+    if (op == AggregateOp::kSecureModularSum && left.bound_ != right.bound_) {
+      FEDEXEC_RETURN_IF_ERROR(CheckSameLimits(left, *left.bound_,
+                                              left.bound_leaf_, *right.bound_,
+                                              right.bound_leaf_));
+    }
+    for (size_t l = 0; l < left.leaves_.size(); ++l) {
+      FEDEXEC_RETURN_IF_ERROR(MergeSecureLeaf(op, left, l, right.leaves_[l]));
+    }
+  } else {
+    for (size_t l = 0; l < left.leaves_.size(); ++l) {
+      const Tensor r = std::move(right.leaves_[l]).Freeze();
+      absl::Status s;
+      switch (op) {
+        case AggregateOp::kSum:
+        case AggregateOp::kWeightedSum:
+          s = native::AccumulateAdd(left.leaves_[l], r);
+          break;
+        case AggregateOp::kMin:
+          s = native::AccumulateMin(left.leaves_[l], r);
+          break;
+        case AggregateOp::kMax:
+          s = native::AccumulateMax(left.leaves_[l], r);
+          break;
+        default:
+          break;
+      }
+      if (!s.ok()) return KernelError(op, left, NodeOfLeaf(left, l), s);
+    }
+  }
+  left.count_ += right.count_;
+  left.total_weight_ += right.total_weight_;
+  return absl::OkStatus();
+}
+
+absl::Status Access::Merge(AggregateOp op, Accumulator& left,
+                           Accumulator&& right) {
+  absl::Status s;
+  if (left.failed_ || right.failed_) {
+    s = UnusableError();
+  } else {
+    s = MergeImpl(op, left, right);
+  }
+  right.Reset();
+  if (!s.ok()) Poison(left);
+  return s;
+}
+
+// --------------------------------------------------------------- finish
+
+absl::Status Access::CheckFinishable(const Accumulator& acc) {
+  if (acc.failed_) return UnusableError();
+  if (acc.empty()) {
+    return absl::FailedPreconditionError(
+        "no value was folded: a sum over zero clients is the zero of the "
+        "member type (ZeroOf), built by the caller");
+  }
+  return absl::OkStatus();
+}
+
+// NodeOfLeaf, shortcut for the single tensor.
+int32_t Access::NodeOfLeafFast(const Accumulator& acc, size_t l) {
+  return acc.layout_ == nullptr ? -1 : NodeOfLeaf(acc, l);
+}
+
+// Rebuilds the value from acc's structure around `tensors` (one per leaf).
+Value Access::Build(const Accumulator& acc, std::vector<Tensor>& tensors) {
+  if (acc.layout_ == nullptr) return Value(std::move(tensors[0]));
+  const std::vector<LayoutNode>& nodes = acc.layout_->nodes;
+  // Built bottom-up over the reversed preorder: when a struct node comes,
+  // its children's values are on top of the stack, first child on top.
+  std::vector<std::pair<int32_t, Value>> stack;
+  for (size_t k = nodes.size(); k-- > 0;) {
+    const LayoutNode& n = nodes[k];
+    if (n.num_children < 0) {
+      stack.emplace_back(
+          static_cast<int32_t>(k),
+          Value(std::move(tensors[static_cast<size_t>(n.leaf)])));
+      continue;
+    }
+    const size_t count = static_cast<size_t>(n.num_children);
+    std::vector<std::pair<std::string, Value>> elements;
+    elements.reserve(count);
+    for (size_t j = 0; j < count; ++j) {
+      auto& [child, value] = stack[stack.size() - 1 - j];
+      elements.emplace_back(nodes[static_cast<size_t>(child)].name,
+                            std::move(value));
+    }
+    stack.erase(stack.end() - static_cast<ptrdiff_t>(count), stack.end());
+    stack.emplace_back(static_cast<int32_t>(k),
+                       Value::Struct(std::move(elements)));
+  }
+  return std::move(stack.back().second);
+}
+
+absl::StatusOr<Value> Access::Finish(Accumulator&& acc) {
+  FEDEXEC_RETURN_IF_ERROR(CheckFinishable(acc));
+  std::vector<Tensor> tensors;
+  tensors.reserve(acc.leaves_.size());
+  absl::Status status;
+  for (size_t l = 0; l < acc.leaves_.size() && status.ok(); ++l) {
+    if (IsSecure(acc.op_)) {
+      absl::StatusOr<Tensor> t = SecureLeafResult(acc.op_, acc, l);
+      if (t.ok()) {
+        tensors.push_back(*std::move(t));
+      } else {
+        status = t.status();
+      }
+    } else {
+      tensors.push_back(std::move(acc.leaves_[l]).Freeze());
+    }
+  }
+  if (!status.ok()) {
+    acc.Reset();
+    return status;
+  }
+  Value result = Build(acc, tensors);
+  acc.Reset();
+  return result;
+}
+
+// ------------------------------------------------------------ partials
+
+absl::StatusOr<ExportedPartial> Access::Export(Accumulator&& acc) {
+  FEDEXEC_RETURN_IF_ERROR(CheckFinishable(acc));
+  ExportedPartial out;
+  out.op = acc.op_;
+  out.count = acc.count_;
+  out.total_weight = acc.total_weight_;
+  std::vector<Tensor> sums;
+  sums.reserve(acc.leaves_.size());
+  for (MutableTensor& leaf : acc.leaves_)
+    sums.push_back(std::move(leaf).Freeze());
+  Value value = Build(acc, sums);
+  if (IsSecure(acc.op_)) {
+    std::vector<Tensor> dtypes;
+    dtypes.reserve(acc.leaves_.size());
+    for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+      const DType d = LeafDType(acc, NodeOfLeafFast(acc, l));
+      FEDEXEC_ASSIGN_OR_RETURN(MutableTensor empty,
+                               MutableTensor::Zeros(d, {0}));
+      dtypes.push_back(std::move(empty).Freeze());
+    }
+    Value kinds = Build(acc, dtypes);
+    std::vector<std::pair<std::string, Value>> elements;
+    elements.emplace_back("sums", std::move(value));
+    elements.emplace_back("dtypes", std::move(kinds));
+    value = Value::Struct(std::move(elements));
+  }
+  out.value = std::move(value);
+  acc.Reset();
+  return out;
+}
+
+absl::StatusOr<Accumulator> Access::Import(AggregateOp op, int64_t count,
+                                           double total_weight,
+                                           const Value& value,
+                                           const SecureBound* bound) {
+  const std::string head = absl::StrCat("partial ", OpStr(op), " aggregate: ");
+  if (count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(head, "count ", count, " must be at least 1"));
+  }
+  if (!std::isfinite(total_weight) || total_weight < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        head, "total weight ", total_weight, " must be finite and >= 0"));
+  }
+  Accumulator acc;
+  if (!IsSecure(op)) {
+    absl::Status s = Adopt(op, acc, value, [](const Tensor& t) {
+      return MutableTensor::CopyOf(t);
+    });
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
+    acc.count_ = count;
+    acc.total_weight_ = total_weight;
+    return acc;
+  }
+  if (bound == nullptr || bound->rep_ == nullptr || bound->rep_->op != op) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(head, "needs the bound the values were folded with"));
+  }
+  if (!value.is_struct() || value.struct_value().elements.size() != 2 ||
+      value.struct_value().elements[0].name != "sums" ||
+      value.struct_value().elements[1].name != "dtypes") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        head, "expected <sums=..., dtypes=...>, found ", DescribeValue(value)));
+  }
+  const Value& sums = *value.struct_value().elements[0].value;
+  const Value& kinds = *value.struct_value().elements[1].value;
+  // The structure and the values' dtypes from `kinds`, the running sums
+  // from `sums`, which must have the same structure with int64 leaves.
+  absl::Status s = Adopt(op, acc, kinds, [](const Tensor& t) {
+    return MutableTensor::Zeros(DType::kInt64, {0});
+  });
+  if (!s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
+  Accumulator running;
+  s = Adopt(op, running, sums,
+            [](const Tensor& t) { return MutableTensor::CopyOf(t); });
+  if (!s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
+  const bool same_shape =
+      (acc.layout_ == nullptr) == (running.layout_ == nullptr) &&
+      acc.leaves_.size() == running.leaves_.size() &&
+      (acc.layout_ == nullptr ||
+       acc.layout_->nodes.size() == running.layout_->nodes.size());
+  bool same = same_shape;
+  for (size_t i = 0;
+       same && acc.layout_ != nullptr && i < acc.layout_->nodes.size(); ++i) {
+    const LayoutNode& a = acc.layout_->nodes[i];
+    const LayoutNode& b = running.layout_->nodes[i];
+    same = a.name == b.name && a.parent == b.parent &&
+           a.num_children == b.num_children && a.leaf == b.leaf;
+  }
+  if (!same) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        head, "sums and dtypes differ in structure: ", DescribeValue(sums),
+        " and ", DescribeValue(kinds)));
+  }
+  for (size_t l = 0; l < running.leaves_.size(); ++l) {
+    if (running.leaves_[l].dtype() != DType::kInt64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(head, "the running sums must be int64 tensors, found ",
+                       DescribeValue(sums)));
+    }
+  }
+  acc.leaves_ = std::move(running.leaves_);
+  s = ResolveBound(acc, *bound->rep_, &acc.bound_leaf_);
+  if (!s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(head, s.message()));
+  acc.bound_ = bound->rep_;
+  for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+    const BoundLeaf& bl =
+        acc.bound_->leaves[static_cast<size_t>(acc.bound_leaf_[l])];
+    const int64_t* sum = acc.leaves_[l].data<int64_t>().data();
+    for (int64_t i = 0; i < acc.leaves_[l].num_elements(); ++i) {
+      // A running sum is never negative; a modular one is below M.
+      if (sum[i] < 0 || (op == AggregateOp::kSecureModularSum &&
+                         static_cast<uint64_t>(sum[i]) > bl.limit(i))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            head, "the running sum ", sum[i],
+            Location(Path(acc, NodeOfLeafFast(acc, l)), acc.leaves_[l].rank(),
+                     i),
+            " is outside ",
+            op == AggregateOp::kSecureModularSum ? RangeString(op, bl.limit(i))
+                                                 : std::string("[0, 2^63)")));
+      }
+    }
+  }
+  acc.count_ = count;
+  acc.total_weight_ = total_weight;
+  return acc;
+}
+
+// t / d, d rounded to t's dtype (a real part for complex dtypes).
+absl::StatusOr<Tensor> Access::DivideBy(const Tensor& t, double d) {
+  FEDEXEC_ASSIGN_OR_RETURN(Tensor divisor,
+                           native::Cast(Tensor::Scalar<double>(d), t.dtype()));
+  return native::Divide(t, divisor);
+}
+
+absl::StatusOr<Value> Access::FinishMean(Accumulator&& acc, bool weighted) {
+  absl::StatusOr<Value> result = FinishMeanImpl(acc, weighted);
+  if (!acc.failed_) acc.Reset();
+  return result;
+}
+
+absl::StatusOr<Value> Access::FinishMeanImpl(Accumulator& acc, bool weighted) {
+  const char* name = weighted ? "federated_weighted_mean" : "federated_mean";
+  if (acc.failed_) return UnusableError();
+  if (acc.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " over zero clients has no result"));
+  }
+  const AggregateOp expected =
+      weighted ? AggregateOp::kWeightedSum : AggregateOp::kSum;
+  if (acc.op_ != expected) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " needs an accumulator of a ", OpStr(expected),
+                     ", not of a ", OpStr(acc.op_)));
+  }
+  for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+    const DType d = acc.leaves_[l].dtype();
+    if (!IsFloating(d) && !IsComplex(d)) {
+      const int32_t node = NodeOfLeafFast(acc, l);
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": ", PathPrefix(Path(acc, node)), "the mean of ",
+          DescribeNode(acc, node),
+          " is not defined: only floating-point and complex tensors have "
+          "one"));
+    }
+  }
+  const double denominator =
+      weighted ? acc.total_weight_ : static_cast<double>(acc.count_);
+  if (weighted && denominator == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": the weights sum to 0"));
+  }
+  if (!std::isfinite(denominator)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": the weights sum to ", denominator, " (overflow)"));
+  }
+  // A division, as the mean is defined (the float32 mean of seven 1.5s
+  // is 1.5), not a multiplication by the rounded reciprocal; the count or
+  // total weight is first rounded to the leaf's dtype.
+  std::vector<Tensor> tensors;
+  tensors.reserve(acc.leaves_.size());
+  for (size_t l = 0; l < acc.leaves_.size(); ++l) {
+    const Tensor sum = std::move(acc.leaves_[l]).Freeze();
+    absl::StatusOr<Tensor> mean = DivideBy(sum, denominator);
+    if (!mean.ok()) {
+      absl::Status s = KernelError(AggregateOp::kSum, acc,
+                                   NodeOfLeafFast(acc, l), mean.status());
+      return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
+    }
+    tensors.push_back(*std::move(mean));
+  }
+  return Build(acc, tensors);
+}
+
+namespace {
 
 absl::StatusOr<Value> ZeroAt(const ir::Type& type, const std::string& path) {
   switch (type.kind()) {
@@ -1464,9 +908,9 @@ absl::StatusOr<Value> ZeroAt(const ir::Type& type, const std::string& path) {
       bool known = !type.unknown_rank();
       for (int64_t d : type.dims()) known = known && d >= 0;
       if (!known) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            PathPrefix(path), "cannot build the zero of ", type.ToString(),
-            ": its shape is not fully known"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(PathPrefix(path), "cannot build the zero of ",
+                         type.ToString(), ": its shape is not fully known"));
       }
       if (!IsNumeric(type.dtype())) {
         return absl::InvalidArgumentError(
@@ -1520,20 +964,6 @@ std::string_view AggregateOpName(AggregateOp op) {
   return "unknown aggregation";
 }
 
-absl::StatusOr<SecureBound> SecureBound::ForSecureSum(const Value& bound) {
-  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureSum, bound);
-}
-
-absl::StatusOr<SecureBound> SecureBound::ForBitwidth(const Value& bits) {
-  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureSumBitwidth,
-                                               bits);
-}
-
-absl::StatusOr<SecureBound> SecureBound::ForModularSum(const Value& modulus) {
-  return aggregators_internal::MakeSecureBound(AggregateOp::kSecureModularSum,
-                                               modulus);
-}
-
 AggregateOp SecureBound::op() const { return rep_->op; }
 
 absl::StatusOr<double> WeightOf(const Value& weight) {
@@ -1573,57 +1003,6 @@ absl::Status FoldBlock(AggregateOp op, Accumulator& acc,
                        absl::Span<const double> weights,
                        int64_t* failed_index) {
   return Access::FoldBlock(op, acc, xs, weights, failed_index);
-}
-
-absl::Status FoldSecure(Accumulator& acc, const Value& x,
-                        const SecureBound& bound) {
-  return Access::FoldSecure(AggregateOp::kSecureSum, acc, x, bound);
-}
-
-absl::Status FoldBitwidth(Accumulator& acc, const Value& x,
-                          const SecureBound& bits) {
-  return Access::FoldSecure(AggregateOp::kSecureSumBitwidth, acc, x, bits);
-}
-
-absl::Status FoldModular(Accumulator& acc, const Value& x,
-                         const SecureBound& modulus) {
-  return Access::FoldSecure(AggregateOp::kSecureModularSum, acc, x, modulus);
-}
-
-absl::Status FoldSecure(Accumulator& acc, const Value& x, const Value& bound) {
-  if (acc.failed()) return aggregators_internal::UnusableError();
-  absl::StatusOr<SecureBound> b = SecureBound::ForSecureSum(bound);
-  if (!b.ok()) {
-    Access::Poison(acc);
-    return b.status();
-  }
-  return FoldSecure(acc, x, *b);
-}
-
-absl::Status FoldBitwidth(Accumulator& acc, const Value& x, const Value& bits) {
-  if (acc.failed()) return aggregators_internal::UnusableError();
-  absl::StatusOr<SecureBound> b = SecureBound::ForBitwidth(bits);
-  if (!b.ok()) {
-    Access::Poison(acc);
-    return b.status();
-  }
-  return FoldBitwidth(acc, x, *b);
-}
-
-absl::Status FoldModular(Accumulator& acc, const Value& x,
-                         const Value& modulus) {
-  if (acc.failed()) return aggregators_internal::UnusableError();
-  absl::StatusOr<SecureBound> m = SecureBound::ForModularSum(modulus);
-  if (!m.ok()) {
-    Access::Poison(acc);
-    return m.status();
-  }
-  return FoldModular(acc, x, *m);
-}
-
-absl::Status FoldWithBound(Accumulator& acc, const Value& x,
-                           const SecureBound& bound) {
-  return Access::FoldSecure(bound.op(), acc, x, bound);
 }
 
 absl::Status Merge(AggregateOp op, Accumulator& left, Accumulator&& right) {
