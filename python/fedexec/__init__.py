@@ -15,6 +15,7 @@ errors.
 
 from fedexec._runtime import Computation, Runtime
 from fedexec.context import ExecutionContext, set_default_context
+from fedexec.leaves import native
 from fedexec.errors import (CancelledError, DeadlineExceededError, Error,
                             FailedPreconditionError, InternalError,
                             InvalidArgumentError, NotFoundError,
@@ -29,6 +30,7 @@ __all__ = [
     "Runtime",
     "ExecutionContext",
     "set_default_context",
+    "native",
     "Error",
     "CancelledError",
     "InvalidArgumentError",

@@ -89,3 +89,13 @@ class Runtime:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
+
+def native_signature(name: str) -> Tuple[str, Optional[tuple]]:
+    """The signature native function `name` is registered with: its text
+    and its type tuple (None when it does not parse as a type). Raises
+    NotFoundError for an unknown name."""
+    ...
+
+def native_names() -> List[str]:
+    """Every registered native function's name, sorted."""
+    ...

@@ -6,6 +6,7 @@ import os
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from fedexec import _convert, _fedexec
+from fedexec import leaves as _leaves
 
 
 class Computation:
@@ -44,7 +45,8 @@ class Computation:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"from_proto: expected bytes, found "
                             f"{type(data).__name__}")
-        return cls(_fedexec.Computation.from_proto(bytes(data)))
+        data = _leaves.to_fedexec_proto(bytes(data))
+        return cls(_fedexec.Computation.from_proto(data))
 
     @classmethod
     def from_textproto(cls, text: str) -> "Computation":

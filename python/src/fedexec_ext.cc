@@ -60,7 +60,9 @@
 #include "ir/type_checker.h"
 #include "ir/value_syntax.h"
 #include "stacks/remote_stack.h"
+#include "runtimes/native/registry.h"
 #include "stacks/runtime.h"
+#include "tools/native_functions.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -598,6 +600,26 @@ NB_MODULE(_fedexec, m) {
   using namespace fedexec;
   using namespace fedexec::python;
   m.doc() = "fedexec's compiled core (use the fedexec package instead).";
+  // The native functions `fedexec run` and `fedexec worker` have (the
+  // built-in kernels and the demos' functions), so that a computation runs
+  // the same in-process from Python as with the program.
+  Check(cli::RegisterNativeFunctions());
+  Check(native::NativeRegistry::Default().startup_status());
+  m.def(
+      "native_signature",
+      [](const std::string& name) {
+        std::string signature =
+            Check(native::NativeRegistry::Default().Signature(name));
+        absl::StatusOr<ir::Type> type = ir::ParseType(signature);
+        return nb::make_tuple(signature, type.ok() ? TypeTuple(*type)
+                                                   : nb::none());
+      },
+      "name"_a,
+      "The signature a native function is registered with, as text and as "
+      "a type tuple (None when it does not parse as a type); NOT_FOUND for "
+      "an unknown name.");
+  m.def("native_names", [] { return native::NativeRegistry::Default().Names(); },
+        "Every registered native function's name, sorted.");
   main_thread_ident = nb::cast<unsigned long>(
       nb::module_::import_("threading").attr("main_thread")().attr("ident"));
 
