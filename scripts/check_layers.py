@@ -2,9 +2,10 @@
 """Checks that no source file of fedexec includes a header of a higher layer.
 
 The layers, top first, are the one table LAYERS below: a file in a folder of
-one row may include headers of its own folder and of the rows below it,
-never of a row above it nor of another folder in its own row (python/ sits
-beside tools/, and neither includes the other). Headers of the generated
+one row may include headers of the folders of its own row and of the rows
+below it, never of a row above it (python/ sits beside tools/: the Python
+package's extension may use what the program's tools offer, such as the
+list of native functions). Headers of the generated
 protocol buffers (federated_language/, tensorflow_federated/, fedexec/) are
 the proto layer. testing/ holds test helpers: only tests (*_test.cc, fuzz
 targets, benchmarks) and testing/ itself include them, and they may include
@@ -166,9 +167,6 @@ def check_file(root, rel, top):
                                 "through runtimes/external_runtime.h)")
             if theirs < own:
                 problems.append(f"{where} ({target} is above {top})")
-            elif theirs == own and target != top:
-                problems.append(f"{where} ({target} is beside {top}, not "
-                                "below it)")
     return problems
 
 
@@ -190,6 +188,7 @@ def self_test():
         "stacks/c_test.cc": '#include "testing/t.h"\n#include "tools/x.h"\n',
         "testing/t.h": '#include "stacks/c.h"\n',
         "bench/b.cc": '#include "tools/x.h"\n',
+        "python/p.cc": '#include "tools/x.h"\n',
         "docs/x.cc": '#include "tools/x.h"\n',
     })
     ok = True
@@ -204,7 +203,8 @@ def self_test():
     bad = tree({
         "core/a.h": '#include "ir/b.h"\n',
         "ir/b.cc": '#include "testing/t.h"\n',
-        "tools/t.cc": '#include "python/p.h"\n',
+        "tools/t.cc": '#include "demo/d.h"\n',
+        "demo/d.cc": '#include "python/p.h"\n',
         "newfolder/n.cc": "int x;\n",
         "executors/e.cc": '#include "bench/b.h"\n',
         "executors/f.cc": '#include "runtimes/native/registry.h"\n'
@@ -218,8 +218,7 @@ def self_test():
         "see runtimes only through runtimes/external_runtime.h)",
         "ir/b.cc:1: includes testing/t.h (test helpers are for tests only)",
         "newfolder/: a source folder in no layer",
-        "tools/t.cc:1: includes python/p.h (python is beside tools, not "
-        "below it)",
+        "demo/d.cc:1: includes python/p.h (python is above demo)",
     ]
     found = check(bad)
     for e in expected:
