@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
   constexpr int64_t kClients = 1'000'000;
   auto buffer = std::shared_ptr<float[]>(new float[kClients]);
   for (int64_t i = 0; i < kClients; ++i) buffer[i] = static_cast<float>(i % 7);
-  const ir::NodePtr mean = Compile("(x: {float32}@CLIENTS) -> federated_mean(x)");
+  const ir::NodePtr mean =
+      Compile("(x: {float32}@CLIENTS) -> federated_mean(x)");
   std::vector<double> per_client;
   for (int round = 0; round < 7; ++round) {
     // Building the argument is part of the figure, as converting the array
@@ -100,8 +101,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     per_client.push_back(
-        std::chrono::duration<double, std::nano>(Clock::now() - start)
-            .count() /
+        std::chrono::duration<double, std::nano>(Clock::now() - start).count() /
         kClients);
   }
   std::printf("mean %.1f ns\n", Median(per_client));

@@ -21,7 +21,6 @@
 // and may be called from several Python threads at once; Value and
 // Computation objects are immutable.
 #include <Python.h>
-
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
@@ -32,12 +31,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <functional>
-#include <mutex>
-#include <cstring>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,8 +58,8 @@
 #include "ir/type.h"
 #include "ir/type_checker.h"
 #include "ir/value_syntax.h"
-#include "stacks/remote_stack.h"
 #include "runtimes/native/registry.h"
+#include "stacks/remote_stack.h"
 #include "stacks/runtime.h"
 #include "tools/native_functions.h"
 
@@ -73,10 +72,9 @@ namespace {
 // Raises the Python exception for a non-OK status.
 [[noreturn]] void Raise(const absl::Status& status) {
   nb::object make = nb::module_::import_("fedexec.errors").attr("_from_status");
-  nb::object error =
-      make(static_cast<int>(status.code()),
-           std::string(absl::StatusCodeToString(status.code())),
-           std::string(status.message()));
+  nb::object error = make(static_cast<int>(status.code()),
+                          std::string(absl::StatusCodeToString(status.code())),
+                          std::string(status.message()));
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())),
                   error.ptr());
   throw nb::python_error();
@@ -114,8 +112,8 @@ struct HeldBuffer {
 DType DTypeFromNameOrRaise(const std::string& name) {
   std::optional<DType> dtype = DTypeFromName(name);
   if (!dtype.has_value() || *dtype == DType::kInvalid) {
-    Raise(absl::InvalidArgumentError(
-        absl::StrCat("unknown dtype '", name, "'")));
+    Raise(
+        absl::InvalidArgumentError(absl::StrCat("unknown dtype '", name, "'")));
   }
   return *dtype;
 }
@@ -172,14 +170,14 @@ int TensorBufferGet(PyObject* self, Py_buffer* view, int flags) {
 }
 
 PyType_Slot tensor_buffer_slots[] = {
-    {Py_bf_getbuffer, reinterpret_cast<void*>(TensorBufferGet)},
-    {0, nullptr}};
+    {Py_bf_getbuffer, reinterpret_cast<void*>(TensorBufferGet)}, {0, nullptr}};
 
 PyValue MakeTensor(nb::handle array, const std::string& dtype_name,
                    std::vector<int64_t> shape, bool share) {
   DType dtype = DTypeFromNameOrRaise(dtype_name);
   if (dtype == DType::kString) {
-    Raise(absl::InvalidArgumentError("string tensors are made by from_strings()"));
+    Raise(absl::InvalidArgumentError(
+        "string tensors are made by from_strings()"));
   }
   std::shared_ptr<HeldBuffer> held = GetBuffer(array);
   const size_t bytes = static_cast<size_t>(held->view.len);
@@ -196,7 +194,8 @@ PyValue MakeStrings(const std::vector<nb::bytes>& values,
   for (const nb::bytes& b : values) {
     strings.emplace_back(b.c_str(), b.size());
   }
-  return PyValue{Check(Tensor::FromStrings(std::move(strings), std::move(shape)))};
+  return PyValue{
+      Check(Tensor::FromStrings(std::move(strings), std::move(shape)))};
 }
 
 // Splits an N x ... buffer into N tensors of shape ..., without a copy when
@@ -212,10 +211,10 @@ std::vector<Value> SplitRows(nb::handle array, const std::string& dtype_name,
   const int64_t total = ElementCount(shape);
   const size_t bytes = static_cast<size_t>(held->view.len);
   if (bytes != static_cast<size_t>(total) * DTypeSize(dtype)) {
-    Raise(absl::InvalidArgumentError(absl::StrCat(
-        "rows: the buffer holds ", bytes, " bytes, the shape ",
-        ShapeString(shape), " of ", std::string(DTypeName(dtype)), " needs ",
-        total * DTypeSize(dtype))));
+    Raise(absl::InvalidArgumentError(
+        absl::StrCat("rows: the buffer holds ", bytes, " bytes, the shape ",
+                     ShapeString(shape), " of ", std::string(DTypeName(dtype)),
+                     " needs ", total * DTypeSize(dtype))));
   }
   const int64_t n = shape[0];
   std::vector<int64_t> row_shape(shape.begin() + 1, shape.end());
@@ -297,9 +296,9 @@ const char* KindName(Value::Kind kind) {
 
 void RequireKind(const PyValue& v, Value::Kind kind) {
   if (v.value.kind() != kind) {
-    Raise(absl::InvalidArgumentError(
-        absl::StrCat("the value is a ", KindName(v.value.kind()), ", not a ",
-                     KindName(kind))));
+    Raise(absl::InvalidArgumentError(absl::StrCat("the value is a ",
+                                                  KindName(v.value.kind()),
+                                                  ", not a ", KindName(kind))));
   }
 }
 
@@ -333,7 +332,8 @@ nb::object TypeTuple(const ir::Type& type) {
     case ir::TypeKind::kStruct: {
       nb::list elements;
       for (const ir::StructElementType& e : type.elements()) {
-        nb::object name = e.name.empty() ? nb::none() : nb::object(nb::str(e.name.c_str()));
+        nb::object name =
+            e.name.empty() ? nb::none() : nb::object(nb::str(e.name.c_str()));
         elements.append(nb::make_tuple(name, TypeTuple(e.type)));
       }
       return nb::make_tuple("struct", nb::tuple(elements));
@@ -345,11 +345,11 @@ nb::object TypeTuple(const ir::Type& type) {
                             std::string(PlacementName(type.placement())),
                             type.all_equal(), TypeTuple(type.member()));
     case ir::TypeKind::kFunction:
-      return nb::make_tuple(
-          "function",
-          type.parameter() == nullptr ? nb::none()
-                                      : TypeTuple(*type.parameter()),
-          TypeTuple(type.result()));
+      return nb::make_tuple("function",
+                            type.parameter() == nullptr
+                                ? nb::none()
+                                : TypeTuple(*type.parameter()),
+                            TypeTuple(type.result()));
     case ir::TypeKind::kPlacement:
       return nb::make_tuple("placement");
     case ir::TypeKind::kAbstract:
@@ -380,7 +380,9 @@ class CallThread {
   CallThread() = default;
   CallThread(const CallThread&) = delete;
   CallThread& operator=(const CallThread&) = delete;
-  ~CallThread() { Stop([] {}); }
+  ~CallThread() {
+    Stop([] {});
+  }
 
   // Runs `job` on the thread, after the jobs before it.
   void Post(std::function<void()> job) {
@@ -525,12 +527,13 @@ PyValue Call(PyRuntime& py_runtime, const PyComputation& computation,
   bool interrupted = false;
   {
     nb::gil_scoped_release release;
-    py_runtime.call_thread().Post([runtime, promise, node,
-                                   arg = std::move(arg), options]() mutable {
-      absl::StatusOr<Value> result = runtime->Call(node, std::move(arg), options);
-      arg.reset();
-      promise->set_value(std::move(result));
-    });
+    py_runtime.call_thread().Post(
+        [runtime, promise, node, arg = std::move(arg), options]() mutable {
+          absl::StatusOr<Value> result =
+              runtime->Call(node, std::move(arg), options);
+          arg.reset();
+          promise->set_value(std::move(result));
+        });
     while (future.wait_for(std::chrono::milliseconds(20)) !=
            std::future_status::ready) {
       if (!interrupted) {
@@ -611,15 +614,16 @@ NB_MODULE(_fedexec, m) {
         std::string signature =
             Check(native::NativeRegistry::Default().Signature(name));
         absl::StatusOr<ir::Type> type = ir::ParseType(signature);
-        return nb::make_tuple(signature, type.ok() ? TypeTuple(*type)
-                                                   : nb::none());
+        return nb::make_tuple(signature,
+                              type.ok() ? TypeTuple(*type) : nb::none());
       },
       "name"_a,
       "The signature a native function is registered with, as text and as "
       "a type tuple (None when it does not parse as a type); NOT_FOUND for "
       "an unknown name.");
-  m.def("native_names", [] { return native::NativeRegistry::Default().Names(); },
-        "Every registered native function's name, sorted.");
+  m.def(
+      "native_names", [] { return native::NativeRegistry::Default().Names(); },
+      "Every registered native function's name, sorted.");
   main_thread_ident = nb::cast<unsigned long>(
       nb::module_::import_("threading").attr("main_thread")().attr("ident"));
 
@@ -648,7 +652,8 @@ NB_MODULE(_fedexec, m) {
             std::vector<std::pair<std::string, Value>> out;
             out.reserve(elements.size());
             for (const auto& [name, v] : elements) {
-              if (v == nullptr) Raise(absl::InvalidArgumentError("a value is None"));
+              if (v == nullptr)
+                Raise(absl::InvalidArgumentError("a value is None"));
               out.emplace_back(name.value_or(""), v->value);
             }
             return PyValue{Value::Struct(std::move(out))};
@@ -701,69 +706,73 @@ NB_MODULE(_fedexec, m) {
                      RequireKind(v, Value::Kind::kTensor);
                      return v.value.tensor().shape();
                    })
-      .def("buffer",
-           [](const PyValue& v) {
-             RequireKind(v, Value::Kind::kTensor);
-             if (v.value.tensor().dtype() == DType::kString) {
-               Raise(absl::InvalidArgumentError(
-                   "a string tensor has no buffer; use strings()"));
-             }
-             return TensorBuffer{v.value.tensor()};
-           },
-           "The tensor's elements as a read-only buffer.")
-      .def("strings",
-           [](const PyValue& v) {
-             RequireKind(v, Value::Kind::kTensor);
-             if (v.value.tensor().dtype() != DType::kString) {
-               Raise(absl::InvalidArgumentError("not a string tensor"));
-             }
-             nb::list out;
-             for (const std::string& s : v.value.tensor().strings()) {
-               out.append(nb::bytes(s.data(), s.size()));
-             }
-             return out;
-           },
-           "A string tensor's elements (row-major) as bytes.")
-      .def("elements",
-           [](const PyValue& v) {
-             RequireKind(v, Value::Kind::kStruct);
-             nb::list out;
-             for (const StructValue::Element& e :
-                  v.value.struct_value().elements) {
-               nb::object name = e.name.empty()
-                                     ? nb::none()
-                                     : nb::object(nb::str(e.name.c_str()));
-               out.append(nb::make_tuple(name, PyValue{*e.value}));
-             }
-             return out;
-           },
-           "A struct's (name or None, value) pairs.")
-      .def("members",
-           [](const PyValue& v) {
-             if (v.value.is_sequence()) {
-               std::vector<PyValue> out;
-               Check(v.value.sequence().ForEach([&](const Value& e) {
-                 out.push_back(PyValue{e});
-                 return absl::OkStatus();
-               }));
-               return out;
-             }
-             RequireKind(v, Value::Kind::kFederated);
-             const FederatedValue& f = v.value.federated();
-             std::vector<PyValue> out;
-             out.reserve(f.size());
-             for (int64_t i = 0; i < f.size(); ++i) {
-               out.push_back(PyValue{Check(f.Member(i))});
-             }
-             return out;
-           },
-           "A federated value's members, or a sequence's elements.")
-      .def_prop_ro("placement",
-                   [](const PyValue& v) {
-                     RequireKind(v, Value::Kind::kFederated);
-                     return std::string(
-                         PlacementName(v.value.federated().placement));
-                   })
+      .def(
+          "buffer",
+          [](const PyValue& v) {
+            RequireKind(v, Value::Kind::kTensor);
+            if (v.value.tensor().dtype() == DType::kString) {
+              Raise(absl::InvalidArgumentError(
+                  "a string tensor has no buffer; use strings()"));
+            }
+            return TensorBuffer{v.value.tensor()};
+          },
+          "The tensor's elements as a read-only buffer.")
+      .def(
+          "strings",
+          [](const PyValue& v) {
+            RequireKind(v, Value::Kind::kTensor);
+            if (v.value.tensor().dtype() != DType::kString) {
+              Raise(absl::InvalidArgumentError("not a string tensor"));
+            }
+            nb::list out;
+            for (const std::string& s : v.value.tensor().strings()) {
+              out.append(nb::bytes(s.data(), s.size()));
+            }
+            return out;
+          },
+          "A string tensor's elements (row-major) as bytes.")
+      .def(
+          "elements",
+          [](const PyValue& v) {
+            RequireKind(v, Value::Kind::kStruct);
+            nb::list out;
+            for (const StructValue::Element& e :
+                 v.value.struct_value().elements) {
+              nb::object name = e.name.empty()
+                                    ? nb::none()
+                                    : nb::object(nb::str(e.name.c_str()));
+              out.append(nb::make_tuple(name, PyValue{*e.value}));
+            }
+            return out;
+          },
+          "A struct's (name or None, value) pairs.")
+      .def(
+          "members",
+          [](const PyValue& v) {
+            if (v.value.is_sequence()) {
+              std::vector<PyValue> out;
+              Check(v.value.sequence().ForEach([&](const Value& e) {
+                out.push_back(PyValue{e});
+                return absl::OkStatus();
+              }));
+              return out;
+            }
+            RequireKind(v, Value::Kind::kFederated);
+            const FederatedValue& f = v.value.federated();
+            std::vector<PyValue> out;
+            out.reserve(f.size());
+            for (int64_t i = 0; i < f.size(); ++i) {
+              out.push_back(PyValue{Check(f.Member(i))});
+            }
+            return out;
+          },
+          "A federated value's members, or a sequence's elements.")
+      .def_prop_ro(
+          "placement",
+          [](const PyValue& v) {
+            RequireKind(v, Value::Kind::kFederated);
+            return std::string(PlacementName(v.value.federated().placement));
+          })
       .def_prop_ro("all_equal",
                    [](const PyValue& v) {
                      RequireKind(v, Value::Kind::kFederated);
@@ -774,15 +783,14 @@ NB_MODULE(_fedexec, m) {
              return a.value.is_tensor() && b.value.is_tensor() &&
                     a.value.tensor().SharesBufferWith(b.value.tensor());
            })
-      .def_prop_ro("address",
-                   [](const PyValue& v) {
-                     RequireKind(v, Value::Kind::kTensor);
-                     return reinterpret_cast<uintptr_t>(
-                         v.value.tensor().raw_data());
-                   },
-                   "The address of a tensor's first element.")
-      .def("__str__",
-           [](const PyValue& v) { return ir::PrintValue(v.value); })
+      .def_prop_ro(
+          "address",
+          [](const PyValue& v) {
+            RequireKind(v, Value::Kind::kTensor);
+            return reinterpret_cast<uintptr_t>(v.value.tensor().raw_data());
+          },
+          "The address of a tensor's first element.")
+      .def("__str__", [](const PyValue& v) { return ir::PrintValue(v.value); })
       .def("type_string", [](const PyValue& v) {
         return ir::ValueTypeOf(v.value).value_or(ir::Type()).ToString();
       });
@@ -825,9 +833,7 @@ NB_MODULE(_fedexec, m) {
                      return c.node->type().value().ToString();
                    })
       .def("to_text",
-           [](const PyComputation& c) {
-             return ir::PrintComputation(c.node);
-           })
+           [](const PyComputation& c) { return ir::PrintComputation(c.node); })
       .def("to_proto", [](const PyComputation& c) {
         std::string bytes = Check(ir::SerializeComputation(
             c.node, ir::ComputationFormat::kBinaryProto));
