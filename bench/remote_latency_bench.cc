@@ -13,7 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "core/tensor.h"
 #include "core/value.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 #include "executors/remote_executor.h"
 #include "ir/text_syntax.h"
 #include "ir/type_checker.h"

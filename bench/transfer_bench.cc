@@ -24,7 +24,7 @@
 #include "core/mutable_tensor.h"
 #include "core/tensor.h"
 #include "core/value.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 #include "executors/remote_executor.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "grpcpp/grpcpp.h"

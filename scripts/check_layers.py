@@ -62,11 +62,8 @@ IGNORED = ("cmake", "deploy", "docs", "interop", "scripts", "testdata")
 # Known includes against the layers, each with the change that removes it:
 # (file, included header). Keep this list short and shrinking.
 EXCEPTIONS = {
-    # The remote executor's tests build their executors with the stacks'
-    # factories; they move beside the remote executor (executors/), and the
-    # end-to-end ones to stacks/ (issue 13, item 7).
-    ("service/remote_executor_test.cc", "stacks/cardinality.h"),
-    ("service/remote_executor_test.cc", "stacks/executor_factory.h"),
+    # The service tests serve real local stacks, built with the stacks'
+    # factories; a service-level test executor would remove it.
     ("service/service_test_util.h", "stacks/executor_factory.h"),
 }
 

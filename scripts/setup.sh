@@ -284,8 +284,13 @@ case "$mode" in
     configure build-fuzz -DCMAKE_CXX_COMPILER="$(command -v clang++)" \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDEXEC_TESTS=OFF -DFEDEXEC_FUZZ=ON \
       -DFEDEXEC_SANITIZE= -DFEDEXEC_PYTHON=OFF \
+      -DFEDEXEC_THREAD_SAFETY_ANALYSIS=ON \
       -DFEDEXEC_FUZZ_SECONDS="${FEDEXEC_FUZZ_SECONDS:-20}"
-    build build-fuzz fedexec_fuzzers
+    # The one clang compile: the fuzz targets, and every library with
+    # clang's lock checks (-Wthread-safety as errors).
+    build build-fuzz fedexec_fuzzers fedexec_core fedexec_ir fedexec_native \
+      fedexec_data fedexec_net fedexec_executors fedexec_service \
+      fedexec_stacks fedexec_demo fedexec_cli
     run_tests build-fuzz
     echo "== format (scripts/check_format.sh)"
     bash "$root/scripts/check_format.sh"

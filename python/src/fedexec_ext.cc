@@ -51,7 +51,7 @@
 #include "core/placement.h"
 #include "core/tensor.h"
 #include "core/value.h"
-#include "executors/grpc_channel.h"
+#include "net/grpc_channel.h"
 #include "ir/ast.h"
 #include "ir/computation_file.h"
 #include "ir/text_syntax.h"
