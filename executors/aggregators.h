@@ -1,11 +1,11 @@
 // Aggregation building blocks of the federating executor: the accumulators
 // that federated_sum, federated_mean, federated_weighted_mean, federated_min,
 // federated_max, federated_secure_sum, federated_secure_sum_bitwidth and
-// federated_secure_modular_sum fold client values into, and the zero of a type (generic_zero, and the sum over
-// zero clients). Independent of any executor: they work on core Values
-// (tensors, or nested structs of tensors) with the native runtime's
-// accumulation kernels, and an Accumulator is the Acc type of TreeReduce
-// (core/tree_reduce.h):
+// federated_secure_modular_sum fold client values into, and the zero of a type
+// (generic_zero, and the sum over zero clients). Independent of any executor:
+// they work on core Values (tensors, or nested structs of tensors) with the
+// native runtime's accumulation kernels, and an Accumulator is the Acc type of
+// TreeReduce (core/tree_reduce.h):
 //
 //   TreeReduce(pool, n, options,
 //       [] { return Accumulator(); },
@@ -289,8 +289,8 @@ absl::StatusOr<Value> Finish(Accumulator&& acc);
 // The mean: the sum divided by count() (federated_mean, acc folded with
 // kSum) or by total_weight() (federated_weighted_mean, kWeightedSum), each
 // leaf through native::Divide by the divisor rounded to its dtype (so the
-// float32 mean of seven 1.5s is exactly 1.5). Errors (INVALID_ARGUMENT): an empty
-// accumulator ("federated_mean over zero clients has no result"), weights
+// float32 mean of seven 1.5s is exactly 1.5). Errors (INVALID_ARGUMENT): an
+// empty accumulator ("federated_mean over zero clients has no result"), weights
 // summing to 0 ("federated_weighted_mean: the weights sum to 0"), an
 // integer leaf ("federated_mean: at .a: the mean of int32[3] is not
 // defined: only floating-point and complex tensors have one");
@@ -327,9 +327,10 @@ absl::StatusOr<ExportedPartial> ExportPartial(Accumulator&& acc);
 // value that does not have the form above for `op` (naming the path), a
 // secure partial that does not fit its bound (a negative running sum, or a
 // modular one not below its modulus).
-absl::StatusOr<Accumulator> ImportPartial(
-    AggregateOp op, int64_t count, double total_weight, const Value& value,
-    const SecureBound* bound = nullptr);
+absl::StatusOr<Accumulator> ImportPartial(AggregateOp op, int64_t count,
+                                          double total_weight,
+                                          const Value& value,
+                                          const SecureBound* bound = nullptr);
 
 // The zero of a type: numeric tensors of fully known shape filled with
 // zeros, structs recursively (names kept). Errors name the path: an unknown

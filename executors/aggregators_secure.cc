@@ -3,8 +3,6 @@
 // running sums with every value checked against its limit and every sum
 // against overflow, and the merge of two such partial sums. The plain ops
 // and everything shared are in aggregators.cc.
-#include "executors/aggregators.h"
-
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/large_stack.h"
 #include "core/status.h"
+#include "executors/aggregators.h"
 #include "executors/aggregators_internal.h"
 
 namespace fedexec::exec {

@@ -71,13 +71,14 @@ TEST(AggregatorsTest, SumMinMaxOfVectorsAndMatrices) {
   ExpectValue(Aggregate(AggregateOp::kSum, xs), "[3.0, 8.0, 7.5]");
   ExpectValue(Aggregate(AggregateOp::kMin, xs), "[0.0, -1.0, -3.0]");
   ExpectValue(Aggregate(AggregateOp::kMax, xs), "[2.0, 5.0, 10.0]");
-  const std::vector<Value> ms = Vs({"[[1, 2], [3, 4]]", "[[10, 20], [30, 40]]"});
+  const std::vector<Value> ms =
+      Vs({"[[1, 2], [3, 4]]", "[[10, 20], [30, 40]]"});
   ExpectValue(Aggregate(AggregateOp::kSum, ms), "[[11, 22], [33, 44]]");
   ExpectValue(Aggregate(AggregateOp::kMax, ms), "[[10, 20], [30, 40]]");
   // Zero-size tensors aggregate to zero-size tensors.
-  ExpectValue(Aggregate(AggregateOp::kSum, Vs({"float32[0]([])",
-                                               "float32[0]([])"})),
-              "float32[0]([])");
+  ExpectValue(
+      Aggregate(AggregateOp::kSum, Vs({"float32[0]([])", "float32[0]([])"})),
+      "float32[0]([])");
 }
 
 TEST(AggregatorsTest, NestedNamedStructs) {
@@ -145,8 +146,7 @@ TEST(AggregatorsTest, Mean) {
                       Vs({"<a=float64(1.0), b=<c=[2.0]>>",
                           "<a=float64(2.0), b=<c=[4.0]>>"}))
                   .ok());
-  ExpectValue(FinishMean(std::move(s), false),
-              "<a=float64(1.5), b=<c=[3.0]>>");
+  ExpectValue(FinishMean(std::move(s), false), "<a=float64(1.5), b=<c=[3.0]>>");
 
   // Complex tensors have a mean too.
   Accumulator c;
@@ -235,9 +235,9 @@ TEST(AggregatorsTest, MeanErrors) {
                 "federated_weighted_mean over zero clients has no result");
 
   Accumulator zero;
-  ASSERT_TRUE(FoldAll(AggregateOp::kWeightedSum, zero, Vs({"1.0", "2.0"}),
-                      {0.0, 0.0})
-                  .ok());
+  ASSERT_TRUE(
+      FoldAll(AggregateOp::kWeightedSum, zero, Vs({"1.0", "2.0"}), {0.0, 0.0})
+          .ok());
   ExpectInvalid(FinishMean(std::move(zero), true).status(),
                 "federated_weighted_mean: the weights sum to 0");
 
@@ -258,7 +258,8 @@ TEST(AggregatorsTest, MeanErrors) {
 }
 
 TEST(AggregatorsTest, BadWeights) {
-  for (double w : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+  for (double w :
+       {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
     Accumulator acc;
     absl::Status s = Fold(AggregateOp::kWeightedSum, acc, V("1.0"), w);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << w;
@@ -367,8 +368,9 @@ TEST(AggregatorsTest, StructureMismatchesNameThePath) {
       {"<a=1, b=2>", "<a=1, 2>", "element 1 has no name, expected 'b'"},
       {"1", "<1>", "expected int32, found a struct of 1 element"},
       {"<1>", "1", "expected a struct of 1 element, found int32"},
-      {"<a=<1, 2>>", "<a=3>", "at .a: expected a struct of 2 elements, found "
-                              "int32"},
+      {"<a=<1, 2>>", "<a=3>",
+       "at .a: expected a struct of 2 elements, found "
+       "int32"},
       {"<1, 2>", "<1, 2, 3>",
        "expected a struct of 2 elements, found a struct of 3 elements"},
       {"<a=[1.0], b=<c=2.0>>", "<a=[1.0], b=<c=seq[2.0]>>",
@@ -543,8 +545,7 @@ TEST(AggregatorsTest, DTypesAnOpDoesNotTake) {
 // ----------------------------------------------------------------- zeros
 
 TEST(AggregatorsTest, ZeroOf) {
-  ExpectValue(ZeroOf(T("float32[2,3]")),
-              "[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]");
+  ExpectValue(ZeroOf(T("float32[2,3]")), "[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]");
   ExpectValue(ZeroOf(T("int64")), "int64(0)");
   ExpectValue(ZeroOf(T("<a=int32,b=<float64[2],c=uint8>>")),
               "<a=0, b=<float64([0.0, 0.0]), c=uint8(0)>>");
@@ -552,8 +553,9 @@ TEST(AggregatorsTest, ZeroOf) {
   ExpectValue(ZeroOf(T("float32[0,4]")), "float32[0,4]([])");
   absl::StatusOr<Value> c = ZeroOf(T("complex64[2]"));
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_THAT(c->tensor().data<std::complex<float>>(),
-              ElementsAre(std::complex<float>(0, 0), std::complex<float>(0, 0)));
+  EXPECT_THAT(
+      c->tensor().data<std::complex<float>>(),
+      ElementsAre(std::complex<float>(0, 0), std::complex<float>(0, 0)));
   absl::StatusOr<Value> h = ZeroOf(T("float16"));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->tensor().data<Float16>()[0].bits, 0);
@@ -571,8 +573,9 @@ TEST(AggregatorsTest, ZeroOfErrors) {
                 "not fully known");
   ExpectInvalid(ZeroOf(T("bool")).status(),
                 "cannot build the zero of bool: not a numeric tensor");
-  ExpectInvalid(ZeroOf(T("<string>")).status(),
-                "at [0]: cannot build the zero of string: not a numeric tensor");
+  ExpectInvalid(
+      ZeroOf(T("<string>")).status(),
+      "at [0]: cannot build the zero of string: not a numeric tensor");
   ExpectInvalid(ZeroOf(T("int32*")).status(),
                 "cannot build the zero of int32*: expected a tensor or a "
                 "struct type");
@@ -696,16 +699,16 @@ TEST(AggregatorsTest, BitIdenticalUnderTreeReduceAtAnyThreadCount) {
   const std::vector<Value> xs = WideRangeClients(kClients, 7, 42);
   std::vector<double> w(kClients);
   for (int c = 0; c < kClients; ++c) w[c] = 1 + c % 5;
-  for (AggregateOp op : {AggregateOp::kSum, AggregateOp::kWeightedSum,
-                         AggregateOp::kMin}) {
+  for (AggregateOp op :
+       {AggregateOp::kSum, AggregateOp::kWeightedSum, AggregateOp::kMin}) {
     SCOPED_TRACE(AggregateOpName(op));
     TreeReduceOptions options;  // blocks of 16
-    const int64_t num_blocks = (kClients + options.block_size - 1) /
-                               options.block_size;
+    const int64_t num_blocks =
+        (kClients + options.block_size - 1) / options.block_size;
     int height = 0;
     while ((int64_t{1} << height) < num_blocks) ++height;
-    absl::StatusOr<Value> expected = Finish(CanonicalNode(
-        op, xs, w, options.block_size, num_blocks, height, 0));
+    absl::StatusOr<Value> expected = Finish(
+        CanonicalNode(op, xs, w, options.block_size, num_blocks, height, 0));
     ASSERT_TRUE(expected.ok()) << expected.status();
     for (int threads : {1, 2, 4}) {
       for (int64_t window : {1, 3, 0}) {
@@ -735,17 +738,19 @@ TEST(AggregatorsTest, BitIdenticalUnderTreeReduceAtAnyThreadCount) {
       CanonicalNode(AggregateOp::kSum, xs, w, 16, (kClients + 15) / 16, 6, 0));
   ASSERT_TRUE(loop.ok() && tree.ok());
   EXPECT_FALSE(loop->Equals(*tree));
-  EXPECT_NE(FloatBits(loop->struct_value().elements[0].value->tensor()
-                          .data<float>()[0]),
-            FloatBits(tree->struct_value().elements[0].value->tensor()
-                          .data<float>()[0]));
+  EXPECT_NE(
+      FloatBits(
+          loop->struct_value().elements[0].value->tensor().data<float>()[0]),
+      FloatBits(
+          tree->struct_value().elements[0].value->tensor().data<float>()[0]));
 }
 
 TEST(AggregatorsTest, TreeReduceReportsTheFirstClientError) {
   // Client 37 has another shape; the error is the one a sequential run
   // would report, whatever the thread count.
   std::vector<Value> xs;
-  for (int c = 0; c < 100; ++c) xs.push_back(V(c == 37 ? "[1.0]" : "[1.0, 2.0]"));
+  for (int c = 0; c < 100; ++c)
+    xs.push_back(V(c == 37 ? "[1.0]" : "[1.0, 2.0]"));
   for (int threads : {1, 4}) {
     ThreadPool pool(threads);
     absl::StatusOr<Accumulator> root = TreeReduce(

@@ -77,8 +77,8 @@ struct ComposingExecutor::State {
     Slot& slot = *slots[k];
     std::lock_guard<std::mutex> lock(slot.mu);
     if (slot.generation != generation) return absl::OkStatus();
-    const std::string lost = absl::StrCat(Label(k, slot.name), " lost (",
-                                          why.message(), ")");
+    const std::string lost =
+        absl::StrCat(Label(k, slot.name), " lost (", why.message(), ")");
     if (replace == nullptr) {
       return absl::UnavailableError(
           absl::StrCat(lost, "; no other executor can take them"));
@@ -92,9 +92,9 @@ struct ComposingExecutor::State {
     wanted.name = slot.name;
     absl::StatusOr<ClientShard> next = replace(wanted, why);
     if (!next.ok()) {
-      return absl::Status(next.status().code(),
-                          absl::StrCat(lost, "; no replacement: ",
-                                       next.status().message()));
+      return absl::Status(
+          next.status().code(),
+          absl::StrCat(lost, "; no replacement: ", next.status().message()));
     }
     slot.executor = std::move(next->executor);
     slot.name = std::move(next->name);
@@ -211,10 +211,9 @@ class ShardedMembers final : public LazyMembers {
     if (!v.ok()) return v.status();
     if (!v->is_federated() || v->federated().placement != Placement::kClients ||
         (!v->federated().all_equal && v->federated().size() != shard.count)) {
-      return absl::InternalError(
-          absl::StrCat(state_->Label(k, shard.name),
-                       ": expected a CLIENTS value with ", shard.count,
-                       " members"));
+      return absl::InternalError(absl::StrCat(
+          state_->Label(k, shard.name), ": expected a CLIENTS value with ",
+          shard.count, " members"));
     }
     std::lock_guard<std::mutex> lock(*locks_[k]);
     if (!cache_[k].has_value()) cache_[k] = *std::move(v);
@@ -263,7 +262,8 @@ class ShardedMembers final : public LazyMembers {
       return child.CreateValue(
           Value::Federated(Placement::kClients, false, std::move(members)));
     }
-    FEDEXEC_ASSIGN_OR_RETURN(OwnedValue fn, child.CreateValue(recipe_.function));
+    FEDEXEC_ASSIGN_OR_RETURN(OwnedValue fn,
+                             child.CreateValue(recipe_.function));
     FEDEXEC_ASSIGN_OR_RETURN(Pushed arg,
                              Push(*state_, k, current, recipe_.argument));
     return child.CreateCall(fn.id(), arg.id);
@@ -272,7 +272,7 @@ class ShardedMembers final : public LazyMembers {
   const StatePtr state_;
   const Recipe recipe_;
   std::vector<std::unique_ptr<std::mutex>> locks_;
-  mutable std::vector<Part> parts_;                // guarded by locks_[k]
+  mutable std::vector<Part> parts_;                  // guarded by locks_[k]
   mutable std::vector<std::optional<Value>> cache_;  // guarded by locks_[k]
 };
 
@@ -381,8 +381,8 @@ absl::StatusOr<Value> Sharded(const StatePtr& state, Recipe recipe) {
 // ------------------------------------------------------------ intrinsics
 
 enum class Kind {
-  kLocal,      // runs here (FederatingExecutor's intrinsic)
-  kForward,    // each child runs it on its shard
+  kLocal,    // runs here (FederatingExecutor's intrinsic)
+  kForward,  // each child runs it on its shard
   kEvalAtClients,
   kAggregate,  // partials merged here
 };
@@ -399,7 +399,8 @@ struct Entry {
 Entry EntryOf(ir::Intrinsic intrinsic) {
   using ir::Intrinsic;
   const absl::string_view uri = ir::IntrinsicUri(intrinsic);
-  Entry entry{intrinsic, std::string_view(uri.data(), uri.size()), Kind::kLocal};
+  Entry entry{intrinsic, std::string_view(uri.data(), uri.size()),
+              Kind::kLocal};
   auto aggregate = [&](PartialAggregateOp op) {
     entry.kind = Kind::kAggregate;
     entry.op = op;
@@ -483,8 +484,8 @@ absl::StatusOr<Value> Unplaced(std::string_view intrinsic, const Value& value) {
   if (!value.is_federated()) return value;
   if (value.federated().placement != Placement::kServer ||
       value.federated().size() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AV(intrinsic), ": expected an unplaced or SERVER value"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(intrinsic), ": expected an unplaced or SERVER value"));
   }
   return value.federated().Member(0);
 }
@@ -568,8 +569,7 @@ bool CannotAggregateShard(const absl::Status& status) {
 // then reads the members and folds them itself.
 absl::StatusOr<std::vector<std::vector<PartialNode>>> GatherPartials(
     const State& state, const AggregationInputs& in,
-    const PartialAggregateSpec& spec_base, int64_t offset,
-    bool* unsupported) {
+    const PartialAggregateSpec& spec_base, int64_t offset, bool* unsupported) {
   std::atomic<bool> cannot{false};
   const size_t n = state.shards.size();
   std::vector<std::vector<PartialNode>> out(n);
@@ -632,15 +632,16 @@ absl::StatusOr<std::vector<TreeNode<Accumulator>>> ImportAll(
   for (auto& list : partials) {
     for (PartialNode& p : list) {
       if (!p.value.has_value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            AV(uri), ": a child's partial node (level ", p.level, ", index ",
-            p.index, ") has no value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(AV(uri), ": a child's partial node (level ", p.level,
+                         ", index ", p.index, ") has no value"));
       }
       absl::StatusOr<Accumulator> acc =
           ImportPartial(op, p.count, p.total_weight, *p.value, bound);
       if (!acc.ok()) {
-        return absl::Status(acc.status().code(),
-                            absl::StrCat(AV(uri), ": ", acc.status().message()));
+        return absl::Status(
+            acc.status().code(),
+            absl::StrCat(AV(uri), ": ", acc.status().message()));
       }
       nodes.push_back(TreeNode<Accumulator>{p.level, p.index, *std::move(acc)});
     }
@@ -680,8 +681,8 @@ absl::StatusOr<std::optional<SecureBound>> BoundOf(std::string_view uri,
 
 class ComposingIntrinsic final : public Function {
  public:
-  ComposingIntrinsic(ir::Type type, Entry entry, ir::NodePtr node,
-                     Value inner, StatePtr state)
+  ComposingIntrinsic(ir::Type type, Entry entry, ir::NodePtr node, Value inner,
+                     StatePtr state)
       : Function(std::move(type)),
         entry_(entry),
         node_(std::move(node)),
@@ -748,10 +749,11 @@ class ComposingIntrinsic final : public Function {
       for (auto& list : partials) {
         for (PartialNode& p : list) {
           if (!p.value.has_value()) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                AV(uri), ": a child's partial node has no value"));
+            return absl::InvalidArgumentError(
+                absl::StrCat(AV(uri), ": a child's partial node has no value"));
           }
-          nodes.push_back(TreeNode<Value>{p.level, p.index, *std::move(p.value)});
+          nodes.push_back(
+              TreeNode<Value>{p.level, p.index, *std::move(p.value)});
         }
       }
       const Value& merge = *in.merge;
@@ -761,9 +763,9 @@ class ComposingIntrinsic final : public Function {
             Value pair = Pair(merge, std::move(left), std::move(right));
             absl::StatusOr<Value> merged = CallFunction(merge, &pair);
             if (!merged.ok()) {
-              return absl::Status(
-                  merged.status().code(),
-                  absl::StrCat(AV(uri), ": merge: ", merged.status().message()));
+              return absl::Status(merged.status().code(),
+                                  absl::StrCat(AV(uri), ": merge: ",
+                                               merged.status().message()));
             }
             left = *std::move(merged);
             return absl::OkStatus();
@@ -786,7 +788,8 @@ class ComposingIntrinsic final : public Function {
         [&](Accumulator& left, Accumulator&& right) -> absl::Status {
           absl::Status s = Merge(agg, left, std::move(right));
           if (!s.ok()) {
-            return absl::Status(s.code(), absl::StrCat(AV(uri), ": ", s.message()));
+            return absl::Status(s.code(),
+                                absl::StrCat(AV(uri), ": ", s.message()));
           }
           return s;
         });
@@ -798,8 +801,9 @@ class ComposingIntrinsic final : public Function {
             ? FinishMean(*std::move(root), true)
             : Finish(*std::move(root));
     if (!result.ok()) {
-      return absl::Status(result.status().code(),
-                          absl::StrCat(AV(uri), ": ", result.status().message()));
+      return absl::Status(
+          result.status().code(),
+          absl::StrCat(AV(uri), ": ", result.status().message()));
     }
     return AtServer(*std::move(result));
   }
@@ -844,9 +848,8 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> PlanShards(
     int64_t block_size) {
   if (block_size == 0) block_size = AggregationBlockSize(num_clients);
   if (num_clients < 0 || block_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PlanShards: ", num_clients, " clients in blocks of ",
-                     block_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PlanShards: ", num_clients, " clients in blocks of ", block_size));
   }
   if (weights.empty()) {
     return absl::InvalidArgumentError("PlanShards: no shard to plan");
@@ -871,8 +874,9 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> PlanShards(
     given += count[k];
     remainder.emplace_back(quota - std::floor(quota), k);
   }
-  std::stable_sort(remainder.begin(), remainder.end(),
-                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::stable_sort(
+      remainder.begin(), remainder.end(),
+      [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t r = 0; given < blocks; ++r, ++given) {
     ++count[remainder[r % remainder.size()].second];
   }
@@ -928,9 +932,8 @@ absl::StatusOr<std::shared_ptr<ComposingExecutor>> ComposingExecutor::Create(
         absl::StrCat("ComposingExecutor: the shards hold ", next,
                      " clients, expected ", num_clients));
   }
-  return std::make_shared<ComposingExecutor>(std::move(context), num_clients,
-                                             std::move(server),
-                                             std::move(state));
+  return std::make_shared<ComposingExecutor>(
+      std::move(context), num_clients, std::move(server), std::move(state));
 }
 
 ComposingExecutor::ComposingExecutor(std::shared_ptr<ExecutionContext> context,
@@ -954,7 +957,8 @@ absl::StatusOr<Value> ComposingExecutor::ImportValue(const Value& value) {
 
 absl::StatusOr<Value> ComposingExecutor::EmbedLeaf(const ir::NodePtr& node) {
   FEDEXEC_ASSIGN_OR_RETURN(Value inner, FederatingExecutor::EmbedLeaf(node));
-  if (node == nullptr || !node->Is<ir::IntrinsicNode>() || !inner.is_function()) {
+  if (node == nullptr || !node->Is<ir::IntrinsicNode>() ||
+      !inner.is_function()) {
     return inner;
   }
   const std::optional<ir::Intrinsic> intrinsic =
@@ -983,8 +987,8 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
                  spec.first_client >= 0 && spec.block_size > 0 &&
                  spec.total_clients >= spec.first_client + state.num_clients;
   for (const ClientShard& shard : state.shards) {
-    aligned = aligned &&
-              (spec.first_client + shard.first) % spec.block_size == 0;
+    aligned =
+        aligned && (spec.first_client + shard.first) % spec.block_size == 0;
   }
   if (!aligned) {
     return FederatingExecutor::AggregateShard(spec, value, operand, function,
@@ -1008,7 +1012,8 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
   const int64_t b = spec.block_size;
   const int64_t num_blocks = (spec.total_clients + b - 1) / b;
   const int64_t first_block = spec.first_client / b;
-  const int64_t last_block = (spec.first_client + state.num_clients + b - 1) / b;
+  const int64_t last_block =
+      (spec.first_client + state.num_clients + b - 1) / b;
   if (spec.op == PartialAggregateOp::kAggregate) {
     if (merge == nullptr) {
       return absl::InvalidArgumentError(
@@ -1028,17 +1033,16 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
     }
     FEDEXEC_ASSIGN_OR_RETURN(
         auto merged,
-        MergeIntoTiling(
-            std::move(nodes), first_block, last_block, num_blocks,
-            [&](std::pair<Value, int64_t>& left,
-                std::pair<Value, int64_t>&& right) -> absl::Status {
-              Value pair =
-                  Pair(*merge, std::move(left.first), std::move(right.first));
-              FEDEXEC_ASSIGN_OR_RETURN(left.first,
-                                       CallFunction(*merge, &pair));
-              left.second += right.second;
-              return absl::OkStatus();
-            }));
+        MergeIntoTiling(std::move(nodes), first_block, last_block, num_blocks,
+                        [&](std::pair<Value, int64_t>& left,
+                            std::pair<Value, int64_t>&& right) -> absl::Status {
+                          Value pair = Pair(*merge, std::move(left.first),
+                                            std::move(right.first));
+                          FEDEXEC_ASSIGN_OR_RETURN(left.first,
+                                                   CallFunction(*merge, &pair));
+                          left.second += right.second;
+                          return absl::OkStatus();
+                        }));
     std::vector<PartialNode> out;
     for (auto& node : merged) {
       PartialNode p;
@@ -1056,9 +1060,9 @@ absl::StatusOr<std::vector<PartialNode>> ComposingExecutor::AggregateShard(
   const std::string_view op_name = PartialAggregateOpName(spec.op);
   FEDEXEC_ASSIGN_OR_RETURN(std::optional<SecureBound> bound,
                            BoundOf(op_name, spec.op, operand));
-  FEDEXEC_ASSIGN_OR_RETURN(std::vector<TreeNode<Accumulator>> nodes,
-                           ImportAll(op_name, agg, bound ? &*bound : nullptr,
-                                     std::move(partials)));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      std::vector<TreeNode<Accumulator>> nodes,
+      ImportAll(op_name, agg, bound ? &*bound : nullptr, std::move(partials)));
   FEDEXEC_ASSIGN_OR_RETURN(
       std::vector<TreeNode<Accumulator>> merged,
       MergeIntoTiling(std::move(nodes), first_block, last_block, num_blocks,

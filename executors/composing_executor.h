@@ -140,8 +140,7 @@ class ComposingExecutor : public FederatingExecutor {
   // executor's range.
   absl::StatusOr<std::vector<PartialNode>> AggregateShard(
       const PartialAggregateSpec& spec, const Value& value,
-      const Value* operand, const Value* function,
-      const Value* merge) override;
+      const Value* operand, const Value* function, const Value* merge) override;
 
   struct State;
 

@@ -34,12 +34,12 @@ struct Stack {
   explicit Stack(int threads, int64_t clients)
       : pool(threads), context(std::make_shared<ExecutionContext>(pool)) {
     auto child = [&] {
-      auto leaf = std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
+      auto leaf =
+          std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
       auto seq = std::make_shared<SequenceExecutor>(context, leaf);
       return std::make_shared<ReferenceResolvingExecutor>(context, seq);
     };
-    auto fed =
-        std::make_shared<FederatingExecutor>(context, clients, child());
+    auto fed = std::make_shared<FederatingExecutor>(context, clients, child());
     top = std::make_shared<ReferenceResolvingExecutor>(context, fed);
   }
   ~Stack() { top.reset(); }
@@ -123,8 +123,7 @@ class DeterminismTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(DeterminismTest, SameBitsForAnyThreadCountAndArrivalOrder) {
   const std::string uri = GetParam();
   const std::vector<Value> members = ClientValues(7);
-  const Value concrete =
-      Value::Federated(Placement::kClients, false, members);
+  const Value concrete = Value::Federated(Placement::kClients, false, members);
   const std::vector<uint32_t> reference = Bits(Aggregate(uri, concrete, 1));
 
   // The same sum folded in plain client order differs in its last bits:
@@ -153,9 +152,9 @@ TEST(DeterminismTest, PlainClientOrderWouldDiffer) {
   for (const Value& m : members) {
     for (int i = 0; i < 8; ++i) sequential[i] += m.tensor().data<float>()[i];
   }
-  const Value tree = Aggregate(
-      "federated_sum", Value::Federated(Placement::kClients, false, members),
-      1);
+  const Value tree =
+      Aggregate("federated_sum",
+                Value::Federated(Placement::kClients, false, members), 1);
   const Tensor& t = tree.federated().members[0].tensor();
   EXPECT_NE(std::memcmp(sequential.data(), t.data<float>().data(), 32), 0);
 }

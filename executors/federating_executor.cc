@@ -275,7 +275,7 @@ absl::StatusOr<Value> EvalAtClients(const CorePtr& core,
 // zips <x, <y, z>> in one call), whose leaves are federated values. Its
 // nodes in preorder; each leaf is one part of the zip.
 struct ZipNode {
-  std::string name;          // as an element of its parent; "" if unnamed
+  std::string name;           // as an element of its parent; "" if unnamed
   int32_t num_children = -1;  // -1: a part
   int32_t part = -1;          // parts: index into the parts
 };
@@ -289,10 +289,10 @@ absl::StatusOr<ZipShape> ZipShapeOf(const std::string& intrinsic,
                                     const Value& argument,
                                     std::string_view placement) {
   if (!argument.is_struct() || argument.struct_value().elements.empty()) {
-    return Expects(intrinsic,
-                   absl::StrCat("a non-empty struct of ", AV(placement),
-                                " values"),
-                   argument);
+    return Expects(
+        intrinsic,
+        absl::StrCat("a non-empty struct of ", AV(placement), " values"),
+        argument);
   }
   ZipShape shape;
   std::vector<std::pair<const Value*, const std::string*>> stack = {
@@ -315,10 +315,10 @@ absl::StatusOr<ZipShape> ZipShapeOf(const std::string& intrinsic,
     shape.nodes.push_back(std::move(node));
   }
   if (shape.parts.empty()) {
-    return Expects(intrinsic,
-                   absl::StrCat("a struct with at least one ", AV(placement),
-                                " value"),
-                   argument);
+    return Expects(
+        intrinsic,
+        absl::StrCat("a struct with at least one ", AV(placement), " value"),
+        argument);
   }
   return shape;
 }
@@ -381,8 +381,8 @@ absl::StatusOr<Value> ZipAtClients(const CorePtr& core,
     lazy = lazy || c.lazy();
     parts.push_back(std::move(c));
   }
-  auto nodes = std::make_shared<const std::vector<ZipNode>>(
-      std::move(shape.nodes));
+  auto nodes =
+      std::make_shared<const std::vector<ZipNode>>(std::move(shape.nodes));
   auto member = [nodes, parts](int64_t i) -> absl::StatusOr<Value> {
     std::vector<Value> members;
     members.reserve(parts.size());
@@ -453,20 +453,21 @@ absl::StatusOr<Value> ZeroValue(const ir::Type& type) {
   FEDEXEC_RETURN_IF_ERROR(ir::CheckGenericZeroType(type));
   if (type.kind() == ir::TypeKind::kFederated) {
     absl::StatusOr<Value> zero = ZeroOf(type.member());
-    if (!zero.ok()) return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
+    if (!zero.ok())
+      return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
     std::vector<Value> members;
     members.push_back(*std::move(zero));
     return Value::Federated(type.placement(), true, std::move(members));
   }
   absl::StatusOr<Value> zero = ZeroOf(type);
-  if (!zero.ok()) return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
+  if (!zero.ok())
+    return Located(Uri(Intrinsic::kGenericZero), "", zero.status());
   return zero;
 }
 
 class IntrinsicFunction : public Function {
  public:
-  IntrinsicFunction(ir::Type type, Intrinsic op, std::string uri,
-                    CorePtr core)
+  IntrinsicFunction(ir::Type type, Intrinsic op, std::string uri, CorePtr core)
       : Function(std::move(type)),
         op_(op),
         uri_(std::move(uri)),
@@ -491,8 +492,9 @@ class IntrinsicFunction : public Function {
         if (ContainsFederated(arg)) {
           return Expects(name, "an unplaced value", arg);
         }
-        return op_ == Intrinsic::kFederatedValueAtServer ? AtServer(arg)
-                                         : AllEqualAtClients(arg);
+        return op_ == Intrinsic::kFederatedValueAtServer
+                   ? AtServer(arg)
+                   : AllEqualAtClients(arg);
       case Intrinsic::kFederatedEvalAtServer: {
         FEDEXEC_RETURN_IF_ERROR(CheckFunction(name, -1, arg, false));
         absl::StatusOr<Value> r = CallFunction(arg, nullptr);
@@ -651,8 +653,7 @@ absl::StatusOr<Value> FederatingExecutor::EmbedLeaf(const ir::NodePtr& node) {
   if (!node->Is<ir::IntrinsicNode>()) return LocalExecutor::EmbedLeaf(node);
   const std::string& uri = node->As<ir::IntrinsicNode>().uri;
   std::optional<ir::Intrinsic> op = ir::FindIntrinsic(uri);
-  if (!op.has_value() ||
-      ir::FamilyOf(*op) == ir::IntrinsicFamily::kSequence) {
+  if (!op.has_value() || ir::FamilyOf(*op) == ir::IntrinsicFamily::kSequence) {
     return LocalExecutor::EmbedLeaf(node);
   }
   if (!node->type().has_value()) {
@@ -669,17 +670,20 @@ absl::StatusOr<Value> FederatingExecutor::EmbedLeaf(const ir::NodePtr& node) {
                      ", which is not a function type with a parameter"));
   }
   return Value::Function(
-      std::make_shared<federating_internal::IntrinsicFunction>(type, *op, uri, core_));
+      std::make_shared<federating_internal::IntrinsicFunction>(type, *op, uri,
+                                                               core_));
 }
 
 absl::StatusOr<std::vector<PartialNode>> FederatingExecutor::AggregateShard(
     const PartialAggregateSpec& spec, const Value& value, const Value* operand,
     const Value* function, const Value* merge) {
-  return federating_internal::AggregateShardImpl(*core_, spec, value, operand, function, merge);
+  return federating_internal::AggregateShardImpl(*core_, spec, value, operand,
+                                                 function, merge);
 }
 
 absl::Status FederatingExecutor::ValidateValue(const Value& value) {
-  FEDEXEC_RETURN_IF_ERROR(federating_internal::CheckFits(value, core_->num_clients, 0));
+  FEDEXEC_RETURN_IF_ERROR(
+      federating_internal::CheckFits(value, core_->num_clients, 0));
   return LocalExecutor::ValidateValue(value);
 }
 

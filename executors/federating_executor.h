@@ -27,12 +27,13 @@
 // function value carries what it needs, so no child runs them.
 //
 // Aggregations (sum, mean, weighted_mean, min, max, secure_sum,
-// secure_sum_bitwidth, secure_modular_sum, aggregate) fold clients with TreeReduce
-// (core/tree_reduce.h) in blocks of AggregationBlockSize(num_clients)
-// clients: that block size is part of the definition of every aggregate
-// this executor computes (float results depend on it), and every executor
-// that shards an aggregation across workers must use the same one. Results are
-// bit-identical for any thread count; memory is O(member x window).
+// secure_sum_bitwidth, secure_modular_sum, aggregate) fold clients with
+// TreeReduce (core/tree_reduce.h) in blocks of
+// AggregationBlockSize(num_clients) clients: that block size is part of the
+// definition of every aggregate this executor computes (float results depend on
+// it), and every executor that shards an aggregation across workers must use
+// the same one. Results are bit-identical for any thread count; memory is
+// O(member x window).
 //
 // Zero clients: a sum (secure ones too) is the zero of the member type
 // (which must then have a fully known shape); mean, weighted_mean, min and
@@ -121,8 +122,7 @@ class FederatingExecutor : public LocalExecutor {
   // otherwise).
   absl::StatusOr<std::vector<PartialNode>> AggregateShard(
       const PartialAggregateSpec& spec, const Value& value,
-      const Value* operand, const Value* function,
-      const Value* merge) override;
+      const Value* operand, const Value* function, const Value* merge) override;
 
  private:
   std::shared_ptr<const federating_internal::Core> core_;

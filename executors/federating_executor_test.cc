@@ -44,20 +44,20 @@ using ::testing::HasSubstr;
 
 using federating_test::Fail;
 using federating_test::Inc;
+using federating_test::inc_calls;
 using federating_test::PerClient;
 using federating_test::Pick;
-using federating_test::Probe;
-using federating_test::RegisterTestFunctions;
-using federating_test::ResetCounters;
-using federating_test::Slow;
-using federating_test::Stack;
-using federating_test::V;
-using federating_test::inc_calls;
 using federating_test::pick_calls;
+using federating_test::Probe;
 using federating_test::probe_calls;
 using federating_test::probe_live;
 using federating_test::probe_max_live;
+using federating_test::RegisterTestFunctions;
+using federating_test::ResetCounters;
+using federating_test::Slow;
 using federating_test::slow_started;
+using federating_test::Stack;
+using federating_test::V;
 
 // ----------------------------------------------------- placement moves
 
@@ -248,10 +248,10 @@ TEST(FederatingExecutorTest, ZipOfNestedStructs) {
   OwnedValue z = s.Text("[7, 8]@CLIENTS");
   OwnedValue yz = s.Struct({&y, &z}, {"", "z"});
   OwnedValue xyz = s.Struct({&x, &yz}, {"x", ""});
-  EXPECT_VALUE(s.Run("federated_zip_at_clients",
-                     "<x={int32}@CLIENTS,<{float32}@CLIENTS,z=int32[2]@CLIENTS>>",
-                     xyz),
-               "{<x=1, <1.5, z=[7, 8]>>, <x=2, <2.5, z=[7, 8]>>}@CLIENTS");
+  EXPECT_VALUE(
+      s.Run("federated_zip_at_clients",
+            "<x={int32}@CLIENTS,<{float32}@CLIENTS,z=int32[2]@CLIENTS>>", xyz),
+      "{<x=1, <1.5, z=[7, 8]>>, <x=2, <2.5, z=[7, 8]>>}@CLIENTS");
   // All-equal parts stay all-equal, however deep.
   OwnedValue deep = s.Struct({&z});
   OwnedValue deeper = s.Struct({&deep});
@@ -272,12 +272,12 @@ TEST(FederatingExecutorTest, ZipOfNestedStructs) {
   // A part at the wrong placement, at any depth.
   OwnedValue bad_inner = s.Struct({&y, &a});
   OwnedValue bad = s.Struct({&x, &bad_inner});
-  EXPECT_ERROR(s.Run("federated_zip_at_clients",
-                     "<{int32}@CLIENTS,<{float32}@CLIENTS,{float32}@CLIENTS>>",
-                     bad),
-               absl::StatusCode::kInvalidArgument,
-               "federated_zip_at_clients expects argument 3 at CLIENTS, got "
-               "float32@SERVER");
+  EXPECT_ERROR(
+      s.Run("federated_zip_at_clients",
+            "<{int32}@CLIENTS,<{float32}@CLIENTS,{float32}@CLIENTS>>", bad),
+      absl::StatusCode::kInvalidArgument,
+      "federated_zip_at_clients expects argument 3 at CLIENTS, got "
+      "float32@SERVER");
   OwnedValue nothing = s.Struct({&empty});
   EXPECT_ERROR(s.Run("federated_zip_at_clients", "<{int32}@CLIENTS>", nothing),
                absl::StatusCode::kInvalidArgument,
@@ -313,11 +313,11 @@ TEST(FederatingExecutorTest, SelectAndSecureSelect) {
 
     OwnedValue bad = s.Text("{[0], [7], [-1]}@CLIENTS");
     OwnedValue arg3 = s.Struct({&bad, &max_key, &server, &pick});
-    EXPECT_ERROR(s.Run(uri, type, arg3), absl::StatusCode::kInvalidArgument,
-                 absl::StrCat(uri, ": client 1 has key 7, outside ",
-                              std::string(uri) == "federated_select"
-                                  ? "[0, 4]"
-                                  : "[0, 5)"));
+    EXPECT_ERROR(
+        s.Run(uri, type, arg3), absl::StatusCode::kInvalidArgument,
+        absl::StrCat(
+            uri, ": client 1 has key 7, outside ",
+            std::string(uri) == "federated_select" ? "[0, 4]" : "[0, 5)"));
     OwnedValue negative = s.Text("{[0], [1], [-1]}@CLIENTS");
     OwnedValue arg4 = s.Struct({&negative, &max_key, &server, &pick});
     EXPECT_ERROR(s.Run(uri, type, arg4), absl::StatusCode::kInvalidArgument,

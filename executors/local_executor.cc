@@ -19,7 +19,7 @@ std::atomic<int64_t> live_states{0};
 // running its waiters: that outermost completion runs them, one after the
 // other, so a chain of structs, selections or failed calls waiting on one
 // value completes in constant stack instead of recursing once per link.
-thread_local std::deque<absl::AnyInvocable<void() &&>>* deferred_waiters =
+thread_local std::deque<absl::AnyInvocable<void()&&>>* deferred_waiters =
     nullptr;
 }  // namespace
 
@@ -55,7 +55,7 @@ class ValueState {
         std::make_move_iterator(waiters.end()));
     deferred_waiters = &queue;
     while (!queue.empty()) {
-      absl::AnyInvocable<void() &&> w = std::move(queue.front());
+      absl::AnyInvocable<void()&&> w = std::move(queue.front());
       queue.pop_front();
       std::move(w)();
     }
@@ -123,9 +123,8 @@ void WhenAllReady(const std::vector<std::shared_ptr<ValueState>>& deps,
 }
 
 absl::Status FunctionInside(const Value& value) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("cannot materialize a function value: ",
-                   DescribeValue(value)));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cannot materialize a function value: ", DescribeValue(value)));
 }
 
 absl::StatusOr<Value> Concrete(const Value& value, ExecutionContext& context,
@@ -154,7 +153,8 @@ absl::StatusOr<Value> Concrete(const Value& value, ExecutionContext& context,
       std::vector<std::pair<std::string, Value>> elements;
       elements.reserve(value.struct_value().elements.size());
       for (const auto& e : value.struct_value().elements) {
-        FEDEXEC_ASSIGN_OR_RETURN(Value v, Concrete(*e.value, context, depth + 1));
+        FEDEXEC_ASSIGN_OR_RETURN(Value v,
+                                 Concrete(*e.value, context, depth + 1));
         elements.emplace_back(e.name, std::move(v));
       }
       return Value::Struct(std::move(elements));
@@ -170,8 +170,8 @@ absl::StatusOr<Value> Concrete(const Value& value, ExecutionContext& context,
       } else {
         elements = s.elements;
       }
-      FEDEXEC_ASSIGN_OR_RETURN(elements,
-                               ConcreteAll(std::move(elements), context, depth));
+      FEDEXEC_ASSIGN_OR_RETURN(
+          elements, ConcreteAll(std::move(elements), context, depth));
       return Value::Sequence(std::move(elements));
     }
     case Value::Kind::kFederated: {
@@ -332,7 +332,8 @@ absl::StatusOr<OwnedValue> LocalExecutor::CreateCall(
       absl::Status cancelled = context_->CheckCancelled();
       if (!cancelled.ok()) return state->Complete(cancelled);
       const Value& f = *fn->result_ref();
-      state->Complete(CallFunction(f, arg != nullptr ? &*arg->result_ref() : nullptr));
+      state->Complete(
+          CallFunction(f, arg != nullptr ? &*arg->result_ref() : nullptr));
     });
   });
   return handle;
@@ -355,7 +356,8 @@ absl::StatusOr<OwnedValue> LocalExecutor::CreateStruct(
     std::vector<std::pair<std::string, Value>> values;
     values.reserve(deps.size());
     for (size_t i = 0; i < deps.size(); ++i) {
-      if (!deps[i]->result_ref().ok()) return state->Complete(deps[i]->result());
+      if (!deps[i]->result_ref().ok())
+        return state->Complete(deps[i]->result());
       values.emplace_back(names[i], *deps[i]->result_ref());
     }
     state->Complete(Value::Struct(std::move(values)));
@@ -377,8 +379,8 @@ absl::StatusOr<OwnedValue> LocalExecutor::CreateSelection(ValueId source,
     const Value& v = *src->result_ref();
     if (!v.is_struct()) {
       return state->Complete(absl::InvalidArgumentError(
-          absl::StrCat("selection [", index, "] from ",
-                       DescribeValue(v), ", which is not a struct")));
+          absl::StrCat("selection [", index, "] from ", DescribeValue(v),
+                       ", which is not a struct")));
     }
     const auto& elements = v.struct_value().elements;
     if (static_cast<size_t>(index) >= elements.size()) {
@@ -465,10 +467,9 @@ absl::StatusOr<Value> LocalExecutor::EmbedLeaf(const ir::NodePtr& node) {
   if (node->Is<ir::PlacementNode>()) {
     const std::string_view name =
         PlacementName(node->As<ir::PlacementNode>().placement);
-    return absl::InvalidArgumentError(
-        absl::StrCat("placement literal ",
-                     absl::string_view(name.data(), name.size()),
-                     " has no value at run time"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "placement literal ", absl::string_view(name.data(), name.size()),
+        " has no value at run time"));
   }
   std::string what = ir::NodeKindName(node->kind());
   if (node->Is<ir::IntrinsicNode>()) {

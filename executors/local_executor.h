@@ -100,9 +100,7 @@ class LocalExecutor : public Executor {
   // members and functions included), for executors of the same process.
   absl::StatusOr<Value> Resolve(ValueId value);
 
-  const std::shared_ptr<ExecutionContext>& context() const {
-    return context_;
-  }
+  const std::shared_ptr<ExecutionContext>& context() const { return context_; }
   LocalExecutor* child() const { return child_.get(); }
 
   // Value states alive in this process (all executors): with NumValues, lets

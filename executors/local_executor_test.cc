@@ -254,7 +254,8 @@ TEST_P(LocalExecutorTest, MalformedRequestsFailAtOnce) {
 TEST_P(LocalExecutorTest, StructsAndSelections) {
   OwnedValue a = Val("1.0");
   OwnedValue b = Val("<2, 3>");
-  absl::StatusOr<OwnedValue> s = e().CreateStruct({{"a", a.id()}, {"b", b.id()}});
+  absl::StatusOr<OwnedValue> s =
+      e().CreateStruct({{"a", a.id()}, {"b", b.id()}});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*Printed(*s), "<a=1.0, b=<2, 3>>");
   absl::StatusOr<OwnedValue> empty = e().CreateStruct({});
@@ -283,7 +284,8 @@ TEST_P(LocalExecutorTest, CallsWaitForTheirInputs) {
   // Created while their input is still being computed.
   OwnedValue c1 = Call(count, gated);
   OwnedValue c2 = Call(count, c1);
-  absl::StatusOr<OwnedValue> s = e().CreateStruct({{"", c2.id()}, {"", gated.id()}});
+  absl::StatusOr<OwnedValue> s =
+      e().CreateStruct({{"", c2.id()}, {"", gated.id()}});
   ASSERT_TRUE(s.ok());
   gate_.AwaitWaiters(1);
   EXPECT_EQ(counted_.load(), 0);
@@ -297,7 +299,8 @@ TEST_P(LocalExecutorTest, ErrorsReachEveryDependentValue) {
   OwnedValue arg = Val("<1, 0>");
   OwnedValue bad = Call(divide, arg);
   OwnedValue ok = Val("2.0");
-  absl::StatusOr<OwnedValue> s = e().CreateStruct({{"", ok.id()}, {"", bad.id()}});
+  absl::StatusOr<OwnedValue> s =
+      e().CreateStruct({{"", ok.id()}, {"", bad.id()}});
   ASSERT_TRUE(s.ok());
   absl::StatusOr<OwnedValue> sel = e().CreateSelection(*s, 0);
   ASSERT_TRUE(sel.ok());
@@ -351,7 +354,8 @@ TEST_P(LocalExecutorTest, LifetimeCountersReturnToTheirStart) {
   {
     ThreadPool pool(GetParam());
     auto context = std::make_shared<ExecutionContext>(pool);
-    auto leaf = std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
+    auto leaf =
+        std::make_shared<LeafExecutor>(context, test_util::NativeRuntimes());
     LocalExecutor executor(context, leaf);
     {
       absl::StatusOr<OwnedValue> add = executor.CreateValue(ir::MakeNode(
@@ -433,8 +437,8 @@ TEST_P(LocalExecutorTest, DestructorWaitsForRunningWork) {
 }
 
 TEST_P(LocalExecutorTest, MaterializeProducesLazyValues) {
-  absl::StatusOr<OwnedValue> seq = e().CreateValue(
-      Value::LazySequence(std::make_shared<Range>(4, -1)));
+  absl::StatusOr<OwnedValue> seq =
+      e().CreateValue(Value::LazySequence(std::make_shared<Range>(4, -1)));
   ASSERT_TRUE(seq.ok());
   absl::StatusOr<Value> m = e().Materialize(*seq);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -453,8 +457,8 @@ TEST_P(LocalExecutorTest, MaterializeProducesLazyValues) {
   }
 
   // Inside a struct, and failing while produced.
-  absl::StatusOr<OwnedValue> failing = e().CreateValue(
-      Value::LazySequence(std::make_shared<Range>(4, 2)));
+  absl::StatusOr<OwnedValue> failing =
+      e().CreateValue(Value::LazySequence(std::make_shared<Range>(4, 2)));
   absl::StatusOr<OwnedValue> s =
       e().CreateStruct({{"ok", seq->id()}, {"bad", failing->id()}});
   absl::StatusOr<Value> ms = e().Materialize(*s);

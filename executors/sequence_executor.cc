@@ -41,16 +41,16 @@ absl::Status ElementError(SequenceOp op, int64_t index,
       status.code() == absl::StatusCode::kResourceExhausted) {
     return CopyStatus(status);
   }
-  return absl::Status(status.code(),
-                      absl::StrCat(OpName(op), ": element ", index, ": ",
-                                   status.message()));
+  return absl::Status(
+      status.code(),
+      absl::StrCat(OpName(op), ": element ", index, ": ", status.message()));
 }
 
 absl::Status BadArgument(SequenceOp op, const char* expected,
                          const Value& found) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      OpName(op), ": expected an argument ", expected, ", found ",
-      DescribeValue(found)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(OpName(op), ": expected an argument ", expected, ", found ",
+                   DescribeValue(found)));
 }
 
 // The elements of sequence_map(f, source), produced on each traversal.
@@ -123,8 +123,8 @@ class SequenceIntrinsic : public Function {
   absl::Status CheckFunction(const Value& value, const char* role) const {
     absl::StatusOr<const Function*> f = AsFunction(value);
     if (!f.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(OpName(op_), ": the ", role, ": ", f.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          OpName(op_), ": the ", role, ": ", f.status().message()));
     }
     if (!(*f)->has_parameter()) {
       return absl::InvalidArgumentError(
@@ -155,8 +155,8 @@ class SequenceIntrinsic : public Function {
     FEDEXEC_RETURN_IF_ERROR(CheckFunction(*function, "reducing function"));
     Value accumulator = *initial;
     int64_t index = 0;
-    FEDEXEC_RETURN_IF_ERROR(source->sequence().ForEach(
-        [&](const Value& element) -> absl::Status {
+    FEDEXEC_RETURN_IF_ERROR(
+        source->sequence().ForEach([&](const Value& element) -> absl::Status {
           FEDEXEC_RETURN_IF_ERROR(context_->CheckCancelled());
           std::vector<std::pair<std::string, Value>> pair;
           pair.reserve(2);
@@ -176,8 +176,8 @@ class SequenceIntrinsic : public Function {
     if (!argument.is_sequence()) return BadArgument(op_, "T*", argument);
     Accumulator sum;
     int64_t index = 0;
-    FEDEXEC_RETURN_IF_ERROR(argument.sequence().ForEach(
-        [&](const Value& element) -> absl::Status {
+    FEDEXEC_RETURN_IF_ERROR(
+        argument.sequence().ForEach([&](const Value& element) -> absl::Status {
           FEDEXEC_RETURN_IF_ERROR(context_->CheckCancelled());
           absl::Status folded = Fold(AggregateOp::kSum, sum, element);
           if (!folded.ok()) return ElementError(op_, index, folded);
@@ -196,9 +196,9 @@ class SequenceIntrinsic : public Function {
     }
     absl::StatusOr<Value> result = Finish(std::move(sum));
     if (!result.ok()) {
-      return absl::Status(result.status().code(),
-                          absl::StrCat(OpName(op_), ": ",
-                                       result.status().message()));
+      return absl::Status(
+          result.status().code(),
+          absl::StrCat(OpName(op_), ": ", result.status().message()));
     }
     return result;
   }

@@ -167,11 +167,11 @@ TEST(SequenceExecutorTest, SumOfEmptySequenceIsTheZeroOfT) {
   Stack stack;
   Executor& e = *stack.sequence;
   OwnedValue empty = Make(e, V("seq[]"));
-  OwnedValue r = CallLeaf(
-      e,
-      Intrinsic("sequence_sum",
-                "(<a=int32,b=float32[2]>* -> <a=int32,b=float32[2]>)"),
-      empty);
+  OwnedValue r =
+      CallLeaf(e,
+               Intrinsic("sequence_sum",
+                         "(<a=int32,b=float32[2]>* -> <a=int32,b=float32[2]>)"),
+               empty);
   EXPECT_EQ(*Printed(e, r), "<a=0, b=[0.0, 0.0]>");
   // A shape the type does not fix has no zero.
   OwnedValue r2 = CallLeaf(
@@ -186,8 +186,8 @@ TEST(SequenceExecutorTest, SumErrorsNameTheElement) {
   Stack stack;
   Executor& e = *stack.sequence;
   OwnedValue s = Make(e, V("seq[[1.0, 2.0], [3.0, 4.0], [5.0]]"));
-  OwnedValue r = CallLeaf(
-      e, Intrinsic("sequence_sum", "(float32[?]* -> float32[?])"), s);
+  OwnedValue r =
+      CallLeaf(e, Intrinsic("sequence_sum", "(float32[?]* -> float32[?])"), s);
   absl::StatusOr<std::string> p = Printed(e, r);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(p.status().message()),
@@ -202,8 +202,8 @@ TEST(SequenceExecutorTest, ReduceFoldsInOrderFromTheInitialValue) {
   Executor& e = *stack.sequence;
   OwnedValue s = Make(e, V("seq[1.0, 2.0, 3.0]"));
   OwnedValue init = Make(e, V("10.0"));
-  OwnedValue subtract = Make(
-      e, Native("subtract", "(<float32,float32> -> float32)"));
+  OwnedValue subtract =
+      Make(e, Native("subtract", "(<float32,float32> -> float32)"));
   OwnedValue arg = Struct(e, {&s, &init, &subtract});
   OwnedValue r = CallLeaf(
       e,
@@ -230,14 +230,13 @@ TEST(SequenceExecutorTest, ReduceErrorsNameTheElement) {
   Executor& e = *stack.sequence;
   OwnedValue s = Make(e, V("seq[1, 2, 0, 4]"));
   OwnedValue init = Make(e, V("100"));
-  OwnedValue divide =
-      Make(e, Native("divide", "(<int32,int32> -> int32)"));
+  OwnedValue divide = Make(e, Native("divide", "(<int32,int32> -> int32)"));
   OwnedValue arg = Struct(e, {&s, &init, &divide});
-  OwnedValue r = CallLeaf(
-      e,
-      Intrinsic("sequence_reduce",
-                "(<int32*,int32,(<int32,int32> -> int32)> -> int32)"),
-      arg);
+  OwnedValue r =
+      CallLeaf(e,
+               Intrinsic("sequence_reduce",
+                         "(<int32*,int32,(<int32,int32> -> int32)> -> int32)"),
+               arg);
   absl::StatusOr<std::string> p = Printed(e, r);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(p.status().message()),
@@ -286,7 +285,8 @@ TEST(SequenceExecutorTest, MappedSequenceIsALazyValue) {
     return absl::AbortedError("enough");
   });
   EXPECT_EQ(stopped.code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(std::string(stopped.message()), "enough");  // the consumer's error, unchanged
+  EXPECT_EQ(std::string(stopped.message()),
+            "enough");  // the consumer's error, unchanged
   EXPECT_EQ(seen, 1);
   EXPECT_EQ(stack.calls.load(), 1);
 }
@@ -302,8 +302,7 @@ TEST(SequenceExecutorTest, ReduceOfMapCallsTheFunctionOncePerElement) {
   OwnedValue s = Make(e, Value::Sequence(std::move(elements)));
   OwnedValue f = Make(e, Native("count_double", "(float32 -> float32)"));
   OwnedValue map_arg = Struct(e, {&f, &s});
-  OwnedValue mapped =
-      CallLeaf(e, Intrinsic("sequence_map", kMapType), map_arg);
+  OwnedValue mapped = CallLeaf(e, Intrinsic("sequence_map", kMapType), map_arg);
   // A map of the map: two calls per element.
   OwnedValue map_arg2 = Struct(e, {&f, &mapped});
   OwnedValue mapped2 =
@@ -360,8 +359,7 @@ TEST(SequenceExecutorTest, BadArgumentsAreErrors) {
   Stack stack;
   Executor& e = *stack.sequence;
   OwnedValue scalar = Make(e, V("1.0"));
-  OwnedValue r1 =
-      CallLeaf(e, Intrinsic("sequence_sum", kSumType), scalar);
+  OwnedValue r1 = CallLeaf(e, Intrinsic("sequence_sum", kSumType), scalar);
   EXPECT_THAT(std::string(Printed(e, r1).status().message()),
               HasSubstr("sequence_sum: expected an argument T*, found "
                         "float32"));
@@ -401,8 +399,8 @@ TEST(SequenceExecutorTest, OtherLeavesGoToTheChild) {
   EXPECT_THAT(std::string(unknown.status().message()),
               HasSubstr("intrinsic federated_sum"));
   // A sequence intrinsic needs its function type.
-  absl::StatusOr<Value> untyped =
-      stack.sequence->EmbedLeaf(ir::MakeNode(ir::IntrinsicNode{"sequence_sum"}));
+  absl::StatusOr<Value> untyped = stack.sequence->EmbedLeaf(
+      ir::MakeNode(ir::IntrinsicNode{"sequence_sum"}));
   EXPECT_EQ(untyped.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(untyped.status().message()),
               HasSubstr("sequence_sum needs its concrete function type"));
@@ -432,11 +430,11 @@ absl::StatusOr<std::string> RunText(Executor& executor, const std::string& text,
 
 TEST(SequenceExecutorEndToEndTest, ReduceWithALambda) {
   Stack stack;
-  absl::StatusOr<std::string> r = RunText(
-      *stack.top,
-      "(ds: int32*) -> sequence_reduce(ds, 0, (p: <int32,int32>) -> "
-      "native(\"add\", (<int32,int32> -> int32))(p[0], p[1]))",
-      "seq[1, 2, 3, 4]");
+  absl::StatusOr<std::string> r =
+      RunText(*stack.top,
+              "(ds: int32*) -> sequence_reduce(ds, 0, (p: <int32,int32>) -> "
+              "native(\"add\", (<int32,int32> -> int32))(p[0], p[1]))",
+              "seq[1, 2, 3, 4]");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "10");
 }
@@ -463,8 +461,7 @@ TEST(SequenceExecutorEndToEndTest, ErrorsNameTheCallAndTheElement) {
       "(s: float32*) ->\n"
       "  sequence_sum(sequence_map((e: float32) ->\n"
       "    native(\"check_positive\", (float32 -> float32))(e), s))";
-  absl::StatusOr<std::string> r =
-      RunText(*stack.top, text, "seq[1.0, -2.0]");
+  absl::StatusOr<std::string> r = RunText(*stack.top, text, "seq[1.0, -2.0]");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   // Read by sequence_sum at 2:3; mapped by the closure's call at 3:5.
   EXPECT_THAT(std::string(r.status().message()),
@@ -494,7 +491,9 @@ absl::StatusOr<ir::NodePtr> NestedReduces(int n) {
   auto ref = [](const std::string& name) {
     return MakeNode(ir::ReferenceNode{name});
   };
-  auto p_at = [&](int i) { return MakeNode(ir::SelectionNode{ref("p"), i, ""}); };
+  auto p_at = [&](int i) {
+    return MakeNode(ir::SelectionNode{ref("p"), i, ""});
+  };
   auto pair = [](ir::NodePtr a, ir::NodePtr b) {
     return MakeNode(ir::StructNode{{{"", std::move(a)}, {"", std::move(b)}}});
   };
@@ -522,7 +521,6 @@ absl::StatusOr<ir::NodePtr> NestedReduces(int n) {
   return ir::CheckComputation(
       MakeNode(ir::LambdaNode{"s", T("float32*"), std::move(body)}));
 }
-
 
 TEST(SequenceExecutorEndToEndTest, ClosuresCalledThroughIntrinsicsNest) {
   Stack stack;

@@ -57,9 +57,8 @@ constexpr Spec kSpecs[] = {
      "federated_aggregate",
      "<{T}@CLIENTS, U, (<U, T> -> U), (<U, U> -> U), (U -> R)>", "R@SERVER", 5,
      "", Rule::kPlain},
-    {Intrinsic::kFederatedApply, IntrinsicFamily::kFederated,
-     "federated_apply", "<(T -> U), T@SERVER>", "U@SERVER", 2, "",
-     Rule::kPlain},
+    {Intrinsic::kFederatedApply, IntrinsicFamily::kFederated, "federated_apply",
+     "<(T -> U), T@SERVER>", "U@SERVER", 2, "", Rule::kPlain},
     {Intrinsic::kFederatedBroadcast, IntrinsicFamily::kFederated,
      "federated_broadcast", "T@SERVER", "T@CLIENTS", 0, "", Rule::kPlain},
     {Intrinsic::kFederatedEvalAtClients, IntrinsicFamily::kFederated,
@@ -67,28 +66,23 @@ constexpr Spec kSpecs[] = {
      Rule::kPlain},
     {Intrinsic::kFederatedEvalAtServer, IntrinsicFamily::kFederated,
      "federated_eval_at_server", "( -> T)", "T@SERVER", 0, "", Rule::kPlain},
-    {Intrinsic::kFederatedMap, IntrinsicFamily::kFederated,
-     "federated_map", "<(T -> U), {T}@CLIENTS>", "{U}@CLIENTS", 2, "",
-     Rule::kPlain},
+    {Intrinsic::kFederatedMap, IntrinsicFamily::kFederated, "federated_map",
+     "<(T -> U), {T}@CLIENTS>", "{U}@CLIENTS", 2, "", Rule::kPlain},
     {Intrinsic::kFederatedMapAllEqual, IntrinsicFamily::kFederated,
      "federated_map_all_equal", "<(T -> U), T@CLIENTS>", "U@CLIENTS", 2, "",
      Rule::kPlain},
-    {Intrinsic::kFederatedMean, IntrinsicFamily::kFederated,
-     "federated_mean", "{T}@CLIENTS", "T@SERVER", 0, "floating-point T",
-     Rule::kFloating},
+    {Intrinsic::kFederatedMean, IntrinsicFamily::kFederated, "federated_mean",
+     "{T}@CLIENTS", "T@SERVER", 0, "floating-point T", Rule::kFloating},
     {Intrinsic::kFederatedWeightedMean, IntrinsicFamily::kFederated,
      "federated_weighted_mean", "<{T}@CLIENTS, {W}@CLIENTS>", "T@SERVER", 2,
      "floating-point T and an integer or floating-point scalar W",
      Rule::kWeightedMean},
-    {Intrinsic::kFederatedMin, IntrinsicFamily::kFederated,
-     "federated_min", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
-     Rule::kNumeric},
-    {Intrinsic::kFederatedMax, IntrinsicFamily::kFederated,
-     "federated_max", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
-     Rule::kNumeric},
-    {Intrinsic::kFederatedSum, IntrinsicFamily::kFederated,
-     "federated_sum", "{T}@CLIENTS", "T@SERVER", 0, "numeric T",
-     Rule::kNumeric},
+    {Intrinsic::kFederatedMin, IntrinsicFamily::kFederated, "federated_min",
+     "{T}@CLIENTS", "T@SERVER", 0, "numeric T", Rule::kNumeric},
+    {Intrinsic::kFederatedMax, IntrinsicFamily::kFederated, "federated_max",
+     "{T}@CLIENTS", "T@SERVER", 0, "numeric T", Rule::kNumeric},
+    {Intrinsic::kFederatedSum, IntrinsicFamily::kFederated, "federated_sum",
+     "{T}@CLIENTS", "T@SERVER", 0, "numeric T", Rule::kNumeric},
     {Intrinsic::kFederatedSecureSum, IntrinsicFamily::kFederated,
      "federated_secure_sum", "<{V}@CLIENTS, M>", "V@SERVER", 2,
      "integer V and an integer bound M, shared or per element of V",
@@ -121,23 +115,23 @@ constexpr Spec kSpecs[] = {
     {Intrinsic::kFederatedZipAtServer, IntrinsicFamily::kFederated,
      "federated_zip_at_server", "<T1@SERVER, T2@SERVER, ...>",
      "<T1, T2, ...>@SERVER", 0, "", Rule::kZipServer},
-    {Intrinsic::kGenericPlus, IntrinsicFamily::kGeneric,
-     "generic_plus", "<T, T>", "T", 2,
-     "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {Intrinsic::kGenericMultiply, IntrinsicFamily::kGeneric,
-     "generic_multiply", "<T, T>", "T", 2,
-     "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {Intrinsic::kGenericDivide, IntrinsicFamily::kGeneric,
-     "generic_divide", "<T, T>", "T", 2,
-     "numeric T (or federated values of it at one placement)", Rule::kGeneric},
-    {Intrinsic::kGenericZero, IntrinsicFamily::kGeneric,
-     "generic_zero", nullptr, "T", 0, "numeric T", Rule::kZero},
-    {Intrinsic::kSequenceMap, IntrinsicFamily::kSequence,
-     "sequence_map", "<(T -> U), T*>", "U*", 2, "", Rule::kPlain},
-    {Intrinsic::kSequenceReduce, IntrinsicFamily::kSequence,
-     "sequence_reduce", "<T*, U, (<U, T> -> U)>", "U", 3, "", Rule::kPlain},
-    {Intrinsic::kSequenceSum, IntrinsicFamily::kSequence,
-     "sequence_sum", "T*", "T", 0, "numeric T", Rule::kNumeric},
+    {Intrinsic::kGenericPlus, IntrinsicFamily::kGeneric, "generic_plus",
+     "<T, T>", "T", 2, "numeric T (or federated values of it at one placement)",
+     Rule::kGeneric},
+    {Intrinsic::kGenericMultiply, IntrinsicFamily::kGeneric, "generic_multiply",
+     "<T, T>", "T", 2, "numeric T (or federated values of it at one placement)",
+     Rule::kGeneric},
+    {Intrinsic::kGenericDivide, IntrinsicFamily::kGeneric, "generic_divide",
+     "<T, T>", "T", 2, "numeric T (or federated values of it at one placement)",
+     Rule::kGeneric},
+    {Intrinsic::kGenericZero, IntrinsicFamily::kGeneric, "generic_zero",
+     nullptr, "T", 0, "numeric T", Rule::kZero},
+    {Intrinsic::kSequenceMap, IntrinsicFamily::kSequence, "sequence_map",
+     "<(T -> U), T*>", "U*", 2, "", Rule::kPlain},
+    {Intrinsic::kSequenceReduce, IntrinsicFamily::kSequence, "sequence_reduce",
+     "<T*, U, (<U, T> -> U)>", "U", 3, "", Rule::kPlain},
+    {Intrinsic::kSequenceSum, IntrinsicFamily::kSequence, "sequence_sum", "T*",
+     "T", 0, "numeric T", Rule::kNumeric},
 };
 
 // The rows are in the order of the enum, so that a row is found by index.
@@ -414,18 +408,18 @@ absl::StatusOr<ZipTypes> ZipPart(const Spec& spec, const Type& argument,
                                  ") is not a federated value"));
   }
   if (t.placement() != placement) {
-    return Mismatch(spec, argument.ToString(),
-                    absl::StrCat("element ", path, " (", t.ToString(),
-                                 ") is placed at ",
-                                 PlacementText(t.placement()), ", not ",
-                                 PlacementText(placement)));
+    return Mismatch(
+        spec, argument.ToString(),
+        absl::StrCat("element ", path, " (", t.ToString(), ") is placed at ",
+                     PlacementText(t.placement()), ", not ",
+                     PlacementText(placement)));
   }
   ++*leaves;
   // CLIENTS values are zipped per client (an all-equal input is accepted
   // as one); SERVER values are always all-equal.
-  return ZipTypes{Type::Federated(t.member(), placement,
-                                  placement == Placement::kServer),
-                  t.member()};
+  return ZipTypes{
+      Type::Federated(t.member(), placement, placement == Placement::kServer),
+      t.member()};
 }
 
 // federated_zip_at_clients / _at_server: a struct of federated values at
@@ -452,14 +446,13 @@ absl::StatusOr<Type> InferZip(const Spec& spec, const Type& argument) {
                     "there is nothing to zip (no federated values)");
   }
   if (!IsAssignableFrom(types.parameter, argument)) {
-    return Mismatch(spec, argument.ToString(),
-                    absl::StrCat("not assignable to ",
-                                 types.parameter.ToString()));
+    return Mismatch(
+        spec, argument.ToString(),
+        absl::StrCat("not assignable to ", types.parameter.ToString()));
   }
-  return Type::Function(
-      std::move(types.parameter),
-      Type::Federated(std::move(types.member), placement,
-                      placement == Placement::kServer));
+  return Type::Function(std::move(types.parameter),
+                        Type::Federated(std::move(types.member), placement,
+                                        placement == Placement::kServer));
 }
 
 // A precise reason for the commonest mistake: a federated argument at the

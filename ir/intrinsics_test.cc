@@ -51,11 +51,10 @@ TEST(IntrinsicsTest, EveryUriNamesOneIntrinsicOfItsFamily) {
     EXPECT_EQ(IntrinsicUri(*intrinsic), uri);
     EXPECT_TRUE(seen.insert(*intrinsic).second) << uri;
     const IntrinsicFamily family = FamilyOf(*intrinsic);
-    const std::string prefix = family == IntrinsicFamily::kFederated
-                                   ? "federated_"
-                                   : family == IntrinsicFamily::kGeneric
-                                         ? "generic_"
-                                         : "sequence_";
+    const std::string prefix =
+        family == IntrinsicFamily::kFederated ? "federated_"
+        : family == IntrinsicFamily::kGeneric ? "generic_"
+                                              : "sequence_";
     EXPECT_THAT(uri, StartsWith(prefix));
   }
   EXPECT_EQ(seen.size(), IntrinsicUris().size());
@@ -521,10 +520,10 @@ TEST(IntrinsicsTest, FederatedZipOfNestedStructs) {
                   "<{int32}@CLIENTS, <{float32}@CLIENTS, b=bool@CLIENTS>>"),
             "(<{int32}@CLIENTS,<{float32}@CLIENTS,b={bool}@CLIENTS>> -> "
             "{<int32,<float32,b=bool>>}@CLIENTS)");
-  EXPECT_EQ(Infer("federated_zip_at_clients",
-                  "<a=<<{int32[2]}@CLIENTS>>, b=<>>"),
-            "(<a=<<{int32[2]}@CLIENTS>>,b=<>> -> "
-            "{<a=<<int32[2]>>,b=<>>}@CLIENTS)");
+  EXPECT_EQ(
+      Infer("federated_zip_at_clients", "<a=<<{int32[2]}@CLIENTS>>, b=<>>"),
+      "(<a=<<{int32[2]}@CLIENTS>>,b=<>> -> "
+      "{<a=<<int32[2]>>,b=<>>}@CLIENTS)");
   EXPECT_EQ(Infer("federated_zip_at_server",
                   "<int32@SERVER, <x=float32@SERVER, y=int64@SERVER>>"),
             "(<int32@SERVER,<x=float32@SERVER,y=int64@SERVER>> -> "
@@ -536,9 +535,9 @@ TEST(IntrinsicsTest, FederatedZipOfNestedStructsErrors) {
                     "<{int32}@CLIENTS, <{int32}@CLIENTS, int32@SERVER>>"),
               HasSubstr("element 1.1 (int32@SERVER) is placed at SERVER, "
                         "not CLIENTS"));
-  EXPECT_THAT(Infer("federated_zip_at_clients",
-                    "<{int32}@CLIENTS, <<float32>>>"),
-              HasSubstr("element 1.0.0 (float32) is not a federated value"));
+  EXPECT_THAT(
+      Infer("federated_zip_at_clients", "<{int32}@CLIENTS, <<float32>>>"),
+      HasSubstr("element 1.0.0 (float32) is not a federated value"));
   EXPECT_THAT(Infer("federated_zip_at_server", "<<>, <<>>>"),
               HasSubstr("there is nothing to zip (no federated values)"));
 }

@@ -19,8 +19,7 @@ namespace {
 std::shared_ptr<exec::LocalExecutor> PlacementStack(
     const std::shared_ptr<exec::ExecutionContext>& context,
     const std::shared_ptr<const exec::DataBackend>& data_backend) {
-  auto leaf =
-      std::make_shared<exec::LeafExecutor>(context, DefaultRuntimes());
+  auto leaf = std::make_shared<exec::LeafExecutor>(context, DefaultRuntimes());
   // Also without a backend: keyed data nodes become functions that resolve
   // where they are sent (executors/data_executor.h).
   auto data = std::make_shared<exec::DataExecutor>(context, std::move(leaf),
@@ -51,8 +50,8 @@ absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> CreateComposingStack(
                                       PlacementStack(context, nullptr),
                                       std::move(shards), std::move(options)));
   return std::shared_ptr<exec::LocalExecutor>(
-      std::make_shared<exec::ReferenceResolvingExecutor>(
-          context, std::move(composing)));
+      std::make_shared<exec::ReferenceResolvingExecutor>(context,
+                                                         std::move(composing)));
 }
 
 }  // namespace fedexec::stacks

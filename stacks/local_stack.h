@@ -56,8 +56,7 @@ std::shared_ptr<exec::LocalExecutor> CreateLocalStack(
 // blocks.
 absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> CreateComposingStack(
     std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients,
-    std::vector<exec::ClientShard> shards,
-    exec::ComposingOptions options = {});
+    std::vector<exec::ClientShard> shards, exec::ComposingOptions options = {});
 
 }  // namespace fedexec::stacks
 
