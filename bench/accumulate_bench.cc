@@ -69,8 +69,7 @@ void BM_AccumulateScaledAdd(benchmark::State& state) {
   MutableTensor acc = *MutableTensor::Zeros(DType::kFloat32, {kElements});
   int next = 0;
   for (auto _ : state) {
-    absl::Status status =
-        native::AccumulateScaledAdd(acc, operands[next], 0.5);
+    absl::Status status = native::AccumulateScaledAdd(acc, operands[next], 0.5);
     if (!status.ok()) state.SkipWithError(status.ToString().c_str());
     next = (next + 1) % kOperands;
   }

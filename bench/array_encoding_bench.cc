@@ -3,7 +3,8 @@
 // list of its dtype (what TensorFlow Federated's client reads, and what a
 // fedexec worker answers a client that does not ask for content).
 //
-//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/array_encoding_bench
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+//   build/bench/array_encoding_bench
 //       [--mb 100] [--dtype float32|int8] [--repetitions 5]
 //
 // For each encoding, the median over the repetitions of: encode
@@ -103,11 +104,11 @@ int Run(int64_t mb, const std::string& dtype, int repetitions) {
       decode.push_back(Seconds(t3, t4));
       total.push_back(Seconds(t0, t4));
     }
-    std::printf("%-12s %8.3fs %8.3fs %8.3fs %8.3fs %8.3fs %9.1f MB\n",
-                encoding == ir::ArrayEncoding::kContent ? "content"
-                                                        : "typed list",
-                Median(encode), Median(serialize), Median(parse),
-                Median(decode), Median(total), message_bytes / 1e6);
+    std::printf(
+        "%-12s %8.3fs %8.3fs %8.3fs %8.3fs %8.3fs %9.1f MB\n",
+        encoding == ir::ArrayEncoding::kContent ? "content" : "typed list",
+        Median(encode), Median(serialize), Median(parse), Median(decode),
+        Median(total), message_bytes / 1e6);
   }
   return 0;
 }
@@ -116,8 +117,9 @@ int Run(int64_t mb, const std::string& dtype, int repetitions) {
 }  // namespace fedexec
 
 int main(int argc, char** argv) {
-  CLI::App app{"Encode and decode one large tensor as raw content and as a "
-               "typed list"};
+  CLI::App app{
+      "Encode and decode one large tensor as raw content and as a "
+      "typed list"};
   int64_t mb = 100;
   std::string dtype = "float32";
   int repetitions = 5;

@@ -13,7 +13,8 @@
 //                      per second count the client data read.
 //   BM_MemoryRead      a plain parallel read of the same 4 GB with the same
 //                      T threads.
-//   BM_EvalAtClientsMean  (runs first) federated_mean(federated_eval_at_clients(f)) over
+//   BM_EvalAtClientsMean  (runs first)
+//   federated_mean(federated_eval_at_clients(f)) over
 //                      10,000 clients whose 1M-float32 values f produces on
 //                      the clients (40 GB if all were held at once);
 //                      peak_rss_mb is the process's peak resident memory.
@@ -101,9 +102,8 @@ void RunCalls(benchmark::State& state, const ir::NodePtr& computation,
 // The client-side producer of BM_EvalAtClientsMean: a fresh 1M-float32
 // tensor per call, as a client's model update would be.
 absl::StatusOr<Value> MakeUpdate(const Value&) {
-  FEDEXEC_ASSIGN_OR_RETURN(MutableTensor t,
-                           MutableTensor::Uninitialized(DType::kFloat32,
-                                                        {kModel}));
+  FEDEXEC_ASSIGN_OR_RETURN(
+      MutableTensor t, MutableTensor::Uninitialized(DType::kFloat32, {kModel}));
   auto data = t.mutable_data<float>();
   for (int64_t i = 0; i < kModel; ++i) data[i] = static_cast<float>(i % 5);
   return Value(std::move(t).Freeze());
@@ -210,7 +210,8 @@ const std::vector<Value>& MeanClients() {
     auto* out = new std::vector<Value>();
     out->reserve(kMeanClients);
     for (int64_t c = 0; c < kMeanClients; ++c) {
-      MutableTensor t = *MutableTensor::Uninitialized(DType::kFloat32, {kModel});
+      MutableTensor t =
+          *MutableTensor::Uninitialized(DType::kFloat32, {kModel});
       auto data = t.mutable_data<float>();
       for (int64_t i = 0; i < kModel; ++i) {
         data[i] = static_cast<float>((c + i) % 7);
@@ -223,8 +224,8 @@ const std::vector<Value>& MeanClients() {
 }
 
 void BM_FederatedMean(benchmark::State& state) {
-  static const ir::NodePtr computation = Compile(
-      "(xs: {float32[1048576]}@CLIENTS) -> federated_mean(xs)");
+  static const ir::NodePtr computation =
+      Compile("(xs: {float32[1048576]}@CLIENTS) -> federated_mean(xs)");
   const Value argument =
       Value::Federated(Placement::kClients, false, MeanClients());
   const int threads = BenchThreads();

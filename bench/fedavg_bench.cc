@@ -136,14 +136,14 @@ int main(int argc, char** argv) {
         100 * (a / b - 1), 1e3 * Median(runtime_s), 1e3 * Median(direct_s),
         100 * (Median(runtime_s) / Median(direct_s) - 1));
     if (paired) {
-      std::printf("; median per-round ratio %+.1f%%", 100 * (Median(ratios) - 1));
+      std::printf("; median per-round ratio %+.1f%%",
+                  100 * (Median(ratios) - 1));
     }
     std::printf(" (%zu rounds)\n", runtime_s.size());
   }
   if (only.empty()) {
-    std::printf("weights %s\n", identical
-                                    ? "bit-identical in every comparison"
-                                    : "DIFFER");
+    std::printf("weights %s\n",
+                identical ? "bit-identical in every comparison" : "DIFFER");
   }
   return identical ? 0 : 1;
 }

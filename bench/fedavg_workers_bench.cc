@@ -9,7 +9,8 @@
 // data root that the workers read (fedexec demo fedavg --data-on-workers),
 // instead of travelling with every round.
 //
-//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/fedavg_workers_bench
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+//   build/bench/fedavg_workers_bench
 //       [--workers 2] [--threads 2] [--repetitions 3] [--rounds 200]
 //       [--model logreg|mlp] [--cohort 10] [--data-on-workers]
 //       [--fedexec build/fedexec]
@@ -50,8 +51,8 @@ struct Worker {
 // address.
 Worker StartWorker(const std::string& fedexec, int threads, int index,
                    const std::string& data_root) {
-  const std::string log = absl::StrCat("/tmp/fedavg_workers_bench.", getpid(),
-                                       ".", index, ".log");
+  const std::string log =
+      absl::StrCat("/tmp/fedavg_workers_bench.", getpid(), ".", index, ".log");
   Worker w;
   w.pid = fork();
   if (w.pid == 0) {
@@ -75,9 +76,9 @@ Worker StartWorker(const std::string& fedexec, int threads, int index,
     const std::string s = text.str();
     const size_t at = s.find(marker);
     if (at != std::string::npos && s.find('\n', at) != std::string::npos) {
-      w.address = s.substr(at + marker.size(),
-                           s.find_first_of(" \n", at + marker.size()) - at -
-                               marker.size());
+      w.address = s.substr(
+          at + marker.size(),
+          s.find_first_of(" \n", at + marker.size()) - at - marker.size());
       std::remove(log.c_str());
       return w;
     }
@@ -151,11 +152,12 @@ int main(int argc, char** argv) {
     return fedexec::stacks::CreateRemoteFactory(*specs, o);
   };
 
-  std::printf("FedAvg %s, cohort %lld, %lld rounds: in-process on %d threads "
-              "vs %d workers of %d thread(s) on loopback, client data %s\n",
-              model.c_str(), static_cast<long long>(cohort),
-              static_cast<long long>(rounds), threads, workers, per_worker,
-              data_on_workers ? "on the workers" : "sent with each round");
+  std::printf(
+      "FedAvg %s, cohort %lld, %lld rounds: in-process on %d threads "
+      "vs %d workers of %d thread(s) on loopback, client data %s\n",
+      model.c_str(), static_cast<long long>(cohort),
+      static_cast<long long>(rounds), threads, workers, per_worker,
+      data_on_workers ? "on the workers" : "sent with each round");
   std::vector<double> local_s, remote_s;
   int status = 0;
   for (int r = 0; r < repetitions; ++r) {
@@ -176,18 +178,18 @@ int main(int argc, char** argv) {
     local_s.push_back(ra->train_seconds);
     remote_s.push_back(rb->train_seconds);
     const bool same = ra->model == rb->model;
-    std::printf("  repetition %d: in-process %.3f s, workers %.3f s (%.2fx)%s\n",
-                r + 1, ra->train_seconds, rb->train_seconds,
-                rb->train_seconds / ra->train_seconds,
-                same ? "" : "  MODELS DIFFER");
+    std::printf(
+        "  repetition %d: in-process %.3f s, workers %.3f s (%.2fx)%s\n", r + 1,
+        ra->train_seconds, rb->train_seconds,
+        rb->train_seconds / ra->train_seconds, same ? "" : "  MODELS DIFFER");
     if (!same) status = 1;
   }
   if (!local_s.empty()) {
-    std::printf("median: in-process %.3f s (%.2f ms/round), workers %.3f s "
-                "(%.2f ms/round): %.2fx\n",
-                Median(local_s), 1e3 * Median(local_s) / rounds,
-                Median(remote_s), 1e3 * Median(remote_s) / rounds,
-                Median(remote_s) / Median(local_s));
+    std::printf(
+        "median: in-process %.3f s (%.2f ms/round), workers %.3f s "
+        "(%.2f ms/round): %.2fx\n",
+        Median(local_s), 1e3 * Median(local_s) / rounds, Median(remote_s),
+        1e3 * Median(remote_s) / rounds, Median(remote_s) / Median(local_s));
   }
   for (const Worker& w : started) {
     kill(w.pid, SIGTERM);

@@ -4,19 +4,20 @@
 // process. What a round of a federated computation over workers waits for
 // when its per-client work is small.
 //
-//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/remote_latency_bench
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+//   build/bench/remote_latency_bench
 #include <memory>
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "fedexec/v1/executor_stream.grpc.pb.h"
-#include "grpcpp/grpcpp.h"
 #include "core/tensor.h"
 #include "core/value.h"
-#include "net/grpc_channel.h"
 #include "executors/remote_executor.h"
+#include "fedexec/v1/executor_stream.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "ir/text_syntax.h"
 #include "ir/type_checker.h"
+#include "net/grpc_channel.h"
 #include "service/worker.h"
 #include "stacks/executor_factory.h"
 #include "stacks/remote_stack.h"
@@ -27,12 +28,11 @@ namespace {
 
 struct Fixture {
   Fixture() {
-    factory = *stacks::LocalExecutorFactory::Create(
-        {.threads = 1, .cache_size = 0});
+    factory =
+        *stacks::LocalExecutorFactory::Create({.threads = 1, .cache_size = 0});
     stacks::LocalExecutorFactory* f = factory.get();
     worker = *service::Worker::Start(
-        service::WorkerOptions(),
-        [f](int64_t n) { return f->ExecutorFor(n); });
+        service::WorkerOptions(), [f](int64_t n) { return f->ExecutorFor(n); });
     auto channel = *MakeChannel(worker->target(), {});
     exec::RemoteOptions options;
     options.name = worker->target();
@@ -55,12 +55,13 @@ Fixture& Shared() {
 // The floor: one unary call that does nothing (GetWorkerInfo), blocking.
 void BM_EmptyUnaryCall(benchmark::State& state) {
   Fixture& f = Shared();
-  auto stub = fedexec::v1::ExecutorStream::NewStub(*MakeChannel(f.worker->target(), {}));
+  auto stub = fedexec::v1::ExecutorStream::NewStub(
+      *MakeChannel(f.worker->target(), {}));
   for (auto _ : state) {
     grpc::ClientContext context;
     fedexec::v1::WorkerInfo info;
-    grpc::Status status =
-        stub->GetWorkerInfo(&context, fedexec::v1::GetWorkerInfoRequest(), &info);
+    grpc::Status status = stub->GetWorkerInfo(
+        &context, fedexec::v1::GetWorkerInfoRequest(), &info);
     if (!status.ok()) state.SkipWithError(status.error_message().c_str());
   }
 }

@@ -24,10 +24,10 @@
 #include "core/mutable_tensor.h"
 #include "core/tensor.h"
 #include "core/value.h"
-#include "net/grpc_channel.h"
 #include "executors/remote_executor.h"
 #include "fedexec/v1/executor_stream.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "net/grpc_channel.h"
 #include "service/worker.h"
 #include "stacks/executor_factory.h"
 
@@ -54,8 +54,8 @@ class BareStream final : public fedexec::v1::ExecutorStream::CallbackService {
   grpc::ServerReadReactor<fedexec::v1::CreateValueStreamRequest>*
   CreateValueStream(grpc::CallbackServerContext*,
                     tensorflow_federated::v0::CreateValueResponse*) override {
-    class Reader
-        : public grpc::ServerReadReactor<fedexec::v1::CreateValueStreamRequest> {
+    class Reader : public grpc::ServerReadReactor<
+                       fedexec::v1::CreateValueStreamRequest> {
      public:
       Reader() { StartRead(&request_); }
       void OnReadDone(bool ok) override {
@@ -145,10 +145,10 @@ double BareRoundTrip(fedexec::v1::ExecutorStream::Stub& stub, const char* data,
 }
 
 // fedexec round trips through a RemoteExecutor; returns seconds per trip.
-std::vector<double> FedexecRoundTrips(const service::WorkerOptions& worker_options,
-                                      const ChannelOptions& channel_options,
-                                      const Value& value, int repetitions,
-                                      int64_t chunk, bool* intact) {
+std::vector<double> FedexecRoundTrips(
+    const service::WorkerOptions& worker_options,
+    const ChannelOptions& channel_options, const Value& value, int repetitions,
+    int64_t chunk, bool* intact) {
   auto factory = stacks::LocalExecutorFactory::Create({.threads = 1});
   stacks::LocalExecutorFactory* f = factory->get();
   auto worker = service::Worker::Start(
@@ -188,7 +188,8 @@ int Main(int argc, char** argv) {
   int repetitions = 5;
   int64_t chunk_kib = 1024;
   bool no_tls = false;
-  app.add_option("--mib", mib, "Tensor size in MiB")->check(CLI::PositiveNumber);
+  app.add_option("--mib", mib, "Tensor size in MiB")
+      ->check(CLI::PositiveNumber);
   app.add_option("--repetitions", repetitions)->check(CLI::PositiveNumber);
   app.add_option("--chunk-kib", chunk_kib, "Chunk size in KiB")
       ->check(CLI::PositiveNumber);
@@ -199,25 +200,28 @@ int Main(int argc, char** argv) {
   const int64_t chunk = chunk_kib << 10;
   auto tensor = MutableTensor::Uninitialized(DType::kFloat32, {bytes / 4});
   float* p = static_cast<float*>(tensor->raw_mutable_data());
-  for (int64_t i = 0; i < bytes / 4; ++i) p[i] = static_cast<float>(i % 1000003);
+  for (int64_t i = 0; i < bytes / 4; ++i)
+    p[i] = static_cast<float>(i % 1000003);
   const Value value(std::move(*tensor).Freeze());
   const char* raw = static_cast<const char*>(value.tensor().raw_data());
   std::vector<char> out(static_cast<size_t>(bytes));
 
-  std::printf("%lld MiB of float32 to a worker and back over loopback, chunks "
-              "of %lld KiB, median of %d:\n",
-              static_cast<long long>(mib), static_cast<long long>(chunk_kib),
-              repetitions);
+  std::printf(
+      "%lld MiB of float32 to a worker and back over loopback, chunks "
+      "of %lld KiB, median of %d:\n",
+      static_cast<long long>(mib), static_cast<long long>(chunk_kib),
+      repetitions);
 
   bool intact = false;
   service::WorkerOptions plain;
   std::vector<double> fedexec_s =
       FedexecRoundTrips(plain, {}, value, repetitions, chunk, &intact);
   const double gb = 2.0 * static_cast<double>(bytes) / 1e9;
-  std::printf("  fedexec (CreateValueStream + ComputeStream)  %6.2f GB/s  "
-              "(%.3f s per round trip; value %s)\n",
-              gb / Median(fedexec_s), Median(fedexec_s),
-              intact ? "intact" : "CORRUPTED");
+  std::printf(
+      "  fedexec (CreateValueStream + ComputeStream)  %6.2f GB/s  "
+      "(%.3f s per round trip; value %s)\n",
+      gb / Median(fedexec_s), Median(fedexec_s),
+      intact ? "intact" : "CORRUPTED");
 
   {
     BareStream service(raw, bytes, chunk);
@@ -235,10 +239,12 @@ int Main(int argc, char** argv) {
     for (int r = 0; r < repetitions; ++r) {
       bare_s.push_back(BareRoundTrip(*stub, raw, out.data(), bytes, chunk));
     }
-    const bool same = std::memcmp(out.data(), raw, static_cast<size_t>(bytes)) == 0;
-    std::printf("  bare gRPC stream of the same bytes           %6.2f GB/s  "
-                "(%.3f s; bytes %s)\n",
-                gb / Median(bare_s), Median(bare_s), same ? "intact" : "CORRUPTED");
+    const bool same =
+        std::memcmp(out.data(), raw, static_cast<size_t>(bytes)) == 0;
+    std::printf(
+        "  bare gRPC stream of the same bytes           %6.2f GB/s  "
+        "(%.3f s; bytes %s)\n",
+        gb / Median(bare_s), Median(bare_s), same ? "intact" : "CORRUPTED");
     server->Shutdown();
   }
 
@@ -264,12 +270,13 @@ int Main(int argc, char** argv) {
       channel.tls_root_cert_file = cert;
       channel.tls_server_name = "localhost";
       bool tls_intact = false;
-      std::vector<double> tls_s =
-          FedexecRoundTrips(tls, channel, value, repetitions, chunk, &tls_intact);
-      std::printf("  fedexec over TLS                             %6.2f GB/s  "
-                  "(%.3f s; value %s)\n",
-                  gb / Median(tls_s), Median(tls_s),
-                  tls_intact ? "intact" : "CORRUPTED");
+      std::vector<double> tls_s = FedexecRoundTrips(
+          tls, channel, value, repetitions, chunk, &tls_intact);
+      std::printf(
+          "  fedexec over TLS                             %6.2f GB/s  "
+          "(%.3f s; value %s)\n",
+          gb / Median(tls_s), Median(tls_s),
+          tls_intact ? "intact" : "CORRUPTED");
     }
     std::filesystem::remove_all(dir);
   }

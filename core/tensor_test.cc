@@ -19,8 +19,8 @@
 #include "federated_language/array.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/test_files.h"
 #include "tensorflow_federated/v0/executor.pb.h"
+#include "testing/test_files.h"
 
 namespace fedexec {
 namespace {
@@ -841,8 +841,9 @@ TEST(ArrayErrorTest, WidenedValuesMustFit) {
 // ---------------------------------------------------------- compat vectors
 
 std::string ReadCompatFile(const std::string& name) {
-  return fedexec::test_util::ReadFile(fedexec::test_util::SourceDir() / "testdata" /
-                                    "compat" / "protocol" / name);
+  return fedexec::test_util::ReadFile(fedexec::test_util::SourceDir() /
+                                      "testdata" / "compat" / "protocol" /
+                                      name);
 }
 
 TEST(CompatTest, CreateValueRequestWithContent) {

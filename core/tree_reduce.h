@@ -393,9 +393,11 @@ class BlockReducer : public std::enable_shared_from_this<
       const TreeNodeId left{node.level, node.index & ~int64_t{1}};
       const TreeNodeId right{node.level, node.index | 1};
       if ((node.index & 1) == 0) {
-        status = InvokeCombine(combine_, *acc, std::move(*sibling), left, right);
+        status =
+            InvokeCombine(combine_, *acc, std::move(*sibling), left, right);
       } else {
-        status = InvokeCombine(combine_, *sibling, std::move(*acc), left, right);
+        status =
+            InvokeCombine(combine_, *sibling, std::move(*acc), left, right);
         acc = std::move(sibling);
       }
       sibling.reset();
@@ -529,8 +531,8 @@ absl::StatusOr<Acc> EvalMergedNode(
   FEDEXEC_ASSIGN_OR_RETURN(
       Acc right_value,
       EvalMergedNode(right, num_blocks, where, nodes, combine));
-  FEDEXEC_RETURN_IF_ERROR(InvokeCombine(combine, left_value,
-                                        std::move(right_value), left, right));
+  FEDEXEC_RETURN_IF_ERROR(
+      InvokeCombine(combine, left_value, std::move(right_value), left, right));
   return left_value;
 }
 
@@ -644,24 +646,24 @@ absl::StatusOr<std::vector<TreeNode<Acc>>> MergeIntoTiling(
   int64_t covered = first_block;
   for (const auto& [first, end] : spans) {
     if (first != covered) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "MergeIntoTiling: blocks [", std::min(first, covered), ", ",
-          std::max(first, covered), ") are ",
-          first < covered ? "covered twice" : "not covered"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("MergeIntoTiling: blocks [", std::min(first, covered),
+                       ", ", std::max(first, covered), ") are ",
+                       first < covered ? "covered twice" : "not covered"));
     }
     covered = end;
   }
   if (covered != last_block) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MergeIntoTiling: blocks [", covered, ", ", last_block,
-                     ") are not covered"));
+    return absl::InvalidArgumentError(absl::StrCat("MergeIntoTiling: blocks [",
+                                                   covered, ", ", last_block,
+                                                   ") are not covered"));
   }
   std::vector<TreeNode<Acc>> out;
   out.reserve(tiles.size());
   for (const TreeNodeId& tile : tiles) {
-    FEDEXEC_ASSIGN_OR_RETURN(
-        Acc value, tree_reduce_internal::EvalMergedNode<Acc>(
-                       tile, num_blocks, where, nodes, combine));
+    FEDEXEC_ASSIGN_OR_RETURN(Acc value,
+                             tree_reduce_internal::EvalMergedNode<Acc>(
+                                 tile, num_blocks, where, nodes, combine));
     out.push_back(TreeNode<Acc>{tile.level, tile.index, std::move(value)});
   }
   return out;

@@ -19,8 +19,8 @@ Value Value::Struct(std::vector<std::pair<std::string, Value>> elements) {
 
 Value Value::Sequence(std::vector<Value> elements) {
   Value v;
-  v.rep_ =
-      std::make_shared<const SequenceValue>(SequenceValue{std::move(elements), nullptr});
+  v.rep_ = std::make_shared<const SequenceValue>(
+      SequenceValue{std::move(elements), nullptr});
   return v;
 }
 

@@ -159,7 +159,6 @@ TEST(ValueEqualsTest, DeepValuesCompare) {
   EXPECT_NE(a, Value::Struct({{"n", a}}));
 }
 
-
 // Elements 0..n-1 as float32 scalars, counting how often they are produced.
 class CountingElements : public LazyElements {
  public:
@@ -222,8 +221,7 @@ TEST(LazyValueTest, ForEachStopsAtTheFirstError) {
   Value concrete = Value::Sequence({F(1), F(2), F(3)});
   int calls = 0;
   absl::Status s = concrete.sequence().ForEach([&](const Value&) {
-    return ++calls == 2 ? absl::InvalidArgumentError("stop")
-                        : absl::OkStatus();
+    return ++calls == 2 ? absl::InvalidArgumentError("stop") : absl::OkStatus();
   });
   EXPECT_EQ(s.message(), "stop");
   EXPECT_EQ(calls, 2);

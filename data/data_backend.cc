@@ -78,8 +78,8 @@ absl::Status ParseQuery(std::string_view uri, std::string_view query,
     if (param.empty()) return Invalid(uri, "empty query parameter");
     const size_t eq = param.find('=');
     if (eq == absl::string_view::npos) {
-      return Invalid(uri, absl::StrCat("query parameter '", param,
-                                       "' is not key=value"));
+      return Invalid(
+          uri, absl::StrCat("query parameter '", param, "' is not key=value"));
     }
     const absl::string_view key = param.substr(0, eq);
     const absl::string_view value = param.substr(eq + 1);
@@ -189,17 +189,16 @@ absl::StatusOr<fs::path> Locate(const fs::path& root,
       // link out of the root is an escape, not a missing file.
       if (!IsWithin(root, path)) return outside();
       if (error == ENOENT || error == ENOTDIR) {
-        return absl::NotFoundError(absl::StrCat(
-            what, "no file or directory '", display, "' in the data root"));
+        return absl::NotFoundError(absl::StrCat(what, "no file or directory '",
+                                                display, "' in the data root"));
       }
       if (error == EACCES) {
         return absl::PermissionDeniedError(
             absl::StrCat(what, "'", display, "': permission denied"));
       }
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, "'", display, "': ",
-                       std::error_code(error, std::generic_category())
-                           .message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "'", display,
+          "': ", std::error_code(error, std::generic_category()).message()));
     }
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxSymlinks) {
@@ -220,8 +219,8 @@ absl::StatusOr<fs::path> Locate(const fs::path& root,
     }
     if (!S_ISDIR(st.st_mode) && !pending.empty()) {
       if (!IsWithin(root, next)) return outside();
-      return absl::NotFoundError(absl::StrCat(
-          what, "no file or directory '", display, "' in the data root"));
+      return absl::NotFoundError(absl::StrCat(what, "no file or directory '",
+                                              display, "' in the data root"));
     }
     path = std::move(next);
   }
@@ -263,8 +262,8 @@ absl::StatusOr<FileInfo> InfoOf(const fs::path& canonical, std::string_view uri,
   struct stat st;
   if (::stat(canonical.c_str(), &st) != 0) {
     const std::error_code ec(errno, std::generic_category());
-    return absl::InvalidArgumentError(absl::StrCat(
-        Prefix(uri), label, "'", display, "': ", ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Prefix(uri), label, "'", display, "': ", ec.message()));
   }
   return FileInfo{KindOf(st), IdentityOf(st)};
 }
@@ -318,8 +317,8 @@ class ColumnCache {
   const int64_t max_bytes_;
   std::mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_;  // guarded by mu_
-  std::list<std::string> order_;                      // guarded by mu_
-  int64_t bytes_ = 0;                                 // guarded by mu_
+  std::list<std::string> order_;                     // guarded by mu_
+  int64_t bytes_ = 0;                                // guarded by mu_
 };
 
 // Where paths below the root were found to lead (Locate) and the file
@@ -391,8 +390,7 @@ absl::StatusOr<LocationCache::Found> LocateCached(
 // name `display` instead of the host path.
 absl::StatusOr<Tensor> ReadColumn(const fs::path& canonical,
                                   const FileIdentity& identity,
-                                  ColumnCache* cache,
-                                  std::string_view uri,
+                                  ColumnCache* cache, std::string_view uri,
                                   const std::string& display,
                                   const std::string& label) {
   const std::string path = canonical.string();
@@ -428,10 +426,10 @@ bool Matches(DType dtype, const std::vector<int64_t>& shape,
 // What the request asks for, from the type and the query.
 struct Plan {
   bool sequence = false;
-  std::optional<int64_t> batch_size;  // sequences only
+  std::optional<int64_t> batch_size;            // sequences only
   std::optional<std::vector<int64_t>> batches;  // with batch_size only
-  bool table = false;                 // a directory, else one .npy file
-  ir::Type row;  // the type (or the sequence's element type)
+  bool table = false;  // a directory, else one .npy file
+  ir::Type row;        // the type (or the sequence's element type)
 };
 
 absl::StatusOr<Plan> PlanFor(std::string_view uri, const ir::Type& type,
@@ -448,11 +446,11 @@ absl::StatusOr<Plan> PlanFor(std::string_view uri, const ir::Type& type,
   }
   plan.batch_size = batch_size;
   const auto unsupported = [&] {
-    return Invalid(uri, absl::StrCat(
-                            "the file backend cannot give a value of type ",
-                            type.ToString(),
-                            " (it gives a tensor, a struct of named tensors, "
-                            "or a sequence of either)"));
+    return Invalid(
+        uri, absl::StrCat("the file backend cannot give a value of type ",
+                          type.ToString(),
+                          " (it gives a tensor, a struct of named tensors, "
+                          "or a sequence of either)"));
   };
   if (plan.row.kind() == ir::TypeKind::kTensor) return plan;
   if (plan.row.kind() != ir::TypeKind::kStruct) return unsupported();
@@ -472,8 +470,8 @@ absl::StatusOr<Plan> PlanFor(std::string_view uri, const ir::Type& type,
     }
     if (name == "." || name == ".." ||
         name.find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
-      return Invalid(uri, absl::StrCat("field '", name,
-                                       "' cannot be a file name"));
+      return Invalid(uri,
+                     absl::StrCat("field '", name, "' cannot be a file name"));
     }
   }
   return plan;
@@ -515,7 +513,8 @@ Value Element(const Plan& plan, std::vector<Tensor> parts) {
   std::vector<std::pair<std::string, Value>> fields;
   fields.reserve(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
-    fields.emplace_back(plan.row.elements()[i].name, Value(std::move(parts[i])));
+    fields.emplace_back(plan.row.elements()[i].name,
+                        Value(std::move(parts[i])));
   }
   return Value::Struct(std::move(fields));
 }
@@ -524,9 +523,9 @@ absl::StatusOr<Value> WholeColumns(std::string_view uri, const Plan& plan,
                                    std::vector<Column> columns) {
   for (const Column& c : columns) {
     if (!Matches(c.tensor.dtype(), c.tensor.shape(), c.type)) {
-      return Invalid(uri, absl::StrCat(c.label, ": expected ",
-                                       c.type.ToString(), ", found ",
-                                       c.tensor.TypeString()));
+      return Invalid(uri,
+                     absl::StrCat(c.label, ": expected ", c.type.ToString(),
+                                  ", found ", c.tensor.TypeString()));
     }
   }
   std::vector<Tensor> parts;
@@ -540,9 +539,9 @@ absl::StatusOr<Value> SequenceOfRows(std::string_view uri, const Plan& plan,
   int64_t rows = -1;
   for (const Column& c : columns) {
     if (c.tensor.rank() == 0) {
-      return Invalid(uri, absl::StrCat(c.label, ": a scalar (",
-                                       c.tensor.TypeString(),
-                                       ") has no rows to make a sequence of"));
+      return Invalid(
+          uri, absl::StrCat(c.label, ": a scalar (", c.tensor.TypeString(),
+                            ") has no rows to make a sequence of"));
     }
     // The column's type: rows of the element type, or batches of it.
     const ir::Type& t = c.type;
@@ -567,16 +566,17 @@ absl::StatusOr<Value> SequenceOfRows(std::string_view uri, const Plan& plan,
     }
     if (!ok) {
       return Invalid(
-          uri, absl::StrCat(c.label, ": holds ", c.tensor.TypeString(),
-                            ", which cannot give ",
-                            batched ? "batches of " : "rows of ", t.ToString()));
+          uri,
+          absl::StrCat(c.label, ": holds ", c.tensor.TypeString(),
+                       ", which cannot give ",
+                       batched ? "batches of " : "rows of ", t.ToString()));
     }
     if (rows < 0) {
       rows = c.tensor.shape()[0];
     } else if (c.tensor.shape()[0] != rows) {
-      return Invalid(uri, absl::StrCat(c.label, " has ", c.tensor.shape()[0],
-                                       " rows, ", columns[0].label, " has ",
-                                       rows));
+      return Invalid(
+          uri, absl::StrCat(c.label, " has ", c.tensor.shape()[0], " rows, ",
+                            columns[0].label, " has ", rows));
     }
   }
   std::vector<std::shared_ptr<const void>> owners;
@@ -611,10 +611,10 @@ absl::StatusOr<Value> SequenceOfRows(std::string_view uri, const Plan& plan,
       const ir::Type& t = columns[i].type;
       if (batched && !t.unknown_rank() && t.dims()[0] != ir::kUnknownDim &&
           t.dims()[0] != end - begin) {
-        return Invalid(uri, absl::StrCat(columns[i].label, ": batch ", index,
-                                         " has ", end - begin,
-                                         " rows, the type ", t.ToString(),
-                                         " needs ", t.dims()[0]));
+        return Invalid(
+            uri, absl::StrCat(columns[i].label, ": batch ", index, " has ",
+                              end - begin, " rows, the type ", t.ToString(),
+                              " needs ", t.dims()[0]));
       }
       absl::StatusOr<Tensor> part =
           RowsOf(columns[i].tensor, owners[i], begin, end, batched);
@@ -663,7 +663,8 @@ absl::StatusOr<std::string> KeyedDataUri(std::string_view uri,
     return Invalid(uri, absl::StrCat("key '", Sv(key), "': ", Sv(why)));
   };
   if (key.empty()) return bad("empty");
-  if (key.find('\0') != std::string_view::npos) return bad("contains a NUL byte");
+  if (key.find('\0') != std::string_view::npos)
+    return bad("contains a NUL byte");
   std::string_view key_path = key;
   std::string_view key_query;
   if (const size_t q = key.find('?'); q != std::string_view::npos) {
@@ -733,13 +734,11 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
   if (absl::StartsWith(parsed->path, "/")) {
     return Outside(uri, "an absolute path");
   }
-  std::optional<std::vector<std::string>> components =
-      Normalize(parsed->path);
+  std::optional<std::vector<std::string>> components = Normalize(parsed->path);
   if (!components.has_value()) {
     return Outside(uri, "'..' climbs above it");
   }
-  FEDEXEC_ASSIGN_OR_RETURN(const Plan plan,
-                           PlanFor(uri, type, *parsed));
+  FEDEXEC_ASSIGN_OR_RETURN(const Plan plan, PlanFor(uri, type, *parsed));
 
   const std::string display =
       components->empty() ? std::string(".") : absl::StrJoin(*components, "/");
@@ -775,11 +774,11 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
         {absl::StrCat("'", display, "'"), std::move(tensor), plan.row});
   } else {
     if (kind != FileKind::kDirectory) {
-      return Invalid(uri, absl::StrCat("'", display,
-                                       "' is not a directory; the type ",
-                                       type.ToString(),
-                                       " needs one with a .npy file per "
-                                       "field"));
+      return Invalid(
+          uri, absl::StrCat("'", display, "' is not a directory; the type ",
+                            type.ToString(),
+                            " needs one with a .npy file per "
+                            "field"));
     }
     for (const ir::StructElementType& field : plan.row.elements()) {
       const std::string file = absl::StrCat(field.name, ".npy");
@@ -788,22 +787,21 @@ absl::StatusOr<Value> FileBackend::Resolve(std::string_view uri,
       const std::string label = absl::StrCat("field '", field.name, "': ");
       std::vector<std::string> file_components = *components;
       file_components.push_back(file);
-      FEDEXEC_ASSIGN_OR_RETURN(
-          const LocationCache::Found found,
-          LocateCached(*locations_, root_, file_components, uri,
-                       file_display, label));
+      FEDEXEC_ASSIGN_OR_RETURN(const LocationCache::Found found,
+                               LocateCached(*locations_, root_, file_components,
+                                            uri, file_display, label));
       const fs::path& path = found.canonical;
       const FileInfo& column = found.info;
       if (column.kind != FileKind::kRegular) {
         return Invalid(uri, absl::StrCat(label, "'", file_display,
                                          "' is not a regular file"));
       }
-      FEDEXEC_ASSIGN_OR_RETURN(Tensor tensor,
-                               ReadColumn(path, column.identity, cache_.get(),
-                                          uri, file_display, label));
-      columns.push_back({absl::StrCat("field '", field.name, "' (",
-                                      file_display, ")"),
-                         std::move(tensor), field.type});
+      FEDEXEC_ASSIGN_OR_RETURN(
+          Tensor tensor, ReadColumn(path, column.identity, cache_.get(), uri,
+                                    file_display, label));
+      columns.push_back(
+          {absl::StrCat("field '", field.name, "' (", file_display, ")"),
+           std::move(tensor), field.type});
     }
   }
   if (!plan.sequence) return WholeColumns(uri, plan, std::move(columns));

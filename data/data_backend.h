@@ -1,7 +1,7 @@
 // Data backends: what turns the uri of a `data` building block
 // (ir::DataNode, `data("uri", T)` in the text syntax) into a Value, on the
-// machine that holds the data. The data executor (executors/data_executor.h) asks its
-// backend for each data node it embeds; client data never leaves that
+// machine that holds the data. The data executor (executors/data_executor.h)
+// asks its backend for each data node it embeds; client data never leaves that
 // machine except as the results of the computation.
 //
 // DataBackend is the interface: Resolve(uri, type), where `type` is the

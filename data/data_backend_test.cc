@@ -117,13 +117,12 @@ TEST(ParseFileDataUriTest, SchemesAndPaths) {
     const char* uri;
     const char* path;
   };
-  for (const Case& c : {Case{"w.npy", "w.npy"}, Case{"file:w.npy", "w.npy"},
-                        Case{"file://a/w.npy", "a/w.npy"},
-                        Case{"FILE:w.npy", "w.npy"},
-                        Case{"file:///abs.npy", "/abs.npy"},
-                        Case{"a/b:c.npy", "a/b:c.npy"},
-                        Case{"file:a:b.npy", "a:b.npy"},
-                        Case{"./a/../w.npy", "./a/../w.npy"}}) {
+  for (const Case& c :
+       {Case{"w.npy", "w.npy"}, Case{"file:w.npy", "w.npy"},
+        Case{"file://a/w.npy", "a/w.npy"}, Case{"FILE:w.npy", "w.npy"},
+        Case{"file:///abs.npy", "/abs.npy"}, Case{"a/b:c.npy", "a/b:c.npy"},
+        Case{"file:a:b.npy", "a:b.npy"},
+        Case{"./a/../w.npy", "./a/../w.npy"}}) {
     absl::StatusOr<FileDataUri> u = ParseFileDataUri(c.uri);
     ASSERT_TRUE(u.ok()) << c.uri << ": " << u.status();
     EXPECT_EQ(u->path, c.path) << c.uri;
@@ -155,14 +154,16 @@ TEST(ParseFileDataUriTest, Errors) {
            {"t?junk", "query parameter 'junk' is not key=value"},
            {"t?shuffle=1", "unknown query parameter 'shuffle'"},
            {"t?batch_size=2&batch_size=3", "batch_size given twice"},
-           {"t?batch_size=0", "batch_size must be a positive integer, "
-                              "found '0'"},
+           {"t?batch_size=0",
+            "batch_size must be a positive integer, "
+            "found '0'"},
            {"t?batch_size=-2", "found '-2'"},
            {"t?batch_size=+2", "found '+2'"},
            {"t?batch_size= 2", "found ' 2'"},
            {"t?batch_size=2x", "found '2x'"},
            {"t?batch_size=", "found ''"},
-           {"t?batch_size=99999999999999999999", "found '99999999999999999999'"},
+           {"t?batch_size=99999999999999999999",
+            "found '99999999999999999999'"},
            {"t?batches=1", "batches needs batch_size"},
            {"t?batch_size=2&batches=0&batches=1", "batches given twice"},
            {"t?batch_size=2&batches=0,,1", "found ''"},
@@ -212,8 +213,8 @@ TEST(KeyedDataUriTest, AppendsThePathAndTheQuery) {
            Case{"clients", "./17", "clients/./17"},
        }) {
     absl::StatusOr<std::string> joined = KeyedDataUri(c.uri, c.key);
-    ASSERT_TRUE(joined.ok()) << c.uri << " " << c.key << ": "
-                             << joined.status();
+    ASSERT_TRUE(joined.ok())
+        << c.uri << " " << c.key << ": " << joined.status();
     EXPECT_EQ(*joined, c.joined);
   }
 }
@@ -456,7 +457,8 @@ TEST_F(FileBackendTest, WithoutBatchSizeOneElementPerRow) {
 }
 
 TEST_F(FileBackendTest, SequenceOfTensorsFromOneNpyFile) {
-  absl::StatusOr<Value> batches = Resolve("w.npy?batch_size=1", "float32[?,3]*");
+  absl::StatusOr<Value> batches =
+      Resolve("w.npy?batch_size=1", "float32[?,3]*");
   ASSERT_TRUE(batches.ok()) << batches.status();
   ASSERT_EQ(batches->sequence().elements.size(), 2u);
   EXPECT_EQ(batches->sequence().elements[1].tensor().shape(),
@@ -485,8 +487,8 @@ TEST_F(FileBackendTest, BoolAndZeroWidthColumnsSplit) {
       Resolve("b?batch_size=2", "<f=bool[?],z=float32[?,0]>*");
   ASSERT_TRUE(v.ok()) << v.status();
   ASSERT_EQ(v->sequence().elements.size(), 2u);
-  const Tensor& last = v->sequence().elements[1].struct_value().elements[0]
-                           .value->tensor();
+  const Tensor& last =
+      v->sequence().elements[1].struct_value().elements[0].value->tensor();
   EXPECT_TRUE(last.Equals(*Tensor::FromSpan<bool>({true}, {1})));
 }
 
@@ -739,7 +741,8 @@ TEST_F(FileBackendTest, ColumnsAreKeptWhileTheFileIsTheSame) {
   EXPECT_TRUE(first->tensor().Equals(Floats(2, 3)));
   // Table columns too.
   absl::StatusOr<Value> t1 = Resolve("t", "<x=float32[5,2],y=int32[5]>");
-  absl::StatusOr<Value> t2 = Resolve("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*");
+  absl::StatusOr<Value> t2 =
+      Resolve("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*");
   ASSERT_TRUE(t1.ok() && t2.ok());
   EXPECT_TRUE(t1->struct_value().elements[0].value->tensor().SharesBufferWith(
       t2->sequence().elements[0].struct_value().elements[0].value->tensor()));

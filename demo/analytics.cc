@@ -43,16 +43,15 @@ constexpr char kComputation[] = R"fed(
 )fed";
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
 absl::Status CheckClients(int64_t clients) {
   if (clients < 1 || clients > kMaxAnalyticsClients) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--clients must be in [1, ", kMaxAnalyticsClients,
-                     "], found ", clients));
+    return absl::InvalidArgumentError(absl::StrCat("--clients must be in [1, ",
+                                                   kMaxAnalyticsClients,
+                                                   "], found ", clients));
   }
   return absl::OkStatus();
 }
@@ -76,9 +75,9 @@ absl::StatusOr<Value> Unplace(const Value& v) {
   if (!v.is_federated()) return v;
   const FederatedValue& f = v.federated();
   if (f.placement != Placement::kServer || f.size() != 1) {
-    return absl::InternalError(absl::StrCat(
-        "analytics: expected a SERVER value, found ",
-        native::DescribeValue(v)));
+    return absl::InternalError(
+        absl::StrCat("analytics: expected a SERVER value, found ",
+                     native::DescribeValue(v)));
   }
   return f.Member(0);
 }
@@ -90,15 +89,14 @@ absl::StatusOr<Tensor> ResultTensor(const Value& result, std::string_view name,
     FEDEXEC_ASSIGN_OR_RETURN(Value v, Unplace(*e.value));
     if (!v.is_tensor() || v.tensor().dtype() != dtype ||
         v.tensor().num_elements() != elements) {
-      return absl::InternalError(absl::StrCat(
-          "analytics: result element '", std::string(name), "' is ",
-          native::DescribeValue(v)));
+      return absl::InternalError(absl::StrCat("analytics: result element '",
+                                              std::string(name), "' is ",
+                                              native::DescribeValue(v)));
     }
     return v.tensor();
   }
-  return absl::InternalError(
-      absl::StrCat("analytics: the result has no element '",
-                   std::string(name), "'"));
+  return absl::InternalError(absl::StrCat(
+      "analytics: the result has no element '", std::string(name), "'"));
 }
 
 // Registers analytics_histogram into the default registry once per
@@ -127,8 +125,8 @@ absl::StatusOr<Value> GenerateSessionsValue(int64_t clients, uint64_t seed,
                                             int64_t* sessions) {
   FEDEXEC_RETURN_IF_ERROR(CheckClients(clients));
   auto buffer = std::make_shared<std::vector<float>>();
-  buffer->reserve(static_cast<size_t>(clients) *
-                  (kMaxSessionsPerClient + 1) / 2);
+  buffer->reserve(static_cast<size_t>(clients) * (kMaxSessionsPerClient + 1) /
+                  2);
   std::vector<int64_t> offsets(static_cast<size_t>(clients) + 1, 0);
   for (int64_t c = 0; c < clients; ++c) {
     offsets[c + 1] = offsets[c] + AppendClientSessions(seed, c, *buffer);
@@ -217,9 +215,9 @@ absl::StatusOr<AnalyticsResult> RunAnalytics(const AnalyticsOptions& options) {
 
   FEDEXEC_ASSIGN_OR_RETURN(value, Unplace(value));
   if (!value.is_struct()) {
-    return absl::InternalError(absl::StrCat(
-        "analytics: expected a struct result, found ",
-        native::DescribeValue(value)));
+    return absl::InternalError(
+        absl::StrCat("analytics: expected a struct result, found ",
+                     native::DescribeValue(value)));
   }
   FEDEXEC_ASSIGN_OR_RETURN(Tensor mean,
                            ResultTensor(value, "mean", DType::kFloat32, 1));

@@ -62,8 +62,8 @@ inline constexpr int64_t kMaxAnalyticsClients = 10'000'000;
 // [edges[b], edges[b + 1]), the last one everything from edges[kBuckets-1]
 // on; values below edges[0] = 0 (there are none) fall in bucket 0.
 inline constexpr int kAnalyticsBuckets = 10;
-inline constexpr std::array<float, kAnalyticsBuckets> kAnalyticsBucketEdges =
-    {0.0f, 1.0f, 2.0f, 3.0f, 5.0f, 8.0f, 13.0f, 21.0f, 34.0f, 55.0f};
+inline constexpr std::array<float, kAnalyticsBuckets> kAnalyticsBucketEdges = {
+    0.0f, 1.0f, 2.0f, 3.0f, 5.0f, 8.0f, 13.0f, 21.0f, 34.0f, 55.0f};
 
 // The name of the native bucketing function.
 inline constexpr char kAnalyticsHistogramFunction[] = "analytics_histogram";
@@ -81,8 +81,8 @@ struct AnalyticsOptions {
 struct AnalyticsResult {
   int64_t clients = 0;
   uint64_t seed = 0;
-  int threads = 0;        // as requested (0: one per hardware thread)
-  int64_t sessions = 0;   // over all clients
+  int threads = 0;       // as requested (0: one per hardware thread)
+  int64_t sessions = 0;  // over all clients
   // Over the clients' mean session lengths, in minutes.
   float mean = 0;
   float min = 0;

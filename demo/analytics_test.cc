@@ -1,7 +1,7 @@
 #include "demo/analytics.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -82,9 +82,9 @@ void ExpectMatchesReference(const AnalyticsResult& got, const Reference& ref) {
   EXPECT_EQ(Bits(got.min), Bits(ref.min)) << got.min << " vs " << ref.min;
   EXPECT_EQ(Bits(got.max), Bits(ref.max)) << got.max << " vs " << ref.max;
   EXPECT_EQ(got.histogram, ref.histogram);
-  EXPECT_EQ(std::accumulate(got.histogram.begin(), got.histogram.end(),
-                            int64_t{0}),
-            got.clients);
+  EXPECT_EQ(
+      std::accumulate(got.histogram.begin(), got.histogram.end(), int64_t{0}),
+      got.clients);
 }
 
 void ExpectIdentical(const AnalyticsResult& a, const AnalyticsResult& b) {
@@ -96,8 +96,8 @@ void ExpectIdentical(const AnalyticsResult& a, const AnalyticsResult& b) {
 }
 
 AnalyticsResult RunOk(int64_t clients, uint64_t seed, int threads) {
-  absl::StatusOr<AnalyticsResult> r = RunAnalytics(
-      {.clients = clients, .seed = seed, .threads = threads});
+  absl::StatusOr<AnalyticsResult> r =
+      RunAnalytics({.clients = clients, .seed = seed, .threads = threads});
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *std::move(r) : AnalyticsResult{};
 }
@@ -171,11 +171,21 @@ TEST(AnalyticsGeneratorTest, RejectsBadClientCounts) {
 
 TEST(AnalyticsBucketTest, Edges) {
   const std::vector<std::pair<float, int>> cases = {
-      {0.0f, 0},       {0.999f, 0},  {1.0f, 1},
-      {2.5f, 2},       {4.99f, 3},   {5.0f, 4},
-      {12.0f, 5},      {13.0f, 6},   {33.9f, 7},
-      {34.0f, 8},      {54.99f, 8},  {55.0f, 9},
-      {1e30f, 9},      {-1.0f, 0},   {-0.0f, 0},
+      {0.0f, 0},
+      {0.999f, 0},
+      {1.0f, 1},
+      {2.5f, 2},
+      {4.99f, 3},
+      {5.0f, 4},
+      {12.0f, 5},
+      {13.0f, 6},
+      {33.9f, 7},
+      {34.0f, 8},
+      {54.99f, 8},
+      {55.0f, 9},
+      {1e30f, 9},
+      {-1.0f, 0},
+      {-0.0f, 0},
       {std::numeric_limits<float>::infinity(), 9},
       {-std::numeric_limits<float>::infinity(), 0}};
   for (const auto& [x, bucket] : cases) {
@@ -231,8 +241,8 @@ TEST(AnalyticsComputationTest, ParsesAndTypeChecks) {
 TEST(RunAnalyticsTest, MatchesThePlainReference) {
   for (uint64_t seed : {0ull, 42ull}) {
     for (int64_t clients : {int64_t{1}, int64_t{17}, int64_t{3001}}) {
-      SCOPED_TRACE(testing::Message() << "seed " << seed << " clients "
-                                      << clients);
+      SCOPED_TRACE(testing::Message()
+                   << "seed " << seed << " clients " << clients);
       const AnalyticsResult got = RunOk(clients, seed, 2);
       EXPECT_EQ(got.clients, clients);
       EXPECT_EQ(got.seed, seed);
@@ -275,12 +285,11 @@ TEST(RunAnalyticsTest, RejectsBadOptions) {
     AnalyticsOptions options;
     const char* flag;
   };
-  const Case cases[] = {
-      {{.clients = 0}, "--clients"},
-      {{.clients = -1}, "--clients"},
-      {{.clients = kMaxAnalyticsClients + 1}, "--clients"},
-      {{.clients = 10, .threads = -1}, "--threads"},
-      {{.clients = 10, .threads = 1 << 20}, "--threads"}};
+  const Case cases[] = {{{.clients = 0}, "--clients"},
+                        {{.clients = -1}, "--clients"},
+                        {{.clients = kMaxAnalyticsClients + 1}, "--clients"},
+                        {{.clients = 10, .threads = -1}, "--threads"},
+                        {{.clients = 10, .threads = 1 << 20}, "--threads"}};
   for (const Case& c : cases) {
     absl::StatusOr<AnalyticsResult> r = RunAnalytics(c.options);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -323,8 +332,7 @@ TEST(FormatAnalyticsTest, ShowsEverything) {
   EXPECT_THAT(text, HasSubstr("threads: 2"));
   EXPECT_EQ(text.back(), '\n');
   // One line per bucket plus five.
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'),
-            kAnalyticsBuckets + 5);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kAnalyticsBuckets + 5);
 }
 
 }  // namespace

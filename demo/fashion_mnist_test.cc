@@ -97,11 +97,12 @@ TEST(FashionMnistTest, MissingFileSaysHowToGetTheData) {
   TempDir dir;
   absl::StatusOr<Dataset> d = LoadFashionMnist(dir.path(), Split::kTrain);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(d.status().message(),
-              AllOf(HasSubstr(dir.File("train-images-idx3-ubyte.gz")),
-                    HasSubstr("not found: install Debian's "
-                              "dataset-fashion-mnist package (apt-get install "
-                              "dataset-fashion-mnist) or pass --data-dir DIR")));
+  EXPECT_THAT(
+      d.status().message(),
+      AllOf(HasSubstr(dir.File("train-images-idx3-ubyte.gz")),
+            HasSubstr("not found: install Debian's "
+                      "dataset-fashion-mnist package (apt-get install "
+                      "dataset-fashion-mnist) or pass --data-dir DIR")));
 }
 
 TEST(FashionMnistTest, MissingLabelsFile) {

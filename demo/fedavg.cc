@@ -86,7 +86,8 @@ std::string_view ModelDescription(ModelKind kind) {
 }
 
 absl::Status Invalid(std::string_view flag, std::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(std::string(flag), " ", std::string(message)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(flag), " ", std::string(message)));
 }
 
 // Registers the demo's natives into the default registry once per process.
@@ -120,21 +121,22 @@ absl::StatusOr<Value> ResultElement(const Value& result,
           v.federated().size() == 1) {
         return v.federated().Member(0);
       }
-      return absl::InternalError(absl::StrCat(
-          "fedavg: result element '", std::string(name), "' is ", native::DescribeValue(v)));
+      return absl::InternalError(absl::StrCat("fedavg: result element '",
+                                              std::string(name), "' is ",
+                                              native::DescribeValue(v)));
     }
   }
-  return absl::InternalError(absl::StrCat("fedavg: the round's result has no '",
-                                          std::string(name), "': ",
-                                          native::DescribeValue(result)));
+  return absl::InternalError(
+      absl::StrCat("fedavg: the round's result has no '", std::string(name),
+                   "': ", native::DescribeValue(result)));
 }
 
 absl::StatusOr<float> ScalarOf(const Value& v, std::string_view name) {
   if (!v.is_tensor() || v.tensor().dtype() != DType::kFloat32 ||
       v.tensor().num_elements() != 1) {
-    return absl::InternalError(absl::StrCat("fedavg: '", std::string(name),
-                                            "' is not a float32 scalar: ",
-                                            native::DescribeValue(v)));
+    return absl::InternalError(
+        absl::StrCat("fedavg: '", std::string(name),
+                     "' is not a float32 scalar: ", native::DescribeValue(v)));
   }
   return v.tensor().data<float>()[0];
 }
@@ -224,9 +226,9 @@ absl::Status ValidateFedAvgOptions(const FedAvgOptions& o) {
                    absl::StrCat("is ", o.batch_size, "; must be >= 1"));
   }
   if (!(o.client_lr >= 0 && std::isfinite(o.client_lr))) {
-    return Invalid("--client-lr",
-                   absl::StrCat("is ", o.client_lr,
-                                "; must be non-negative and finite"));
+    return Invalid(
+        "--client-lr",
+        absl::StrCat("is ", o.client_lr, "; must be non-negative and finite"));
   }
   if (!std::isfinite(o.server_lr)) {
     return Invalid("--server-lr",
@@ -257,7 +259,8 @@ std::string ClientDataName(const FedAvgOptions& options) {
                       options.population, "-seed", options.seed);
 }
 
-absl::StatusOr<std::string> FedAvgComputationText(const FedAvgOptions& options) {
+absl::StatusOr<std::string> FedAvgComputationText(
+    const FedAvgOptions& options) {
   const ModelKind kind = options.model;
   const std::string model = ModelTypeString(kind);
   const std::string update =
@@ -271,9 +274,9 @@ absl::StatusOr<std::string> FedAvgComputationText(const FedAvgOptions& options) 
     binding = absl::StrCat(
         "    # Each client's batches, resolved where the client runs: its key\n"
         "    # names its folder and the round's batch order.\n"
-        "    batches = federated_map(data(\"", ClientDataName(options),
-        "?batch_size=", options.batch_size, "\", (string -> ", batch,
-        "*)), round.clients),\n");
+        "    batches = federated_map(data(\"",
+        ClientDataName(options), "?batch_size=", options.batch_size,
+        "\", (string -> ", batch, "*)), round.clients),\n");
     batches = "batches";
   }
   const std::string raw = absl::Substitute(
@@ -316,10 +319,10 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
   const Clock::time_point start = Clock::now();
   FEDEXEC_RETURN_IF_ERROR(ValidateFedAvgOptions(options));
   options_ = options;
-  threads_ = options.threads > 0
-                 ? options.threads
-                 : std::max(1, static_cast<int>(
-                                   std::thread::hardware_concurrency()));
+  threads_ =
+      options.threads > 0
+          ? options.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   for (const Dataset* d : {&train, &test}) {
     if (d->images.dtype() != DType::kFloat32 || d->images.rank() != 2 ||
         d->images.shape()[1] != kModelInputs ||
@@ -333,10 +336,10 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
   }
   const int64_t n = train.size();
   if (options.population > n) {
-    return Invalid("--population",
-                   absl::StrCat("is ", options.population,
-                                "; the training set has only ", n,
-                                " examples (each client needs one)"));
+    return Invalid(
+        "--population",
+        absl::StrCat("is ", options.population, "; the training set has only ",
+                     n, " examples (each client needs one)"));
   }
   if (test.size() == 0) {
     return absl::InvalidArgumentError("fedavg: the test set is empty");
@@ -382,8 +385,8 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
       }
     }
     if (row != n) {
-      return absl::InternalError(absl::StrCat(
-          "fedavg: the split covers ", row, " of ", n, " examples"));
+      return absl::InternalError(absl::StrCat("fedavg: the split covers ", row,
+                                              " of ", n, " examples"));
     }
   }
   train_x_ = std::move(images).Freeze();
@@ -443,9 +446,8 @@ absl::Status FedAvg::Init(const FedAvgOptions& options, Dataset train,
   if (options.make_factory) {
     FEDEXEC_ASSIGN_OR_RETURN(std::unique_ptr<stacks::ExecutorFactory> factory,
                              options.make_factory());
-    FEDEXEC_ASSIGN_OR_RETURN(
-        runtime_, stacks::Runtime::CreateWithFactory(std::move(factory),
-                                                     options.cohort));
+    FEDEXEC_ASSIGN_OR_RETURN(runtime_, stacks::Runtime::CreateWithFactory(
+                                           std::move(factory), options.cohort));
   } else {
     FEDEXEC_ASSIGN_OR_RETURN(runtime_,
                              stacks::Runtime::Create(runtime_options));
@@ -462,14 +464,15 @@ std::vector<size_t> FedAvg::BatchOrder(int64_t client, int64_t round) const {
   // cheap to start (this runs for every client of every round) and
   // portable. Multiply-shift maps a draw to [0, i]; its bias (below
   // i / 2^64) does not matter for an order of a few batches.
-  uint64_t state = DeriveSeed(
-      DeriveSeed(options_.seed, kBatchOrderStream),
-      static_cast<uint64_t>(round) * static_cast<uint64_t>(options_.population) +
-          static_cast<uint64_t>(client));
+  uint64_t state =
+      DeriveSeed(DeriveSeed(options_.seed, kBatchOrderStream),
+                 static_cast<uint64_t>(round) *
+                         static_cast<uint64_t>(options_.population) +
+                     static_cast<uint64_t>(client));
   for (size_t i = order.size(); i > 1; --i) {
     state = DeriveSeed(state, i);
-    const auto j = static_cast<size_t>(
-        (static_cast<unsigned __int128>(state) * i) >> 64);
+    const auto j =
+        static_cast<size_t>((static_cast<unsigned __int128>(state) * i) >> 64);
     std::swap(order[i - 1], order[j]);
   }
   return order;
@@ -491,12 +494,11 @@ absl::Status FedAvg::ExportClientData(const std::string& root) const {
         absl::StrCat("--export-clients ", root, ": not a directory"));
   }
   const fs::path target = fs::path(root) / ClientDataName(options_);
-  const fs::path fresh = fs::path(target.string() + absl::StrCat(
-                                      ".partial-", ::getpid()));
+  const fs::path fresh =
+      fs::path(target.string() + absl::StrCat(".partial-", ::getpid()));
   const auto failed = [&](const fs::path& path, const std::error_code& e) {
     fs::remove_all(fresh, ec);
-    return absl::InternalError(
-        absl::StrCat(path.string(), ": ", e.message()));
+    return absl::InternalError(absl::StrCat(path.string(), ": ", e.message()));
   };
   fs::remove_all(fresh, ec);
   if (fs::create_directories(fresh, ec); ec) return failed(fresh, ec);
@@ -508,8 +510,8 @@ absl::Status FedAvg::ExportClientData(const std::string& root) const {
     const int64_t end = client_first_row_[c + 1];
     FEDEXEC_ASSIGN_OR_RETURN(Tensor x, SliceRows(train_x_, begin, end));
     FEDEXEC_ASSIGN_OR_RETURN(Tensor y, SliceRows(train_y_, begin, end));
-    for (const auto& [name, tensor] : {std::pair{"x.npy", &x},
-                                       std::pair{"y.npy", &y}}) {
+    for (const auto& [name, tensor] :
+         {std::pair{"x.npy", &x}, std::pair{"y.npy", &y}}) {
       if (absl::Status s = WriteNpyFile((dir / name).string(), *tensor);
           !s.ok()) {
         fs::remove_all(fresh, ec);
@@ -518,8 +520,8 @@ absl::Status FedAvg::ExportClientData(const std::string& root) const {
     }
   }
   // Into place: an earlier export of the same split is replaced.
-  const fs::path old = fs::path(target.string() + absl::StrCat(
-                                    ".old-", ::getpid()));
+  const fs::path old =
+      fs::path(target.string() + absl::StrCat(".old-", ::getpid()));
   if (fs::exists(target, ec)) {
     if (fs::rename(target, old, ec); ec) return failed(target, ec);
   }
@@ -558,8 +560,8 @@ absl::StatusOr<EvaluationResult> FedAvg::EvaluateOnTest(const Value& model) {
   double loss = 0;
   int64_t correct = 0;
   for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t rows = std::min(n, (c + 1) * kEvalChunkRows) -
-                         c * kEvalChunkRows;
+    const int64_t rows =
+        std::min(n, (c + 1) * kEvalChunkRows) - c * kEvalChunkRows;
     loss += static_cast<double>(parts[c].loss) * rows;
     correct += std::llround(static_cast<double>(parts[c].accuracy) * rows);
   }
@@ -575,7 +577,7 @@ absl::StatusOr<std::vector<int64_t>> FedAvg::Cohort(int64_t r) const {
 }
 
 absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
-                                                          int64_t r) {
+                                                         int64_t r) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> cohort, Cohort(r));
   std::vector<Value> members;
   members.reserve(cohort.size());
@@ -602,9 +604,9 @@ absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
     if (out.status().code() == absl::StatusCode::kCancelled) {
       return out.status();
     }
-    return absl::Status(out.status().code(),
-                        absl::StrCat("round ", r + 1, ": ",
-                                     out.status().message()));
+    return absl::Status(
+        out.status().code(),
+        absl::StrCat("round ", r + 1, ": ", out.status().message()));
   }
   RoundOutput result;
   FEDEXEC_ASSIGN_OR_RETURN(result.model, ResultElement(*out, "model"));
@@ -614,7 +616,7 @@ absl::StatusOr<FedAvg::RoundOutput> FedAvg::RuntimeRound(const Value& model,
 }
 
 absl::StatusOr<FedAvg::RoundOutput> FedAvg::DirectRound(const Value& model,
-                                                         int64_t r) {
+                                                        int64_t r) {
   FEDEXEC_ASSIGN_OR_RETURN(std::vector<int64_t> cohort, Cohort(r));
   const int64_t k = static_cast<int64_t>(cohort.size());
   std::vector<ClientUpdateResult> updates(static_cast<size_t>(k));
@@ -623,9 +625,9 @@ absl::StatusOr<FedAvg::RoundOutput> FedAvg::DirectRound(const Value& model,
     std::vector<Batch> batches;
     batches.reserve(all.size());
     for (size_t b : BatchOrder(cohort[i], r)) batches.push_back(all[b]);
-    FEDEXEC_ASSIGN_OR_RETURN(
-        updates[i], ClientUpdate(options_.model, model, batches,
-                                 options_.client_lr, options_.epochs));
+    FEDEXEC_ASSIGN_OR_RETURN(updates[i],
+                             ClientUpdate(options_.model, model, batches,
+                                          options_.client_lr, options_.epochs));
     return absl::OkStatus();
   }));
   // As the computation: one weighted mean of <delta, loss> structs.
@@ -795,10 +797,9 @@ std::string FormatRoundLine(const RoundMetrics& m, int64_t total_rounds) {
     absl::StrAppendFormat(&line, "  test loss %.4f  test acc %6.2f%%",
                           m.test_loss, 100.0 * m.test_accuracy);
   }
-  absl::StrAppendFormat(
-      &line, "  %7s clients/s  %s",
-      WithThousands(std::llround(m.clients_per_second)),
-      Seconds(m.elapsed_seconds));
+  absl::StrAppendFormat(&line, "  %7s clients/s  %s",
+                        WithThousands(std::llround(m.clients_per_second)),
+                        Seconds(m.elapsed_seconds));
   return line;
 }
 
@@ -860,10 +861,10 @@ std::string FormatFedAvgSummary(const FedAvg& fedavg,
         1e3 * direct_median, 1e3 * median, percent(median, direct_median),
         Seconds(direct->train_seconds), Seconds(result.train_seconds),
         percent(result.train_seconds, direct->train_seconds),
-        same_rounds ? (direct->model == result.model
-                           ? "; final weights bit-identical"
-                           : "; final weights DIFFER")
-                    : "");
+        same_rounds
+            ? (direct->model == result.model ? "; final weights bit-identical"
+                                             : "; final weights DIFFER")
+            : "");
   }
   return out;
 }

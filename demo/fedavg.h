@@ -45,12 +45,12 @@
 //
 // The direct loop (FedAvg::RunDirect) replays the same rounds without the
 // runtime: the same cohorts, the same client update called as a C++
-// function on the same batches in the same order (in parallel over the cohort with the same
-// number of threads), and the same aggregation arithmetic in the same order
-// (exec::Fold along the canonical block tree, core/tree_reduce.h). It is the
-// limit of what the runtime can do for this work, and, as a check, gives
-// bit-identical weights. It evaluates the model on Run's schedule too, and
-// like Run leaves evaluation out of its time, so that both meet the same
+// function on the same batches in the same order (in parallel over the cohort
+// with the same number of threads), and the same aggregation arithmetic in the
+// same order (exec::Fold along the canonical block tree, core/tree_reduce.h).
+// It is the limit of what the runtime can do for this work, and, as a check,
+// gives bit-identical weights. It evaluates the model on Run's schedule too,
+// and like Run leaves evaluation out of its time, so that both meet the same
 // disruptions between rounds.
 //
 // Determinism: the final model is a function of the options other than
@@ -102,10 +102,10 @@ enum class PartitionKind { kDirichlet, kIid, kShards };
 std::string_view PartitionKindName(PartitionKind kind);
 
 struct FedAvgOptions {
-  std::string data_dir = kDefaultFashionMnistDir;  // --data-dir
-  int64_t population = 1000;                       // --population
+  std::string data_dir = kDefaultFashionMnistDir;       // --data-dir
+  int64_t population = 1000;                            // --population
   PartitionKind partition = PartitionKind::kDirichlet;  // --partition
-  double alpha = 0.5;                    // --alpha (Dirichlet)
+  double alpha = 0.5;                                   // --alpha (Dirichlet)
   int64_t shards_per_client = 2;         // --shards-per-client (shards)
   int64_t cohort = 10;                   // --cohort
   int64_t rounds = 500;                  // --rounds

@@ -174,12 +174,13 @@ TEST(FedAvgSetupTest, MalformedDataSets) {
   Dataset empty_test = Synthetic(0);
   f = FedAvg::CreateWithData(o, Synthetic(300), empty_test);
   ASSERT_FALSE(f.ok());
-  EXPECT_THAT(std::string(f.status().message()), HasSubstr("test set is empty"));
+  EXPECT_THAT(std::string(f.status().message()),
+              HasSubstr("test set is empty"));
 }
 
 TEST(FedAvgSetupTest, SplitCoversTheTrainingSet) {
-  for (PartitionKind kind :
-       {PartitionKind::kDirichlet, PartitionKind::kIid, PartitionKind::kShards}) {
+  for (PartitionKind kind : {PartitionKind::kDirichlet, PartitionKind::kIid,
+                             PartitionKind::kShards}) {
     FedAvgOptions o = Small();
     o.partition = kind;
     std::unique_ptr<FedAvg> f = Make(o);
@@ -221,8 +222,8 @@ TEST(FedAvgComputationTest, CanonicalAndWellTyped) {
                   "*}@CLIENTS,client_lr=float32@SERVER,epochs=int32@SERVER,"
                   "server_lr=float32@SERVER> -> <model=" +
                   m + "@SERVER,train_loss=float32@SERVER>)");
-    EXPECT_THAT(*text, HasSubstr(std::string(ModelKindName(kind)) +
-                                 "_client_update"));
+    EXPECT_THAT(*text,
+                HasSubstr(std::string(ModelKindName(kind)) + "_client_update"));
     for (const char* intrinsic :
          {"federated_broadcast", "federated_map", "federated_zip_at_clients",
           "federated_weighted_mean", "federated_apply"}) {
@@ -322,8 +323,8 @@ TEST(FedAvgRunTest, DirectLoopGivesIdenticalWeights) {
   for (const Case& c : {Case{ModelKind::kLogReg, 10, 1, 1.0f},
                         Case{ModelKind::kLogReg, 37, 2, 0.7f},
                         Case{ModelKind::kMlp, 20, 1, 1.0f}}) {
-    SCOPED_TRACE(testing::Message() << ModelKindName(c.kind) << " cohort "
-                                    << c.cohort);
+    SCOPED_TRACE(testing::Message()
+                 << ModelKindName(c.kind) << " cohort " << c.cohort);
     FedAvgOptions o = Small();
     o.model = c.kind;
     o.cohort = c.cohort;

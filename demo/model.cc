@@ -602,18 +602,16 @@ absl::StatusOr<Value> MakeBatches(const Tensor& images, const Tensor& labels,
   return Value::Sequence(std::move(batches));
 }
 
-absl::StatusOr<Tensor> SliceRows(const Tensor& t, int64_t begin,
-                                 int64_t end) {
+absl::StatusOr<Tensor> SliceRows(const Tensor& t, int64_t begin, int64_t end) {
   if (!t.valid() || t.rank() < 1 || t.dtype() == DType::kString) {
     return Invalid("SliceRows",
                    absl::StrCat("need a numeric tensor of rank >= 1, found ",
                                 t.TypeString()));
   }
   if (begin < 0 || begin > end || end > t.shape()[0]) {
-    return Invalid("SliceRows",
-                   absl::StrCat("rows [", begin, ", ", end,
-                                ") are not a range within [0, ", t.shape()[0],
-                                ")"));
+    return Invalid("SliceRows", absl::StrCat("rows [", begin, ", ", end,
+                                             ") are not a range within [0, ",
+                                             t.shape()[0], ")"));
   }
   return RowsOwnedBy(t, begin, end, std::make_shared<const Tensor>(t));
 }

@@ -527,10 +527,11 @@ TEST(ModelNativeTest, RegisteredFunctionsBindAndCall) {
                            "logreg_evaluate", "mlp_evaluate"}) {
     EXPECT_TRUE(registry.Contains(name)) << name;
   }
-  EXPECT_EQ(*registry.Signature("logreg_client_update"),
-            "(<model=<w=float32[784,10],b=float32[10]>,batches=<x=float32[?,784],"
-            "y=int32[?]>*,lr=float32,epochs=int32> -> <delta=<w=float32[784,"
-            "10],b=float32[10]>,weight=float32,loss=float32>)");
+  EXPECT_EQ(
+      *registry.Signature("logreg_client_update"),
+      "(<model=<w=float32[784,10],b=float32[10]>,batches=<x=float32[?,784],"
+      "y=int32[?]>*,lr=float32,epochs=int32> -> <delta=<w=float32[784,"
+      "10],b=float32[10]>,weight=float32,loss=float32>)");
 
   const Examples ex = RandomExamples(30, 6);
   const Value data = *MakeBatches(ex.x, ex.y, 0, 30, 10);
@@ -555,13 +556,14 @@ TEST(ModelNativeTest, RegisteredFunctionsBindAndCall) {
 
     // A narrower declared type (known batch size) binds too.
     const std::string m = ModelTypeString(kind);
-    EXPECT_TRUE(registry
-                    .Bind(prefix + "_client_update",
-                          T("(<model=" + m +
-                            ",batches=<x=float32[10,784],y=int32[10]>*,lr=float32,"
-                            "epochs=int32> -> <delta=" +
-                            m + ",weight=float32,loss=float32>)"))
-                    .ok());
+    EXPECT_TRUE(
+        registry
+            .Bind(prefix + "_client_update",
+                  T("(<model=" + m +
+                    ",batches=<x=float32[10,784],y=int32[10]>*,lr=float32,"
+                    "epochs=int32> -> <delta=" +
+                    m + ",weight=float32,loss=float32>)"))
+            .ok());
 
     absl::StatusOr<native::BoundFunction> evaluate =
         registry.Bind(prefix + "_evaluate", T(EvaluateSignature(kind)));

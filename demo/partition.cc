@@ -291,8 +291,9 @@ absl::StatusOr<std::vector<int64_t>> SampleCohort(int64_t clients,
         absl::StrCat("--population is ", clients, "; must be >= 1"));
   }
   if (cohort < 1 || cohort > clients) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--cohort is ", cohort, "; must be in [1, --population = ", clients, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cohort is ", cohort,
+                     "; must be in [1, --population = ", clients, "]"));
   }
   if (round < 0) {
     return absl::InvalidArgumentError(

@@ -62,8 +62,10 @@ bool IsKeyType(const ir::Type& type) {
 // error.
 class KeyedDataFunction : public Function {
  public:
-  KeyedDataFunction(ir::NodePtr node, std::shared_ptr<const DataBackend> backend)
-      : Function(*node->type()), node_(std::move(node)),
+  KeyedDataFunction(ir::NodePtr node,
+                    std::shared_ptr<const DataBackend> backend)
+      : Function(*node->type()),
+        node_(std::move(node)),
         backend_(std::move(backend)) {}
 
   absl::StatusOr<Value> Call(const Value* argument) const override {
@@ -142,13 +144,14 @@ absl::StatusOr<Value> DataExecutor::Resolve(const ir::NodePtr& node_ptr) const {
   if (type.kind() == ir::TypeKind::kFunction) {
     if (type.parameter() == nullptr || !IsKeyType(*type.parameter())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "data '", data.uri, "': a data node of function type takes a "
+          "data '", data.uri,
+          "': a data node of function type takes a "
           "key: a string, int32 or int64 scalar, not ",
           type.parameter() == nullptr ? std::string("nothing")
                                       : type.parameter()->ToString()));
     }
-    return Value::Function(std::make_shared<KeyedDataFunction>(
-        node_ptr, backend_));
+    return Value::Function(
+        std::make_shared<KeyedDataFunction>(node_ptr, backend_));
   }
   return ResolveChecked(*backend_, data.uri, type);
 }

@@ -60,9 +60,7 @@ class DataExecutor : public LocalExecutor {
   // Data nodes through the backend; everything else from the child.
   absl::StatusOr<Value> EmbedLeaf(const ir::NodePtr& node) override;
 
-  const std::shared_ptr<const DataBackend>& backend() const {
-    return backend_;
-  }
+  const std::shared_ptr<const DataBackend>& backend() const { return backend_; }
 
  private:
   absl::StatusOr<Value> Resolve(const ir::NodePtr& node) const;

@@ -16,13 +16,13 @@
 #include "core/npy.h"
 #include "core/thread_pool.h"
 #include "executors/federating_executor.h"
+#include "executors/function.h"
 #include "executors/leaf_executor.h"
 #include "executors/reference_resolving_executor.h"
 #include "executors/sequence_executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/text_syntax.h"
-#include "executors/function.h"
 #include "ir/value_syntax.h"
 #include "testing/concurrency.h"
 #include "testing/native_runtime.h"
@@ -89,9 +89,9 @@ class DataExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::vector<float> w = {0, 1, 2, 10, 11, 12};
-    ASSERT_TRUE(WriteNpyFile(dir_.File("w.npy"),
-                             *Tensor::FromSpan<float>(w, {2, 3}))
-                    .ok());
+    ASSERT_TRUE(
+        WriteNpyFile(dir_.File("w.npy"), *Tensor::FromSpan<float>(w, {2, 3}))
+            .ok());
     fs::create_directories(dir_.File("t"));
     std::vector<float> x;
     std::vector<int32_t> y;
@@ -100,26 +100,29 @@ class DataExecutorTest : public ::testing::Test {
       x.push_back(10.0f * r + 1);
       y.push_back(r);
     }
-    ASSERT_TRUE(WriteNpyFile(dir_.File("t/x.npy"),
-                             *Tensor::FromSpan<float>(x, {5, 2}))
-                    .ok());
+    ASSERT_TRUE(
+        WriteNpyFile(dir_.File("t/x.npy"), *Tensor::FromSpan<float>(x, {5, 2}))
+            .ok());
     ASSERT_TRUE(
         WriteNpyFile(dir_.File("t/y.npy"), Tensor::Vector<int32_t>(y)).ok());
     absl::StatusOr<std::shared_ptr<const FileBackend>> backend =
         FileBackend::Create(dir_.path());
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *backend;
-    leaf_ = std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
+    leaf_ =
+        std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
     data_ = std::make_shared<DataExecutor>(context_, leaf_, backend_);
   }
 
   // RR > Sequence > Data > Leaf with `backend`: what runs at a placement.
   std::shared_ptr<LocalExecutor> PlacementStack(
       std::shared_ptr<const DataBackend> backend) {
-    auto leaf = std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
+    auto leaf =
+        std::make_shared<LeafExecutor>(context_, test_util::NativeRuntimes());
     auto data = std::make_shared<DataExecutor>(context_, std::move(leaf),
                                                std::move(backend));
-    auto sequence = std::make_shared<SequenceExecutor>(context_, std::move(data));
+    auto sequence =
+        std::make_shared<SequenceExecutor>(context_, std::move(data));
     return std::make_shared<ReferenceResolvingExecutor>(context_,
                                                         std::move(sequence));
   }
@@ -138,8 +141,8 @@ TEST_F(DataExecutorTest, ResolvesDataNodes) {
       Printed(*data_, Parse("data(\"file:w.npy\", float32[?,3])"));
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(*w, "[[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]]");
-  absl::StatusOr<std::string> batches = Printed(
-      *data_, Data("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*"));
+  absl::StatusOr<std::string> batches =
+      Printed(*data_, Data("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*"));
   ASSERT_TRUE(batches.ok()) << batches.status();
   EXPECT_EQ(*batches,
             "seq[<x=[[0.0, 1.0], [10.0, 11.0]], y=[0, 1]>, "
@@ -151,8 +154,8 @@ TEST_F(DataExecutorTest, OtherNodesGoToTheChild) {
   absl::StatusOr<std::string> literal = Printed(*data_, Parse("[1, 2]"));
   ASSERT_TRUE(literal.ok()) << literal.status();
   EXPECT_EQ(*literal, "[1, 2]");
-  absl::StatusOr<Value> add =
-      data_->EmbedLeaf(Parse("native(\"add\", (<float32,float32> -> float32))"));
+  absl::StatusOr<Value> add = data_->EmbedLeaf(
+      Parse("native(\"add\", (<float32,float32> -> float32))"));
   ASSERT_TRUE(add.ok()) << add.status();
   EXPECT_TRUE(add->is_function());
 }
@@ -177,10 +180,10 @@ TEST_F(DataExecutorTest, EndToEndUnderSequenceAndReferenceResolving) {
       *top, Parse("sequence_sum(data(\"t\", <x=float32[2],y=int32>*))"));
   ASSERT_TRUE(sum.ok()) << sum.status();
   EXPECT_EQ(*sum, "<x=[100.0, 105.0], y=10>");
-  absl::StatusOr<std::string> local = Printed(
-      *top, Parse("let w = data(\"w.npy\", float32[2,3]) in "
-                  "native(\"add\", (<float32[2,3],float32[2,3]> -> "
-                  "float32[2,3]))(w, w)"));
+  absl::StatusOr<std::string> local =
+      Printed(*top, Parse("let w = data(\"w.npy\", float32[2,3]) in "
+                          "native(\"add\", (<float32[2,3],float32[2,3]> -> "
+                          "float32[2,3]))(w, w)"));
   ASSERT_TRUE(local.ok()) << local.status();
   EXPECT_EQ(*local, "[[0.0, 2.0, 4.0], [20.0, 22.0, 24.0]]");
 }
@@ -190,8 +193,7 @@ TEST_F(DataExecutorTest, EndToEndInAFederatedStack) {
   // clients reads and sums the table.
   auto federating = std::make_shared<FederatingExecutor>(
       context_, 3, PlacementStack(backend_));
-  auto top =
-      std::make_shared<ReferenceResolvingExecutor>(context_, federating);
+  auto top = std::make_shared<ReferenceResolvingExecutor>(context_, federating);
   absl::StatusOr<std::string> sum = Printed(
       *top, Parse("federated_sum(federated_eval_at_clients(() -> "
                   "sequence_sum(data(\"t\", <x=float32[2],y=int32>*))))"));
@@ -209,15 +211,16 @@ TEST_F(DataExecutorTest, KeyedDataIsAFunctionOfTheKey) {
     }
   }
   std::shared_ptr<LocalExecutor> top = PlacementStack(backend_);
-  absl::StatusOr<std::string> by_int = Printed(
-      *top, Parse("sequence_sum(data(\"keyed\", "
-                  "(int32 -> <x=float32[2],y=int32>*))(7))"));
+  absl::StatusOr<std::string> by_int =
+      Printed(*top, Parse("sequence_sum(data(\"keyed\", "
+                          "(int32 -> <x=float32[2],y=int32>*))(7))"));
   ASSERT_TRUE(by_int.ok()) << by_int.status();
   EXPECT_EQ(*by_int, "<x=[100.0, 105.0], y=10>");
   // A string key may add query parameters: batch 2 of key 0 only.
   absl::StatusOr<std::string> by_string = Printed(
-      *top, Parse("data(\"keyed?batch_size=2\", "
-                  "(string -> <x=float32[?,2],y=int32[?]>*))(\"0?batches=2\")"));
+      *top,
+      Parse("data(\"keyed?batch_size=2\", "
+            "(string -> <x=float32[?,2],y=int32[?]>*))(\"0?batches=2\")"));
   ASSERT_TRUE(by_string.ok()) << by_string.status();
   EXPECT_EQ(*by_string, "seq[<x=[[40.0, 41.0]], y=[4]>]");
   // Over clients: each client reads the entry its key names.
@@ -348,9 +351,9 @@ TEST_F(DataExecutorTest, ResolvesOnEveryEmbedding) {
   std::vector<float> one = {5, 6, 7};
   const ir::NodePtr w = Data("w.npy", "float32[?,3]");
   ASSERT_TRUE(data_->EmbedLeaf(w).ok());
-  ASSERT_TRUE(WriteNpyFile(dir_.File("w2.npy"),
-                           *Tensor::FromSpan<float>(one, {1, 3}))
-                  .ok());
+  ASSERT_TRUE(
+      WriteNpyFile(dir_.File("w2.npy"), *Tensor::FromSpan<float>(one, {1, 3}))
+          .ok());
   fs::rename(dir_.File("w2.npy"), dir_.File("w.npy"));
   absl::StatusOr<Value> again = data_->EmbedLeaf(w);
   ASSERT_TRUE(again.ok()) << again.status();
@@ -384,7 +387,8 @@ TEST_F(DataExecutorTest, CancelledStackDoesNotResolve) {
 
 TEST_F(DataExecutorTest, ConcurrentResolution) {
   test_util::RunWithDeadline("concurrent data resolution", [&] {
-    const ir::NodePtr node = Data("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*");
+    const ir::NodePtr node =
+        Data("t?batch_size=2", "<x=float32[?,2],y=int32[?]>*");
     std::atomic<int> good{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {

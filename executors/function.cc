@@ -34,8 +34,7 @@ absl::StatusOr<const Function*> AsFunction(const Value& value) {
   }
   if (f == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("expected a function, found ",
-                     DescribeValue(value)));
+        absl::StrCat("expected a function, found ", DescribeValue(value)));
   }
   return f;
 }
@@ -46,8 +45,8 @@ absl::StatusOr<Value> CallFunction(const Value& function,
   if (!f.ok()) return f.status();
   if ((*f)->has_parameter() != (argument != nullptr)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        (*f)->Describe(),
-        (*f)->has_parameter() ? " needs an argument and was called without"
+        (*f)->Describe(), (*f)->has_parameter()
+                              ? " needs an argument and was called without"
                               : " takes no argument and was called with one"));
   }
   return (*f)->Call(argument);
@@ -61,8 +60,9 @@ absl::Status WithLocation(const absl::Status& status, std::string_view where) {
   if (status.ok() || HasLocation(status) || where.empty()) {
     return CopyStatus(status);
   }
-  absl::Status out(status.code(), absl::StrCat(absl::string_view(where.data(), where.size()), ": ",
-                                       status.message()));
+  absl::Status out(status.code(),
+                   absl::StrCat(absl::string_view(where.data(), where.size()),
+                                ": ", status.message()));
   out.SetPayload(kLocationPayload, absl::Cord("1"));
   return out;
 }

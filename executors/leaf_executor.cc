@@ -70,21 +70,19 @@ absl::StatusOr<Value> LeafExecutor::EmbedLeaf(const ir::NodePtr& node) {
       const std::string kind = ir::NodeKindName(node->kind());
       auto it = runtimes_.find(kind);
       if (it == runtimes_.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(LeafName(*node), ": no ", kind,
-                         " runtime in this fedexec build"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            LeafName(*node), ": no ", kind, " runtime in this fedexec build"));
       }
       FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<const LeafFunction> leaf,
                                it->second->Compile(*node));
-      return Value::Function(
-          std::make_shared<LeafFunctionValue>(std::move(leaf), LeafName(*node),
-                                              node));
+      return Value::Function(std::make_shared<LeafFunctionValue>(
+          std::move(leaf), LeafName(*node), node));
     }
     case ir::NodeKind::kData:
-      return absl::InvalidArgumentError(
-          absl::StrCat("data '", node->As<ir::DataNode>().uri,
-                       "': no data root here to resolve it (fedexec run --data-root, "
-                       "fedexec worker --data-root)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data '", node->As<ir::DataNode>().uri,
+          "': no data root here to resolve it (fedexec run --data-root, "
+          "fedexec worker --data-root)"));
     default:
       return LocalExecutor::EmbedLeaf(node);
   }

@@ -97,8 +97,8 @@ TEST(LeafExecutorTest, LiteralsBecomeTensors) {
   Stack stack;
   Executor& e = *stack.executor;
   const Tensor t = Tensor::Vector<float>({1.0f, 2.5f});
-  absl::StatusOr<OwnedValue> v = e.CreateValue(ir::MakeNode(
-      ir::LiteralNode{t}, T("float32[2]")));
+  absl::StatusOr<OwnedValue> v =
+      e.CreateValue(ir::MakeNode(ir::LiteralNode{t}, T("float32[2]")));
   ASSERT_TRUE(v.ok()) << v.status();
   absl::StatusOr<Value> m = e.Materialize(*v);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -117,9 +117,9 @@ TEST(LeafExecutorTest, NativeLeafIsAFunctionOfItsDeclaredType) {
   EXPECT_EQ((*function)->Describe(),
             "(<float32,float32> -> float32) native 'add'");
 
-  absl::StatusOr<Value> r = CallLeaf(
-      *stack.executor, Native("add", "(<float32,float32> -> float32)"),
-      V("<1.5, 2.0>"));
+  absl::StatusOr<Value> r =
+      CallLeaf(*stack.executor, Native("add", "(<float32,float32> -> float32)"),
+               V("<1.5, 2.0>"));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(ir::PrintValue(*r), "3.5");
 }
@@ -177,22 +177,21 @@ TEST(LeafExecutorTest, NativeErrorsAreTheValuesErrors) {
   absl::StatusOr<OwnedValue> unknown =
       stack.executor->CreateValue(Native("nope", "(int32 -> int32)"));
   ASSERT_TRUE(unknown.ok());
-  EXPECT_THAT(std::string(stack.executor->Materialize(*unknown)
-                              .status()
-                              .message()),
-              HasSubstr("unknown native function 'nope'"));
+  EXPECT_THAT(
+      std::string(stack.executor->Materialize(*unknown).status().message()),
+      HasSubstr("unknown native function 'nope'"));
   // An argument that does not match the declared parameter type.
-  absl::StatusOr<Value> r = CallLeaf(
-      *stack.executor, Native("add", "(<float32,float32> -> float32)"),
-      V("<1, 2>"));
+  absl::StatusOr<Value> r =
+      CallLeaf(*stack.executor, Native("add", "(<float32,float32> -> float32)"),
+               V("<1, 2>"));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("native function 'add': argument <int32,int32> does "
                         "not match"));
   // A kernel error.
-  absl::StatusOr<Value> d = CallLeaf(
-      *stack.executor, Native("divide", "(<int32,int32> -> int32)"),
-      V("<1, 0>"));
+  absl::StatusOr<Value> d =
+      CallLeaf(*stack.executor, Native("divide", "(<int32,int32> -> int32)"),
+               V("<1, 0>"));
   EXPECT_THAT(std::string(d.status().message()),
               StartsWith("divide: integer division by zero"));
 }
@@ -231,10 +230,10 @@ TEST(LeafExecutorTest, NodesThatAreNotLeavesAreRefused) {
       {ir::MakeNode(ir::PlacementNode{Placement::kClients},
                     ir::Type::PlacementType()),
        "placement"},
-      {ir::MakeNode(ir::LambdaNode{"x", T("int32"),
-                                   ir::MakeNode(ir::ReferenceNode{"x"},
-                                                T("int32"))},
-                    T("(int32 -> int32)")),
+      {ir::MakeNode(
+           ir::LambdaNode{"x", T("int32"),
+                          ir::MakeNode(ir::ReferenceNode{"x"}, T("int32"))},
+           T("(int32 -> int32)")),
        "no executor of this stack can run a lambda node"},
   };
   for (const Case& c : cases) {
@@ -252,18 +251,17 @@ TEST(LeafExecutorTest, RuntimesAreChosenByKindAndTheLastOneWins) {
   auto torch = std::make_shared<CountingRuntime>("torchscript");
   Stack stack({first, second, torch});
   absl::StatusOr<Value> r = CallLeaf(
-      *stack.executor, Native("add", "(<int32,int32> -> int32)"),
-      V("<1, 2>"));
+      *stack.executor, Native("add", "(<int32,int32> -> int32)"), V("<1, 2>"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(ir::PrintValue(*r), "3");
   EXPECT_EQ(first->compiled(), 0);
   EXPECT_EQ(second->compiled(), 1);
   // A torchscript runtime serves torchscript leaves.
-  absl::StatusOr<Value> t = CallLeaf(
-      *stack.executor,
-      ir::MakeNode(ir::TorchScriptNode{"m", "forward"},
-                   T("(float32 -> float32)")),
-      V("2.5"));
+  absl::StatusOr<Value> t =
+      CallLeaf(*stack.executor,
+               ir::MakeNode(ir::TorchScriptNode{"m", "forward"},
+                            T("(float32 -> float32)")),
+               V("2.5"));
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(ir::PrintValue(*t), "2.5");
   EXPECT_EQ(torch->compiled(), 1);

@@ -202,9 +202,9 @@ bool NamesCallee(std::string_view message, std::string_view name) {
       (message[name.size()] == ':' || message[name.size()] == ' ')) {
     return true;
   }
-  return message.find(absl::StrCat("'", absl::string_view(name.data(),
-                                                            name.size()),
-                                   "'")) != std::string_view::npos;
+  return message.find(absl::StrCat(
+             "'", absl::string_view(name.data(), name.size()), "'")) !=
+         std::string_view::npos;
 }
 
 absl::Status FailAtCall(const CallCode* call, const absl::Status& status) {
@@ -294,7 +294,8 @@ absl::StatusOr<ir::NodePtr> CapturedValueNode(const Value& value,
   }
   if (value.is_tensor()) {
     const Tensor& t = value.tensor();
-    return ir::MakeNode(ir::LiteralNode{t}, ir::Type::Tensor(t.dtype(), t.shape()));
+    return ir::MakeNode(ir::LiteralNode{t},
+                        ir::Type::Tensor(t.dtype(), t.shape()));
   }
   if (value.is_struct()) {
     ir::StructNode node;
@@ -335,9 +336,7 @@ absl::StatusOr<ir::NodePtr> Closure::ToNode() const {
   return ir::MakeNode(std::move(block), code_->type);
 }
 
-bool IsClosure(const FunctionValue* f) {
-  return typeid(*f) == typeid(Closure);
-}
+bool IsClosure(const FunctionValue* f) { return typeid(*f) == typeid(Closure); }
 
 // --------------------------------------------------------- interpreter
 
@@ -508,10 +507,10 @@ absl::StatusOr<Value> Machine::Run(const Code* body, const Closure* closure,
           const auto* callee =
               static_cast<const Closure*>(function.function().get());
           if (callee->has_parameter() != has_argument) {
-            return FailAtCall(c, CallFunction(function, has_argument
-                                                            ? &values_.back()
-                                                            : nullptr)
-                                     .status());
+            return FailAtCall(
+                c,
+                CallFunction(function, has_argument ? &values_.back() : nullptr)
+                    .status());
           }
           absl::Status cancelled = callee->context()->CheckCancelled();
           if (!cancelled.ok()) return FailAtCall(c, cancelled);
@@ -566,10 +565,10 @@ absl::StatusOr<Value> Machine::Run(const Code* body, const Closure* closure,
         }
         Value& source = values_.back();
         if (!source.is_struct()) {
-          return FailAt(c, absl::InvalidArgumentError(absl::StrCat(
-                               "selection [", c->index, "] from ",
-                               DescribeValue(source),
-                               ", which is not a struct")));
+          return FailAt(
+              c, absl::InvalidArgumentError(absl::StrCat(
+                     "selection [", c->index, "] from ", DescribeValue(source),
+                     ", which is not a struct")));
         }
         const auto& elements = source.struct_value().elements;
         if (static_cast<size_t>(c->index) >= elements.size()) {
@@ -749,14 +748,14 @@ class Compiler {
         code->node = node_ptr;
         code->has_parameter = !lambda.parameter_name.empty();
         if (code->has_parameter != (code->type.parameter() != nullptr)) {
-          return FailAt(code, absl::InvalidArgumentError(absl::StrCat(
-                                  "a lambda ",
-                                  code->has_parameter ? "with" : "without",
-                                  " a parameter has type ",
-                                  code->type.ToString())));
+          return FailAt(
+              code, absl::InvalidArgumentError(absl::StrCat(
+                        "a lambda ", code->has_parameter ? "with" : "without",
+                        " a parameter has type ", code->type.ToString())));
         }
         if (lambda.result == nullptr) {
-          return FailAt(code, absl::InvalidArgumentError("lambda without body"));
+          return FailAt(code,
+                        absl::InvalidArgumentError("lambda without body"));
         }
         scopes_.emplace_back();
         scopes_.back().lambda = code;
@@ -783,8 +782,9 @@ class Compiler {
         for (size_t i = 0; i < block.locals.size() && status.ok(); ++i) {
           const ir::NamedNode& local = block.locals[i];
           if (local.value == nullptr) {
-            status = FailAt(code, absl::InvalidArgumentError(absl::StrCat(
-                                      "local '", local.name, "' has no value")));
+            status =
+                FailAt(code, absl::InvalidArgumentError(absl::StrCat(
+                                 "local '", local.name, "' has no value")));
             break;
           }
           absl::StatusOr<const Code*> value = CompileNode(
@@ -801,8 +801,8 @@ class Compiler {
           code->slots.push_back(slot);
         }
         if (status.ok() && block.result == nullptr) {
-          status = FailAt(code, absl::InvalidArgumentError(
-                                    "block without result"));
+          status =
+              FailAt(code, absl::InvalidArgumentError("block without result"));
         }
         if (status.ok()) {
           absl::StatusOr<const Code*> result =
@@ -988,16 +988,14 @@ absl::StatusOr<Value> ReferenceResolvingExecutor::Evaluate(
     }
     const int depth = ir::TreeDepth(checked);
     absl::StatusOr<std::shared_ptr<const Program>> compiled =
-        CallWithStackFor(static_cast<size_t>(depth), [&] {
-          return Compiler(*child()).Compile(checked);
-        });
+        CallWithStackFor(static_cast<size_t>(depth),
+                         [&] { return Compiler(*child()).Compile(checked); });
     if (!compiled.ok()) return compiled.status();
     program = *std::move(compiled);
     cache_->Insert(node, program);
   }
   Machine machine(program, context());
-  return machine.Run(program->root, nullptr, program->root_frame_size,
-                     nullptr);
+  return machine.Run(program->root, nullptr, program->root_frame_size, nullptr);
 }
 
 }  // namespace fedexec::exec

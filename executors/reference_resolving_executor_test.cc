@@ -85,7 +85,7 @@ Value V(const std::string& text) {
 // Creates `computation` (text), calls it with `argument` (value syntax;
 // nullopt: no argument) and returns the printed result.
 absl::StatusOr<std::string> RunText(Executor& executor, const std::string& text,
-                                std::optional<std::string> argument) {
+                                    std::optional<std::string> argument) {
   ir::NodePtr node = Parse(text);
   if (node == nullptr) return absl::InternalError("does not parse");
   absl::StatusOr<OwnedValue> f = executor.CreateValue(node);
@@ -110,17 +110,17 @@ std::string Add(const std::string& a, const std::string& b) {
 
 TEST(ReferenceResolvingExecutorTest, CallsANativeFunctionOnTheParameter) {
   Stack stack;
-  absl::StatusOr<std::string> r = RunText(
-      *stack.executor, absl::StrCat("(x: float32) -> ", Add("x", "1.0")),
-      "2.0");
+  absl::StatusOr<std::string> r =
+      RunText(*stack.executor,
+              absl::StrCat("(x: float32) -> ", Add("x", "1.0")), "2.0");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "3.0");
 }
 
 TEST(ReferenceResolvingExecutorTest, ValueOfANonFunctionComputation) {
   Stack stack;
-  ir::NodePtr node = Parse(absl::StrCat(
-      "let a = 1.5, b = ", Add("a", "a"), " in <a=a, b=b, c=<b, 2>>"));
+  ir::NodePtr node = Parse(absl::StrCat("let a = 1.5, b = ", Add("a", "a"),
+                                        " in <a=a, b=b, c=<b, 2>>"));
   absl::StatusOr<OwnedValue> v = stack.executor->CreateValue(node);
   ASSERT_TRUE(v.ok()) << v.status();
   absl::StatusOr<Value> m = stack.executor->Materialize(*v);
@@ -191,9 +191,9 @@ TEST(ReferenceResolvingExecutorTest, BlocksSeeEarlierLocalsAndShadow) {
 
 TEST(ReferenceResolvingExecutorTest, InnerBlockShadowsAndOuterNameReturns) {
   Stack stack;
-  const std::string text = absl::StrCat(
-      "(x: float32) -> let a = x, b = (let a = ", Add("a", "a"),
-      ", a = ", Add("a", "a"), " in a) in <a, b, x>");
+  const std::string text =
+      absl::StrCat("(x: float32) -> let a = x, b = (let a = ", Add("a", "a"),
+                   ", a = ", Add("a", "a"), " in a) in <a, b, x>");
   absl::StatusOr<std::string> r = RunText(*stack.executor, text, "1.5");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "<1.5, 6.0, 1.5>");
@@ -227,15 +227,15 @@ TEST(ReferenceResolvingExecutorTest, UnusedLocalsAreStillEvaluated) {
 
 TEST(ReferenceResolvingExecutorTest, LambdasWithoutParameter) {
   Stack stack;
-  absl::StatusOr<std::string> r1 = RunText(*stack.executor, "() -> <1.0, 2>",
-                                       std::nullopt);
+  absl::StatusOr<std::string> r1 =
+      RunText(*stack.executor, "() -> <1.0, 2>", std::nullopt);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_EQ(*r1, "<1.0, 2>");
-  absl::StatusOr<std::string> r2 = RunText(
-      *stack.executor,
-      absl::StrCat("(x: float32) -> let f = () -> ", Add("x", "x"),
-                   " in <f(), f()>"),
-      "0.25");
+  absl::StatusOr<std::string> r2 =
+      RunText(*stack.executor,
+              absl::StrCat("(x: float32) -> let f = () -> ", Add("x", "x"),
+                           " in <f(), f()>"),
+              "0.25");
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(*r2, "<0.5, 0.5>");
 }
@@ -254,8 +254,8 @@ TEST(ReferenceResolvingExecutorTest, HigherOrderFunctionsInsideAProgram) {
 TEST(ReferenceResolvingExecutorTest, FunctionsPassedThroughTheInterface) {
   Stack stack;
   Executor& e = *stack.executor;
-  absl::StatusOr<OwnedValue> twice = e.CreateValue(Parse(
-      "(f: (float32 -> float32)) -> (y: float32) -> f(f(y))"));
+  absl::StatusOr<OwnedValue> twice = e.CreateValue(
+      Parse("(f: (float32 -> float32)) -> (y: float32) -> f(f(y))"));
   absl::StatusOr<OwnedValue> inc =
       e.CreateValue(Parse(absl::StrCat("(y: float32) -> ", Add("y", "0.5"))));
   ASSERT_TRUE(twice.ok() && inc.ok());
@@ -272,8 +272,9 @@ TEST(ReferenceResolvingExecutorTest, FunctionsPassedThroughTheInterface) {
   // A struct of functions made with CreateStruct, selected in a program.
   absl::StatusOr<OwnedValue> pair =
       e.CreateStruct({{"f", inc->id()}, {"g", inc4->id()}});
-  absl::StatusOr<OwnedValue> apply = e.CreateValue(Parse(
-      "(p: <f=(float32 -> float32), g=(float32 -> float32)>) -> p.g(p.f(0.0))"));
+  absl::StatusOr<OwnedValue> apply =
+      e.CreateValue(Parse("(p: <f=(float32 -> float32), g=(float32 -> "
+                          "float32)>) -> p.g(p.f(0.0))"));
   ASSERT_TRUE(pair.ok() && apply.ok());
   absl::StatusOr<OwnedValue> r2 = e.CreateCall(*apply, *pair);
   ASSERT_TRUE(r2.ok());
@@ -293,9 +294,9 @@ TEST(ReferenceResolvingExecutorTest, StructsKeepNamesAndSelectionsByIndex) {
 
 TEST(ReferenceResolvingExecutorTest, InlineLambdaCalls) {
   Stack stack;
-  const std::string text = absl::StrCat(
-      "(x: float32) -> ((y: float32) -> ((z: float32) -> ", Add("y", "z"),
-      ")(", Add("y", "y"), "))(x)");
+  const std::string text =
+      absl::StrCat("(x: float32) -> ((y: float32) -> ((z: float32) -> ",
+                   Add("y", "z"), ")(", Add("y", "y"), "))(x)");
   absl::StatusOr<std::string> r = RunText(*stack.executor, text, "1.0");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, "3.0");
@@ -339,9 +340,9 @@ TEST(ReferenceResolvingExecutorTest, ErrorsNameLineAndColumnOfTheCall) {
       "  in native(\"divide\", (<int32,int32> -> int32))(<1, y>)";
   absl::StatusOr<std::string> r = RunText(*stack.executor, text, "0");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(r.status().message()),
-              StartsWith(At(text, 3, "native") +
-                         ": divide: integer division by zero"));
+  EXPECT_THAT(
+      std::string(r.status().message()),
+      StartsWith(At(text, 3, "native") + ": divide: integer division by zero"));
 }
 
 TEST(ReferenceResolvingExecutorTest, ErrorsNameTheInnermostCallOnly) {
@@ -376,13 +377,12 @@ TEST(ReferenceResolvingExecutorTest, ErrorsOfTreesNotFromTextNameTheNodePath) {
   Stack stack;
   using ir::MakeNode;
   // (x: int32) -> <0, divide(<1, x>)>, built in code: no locations.
-  ir::NodePtr divide = MakeNode(ir::NativeNode{"divide"},
-                                T("(<int32,int32> -> int32)"));
+  ir::NodePtr divide =
+      MakeNode(ir::NativeNode{"divide"}, T("(<int32,int32> -> int32)"));
   ir::NodePtr call = MakeNode(ir::CallNode{
-      divide,
-      MakeNode(ir::StructNode{
-          {{"", MakeNode(ir::LiteralNode{Tensor::Scalar<int32_t>(1)})},
-           {"", MakeNode(ir::ReferenceNode{"x"})}}})});
+      divide, MakeNode(ir::StructNode{
+                  {{"", MakeNode(ir::LiteralNode{Tensor::Scalar<int32_t>(1)})},
+                   {"", MakeNode(ir::ReferenceNode{"x"})}}})});
   ir::NodePtr lambda = MakeNode(ir::LambdaNode{
       "x", T("int32"),
       MakeNode(ir::StructNode{
@@ -409,13 +409,13 @@ TEST(ReferenceResolvingExecutorTest, FreeReferenceIsAnError) {
   using ir::MakeNode;
   // A typed tree (so not re-checked) whose body names an unbound 'y'.
   ir::NodePtr lambda = MakeNode(
-      ir::LambdaNode{"x", T("float32"),
-                     MakeNode(ir::StructNode{
-                                  {{"", MakeNode(ir::ReferenceNode{"x"},
-                                                 T("float32"))},
-                                   {"", MakeNode(ir::ReferenceNode{"y"},
-                                                 T("float32"))}}},
-                              T("<float32,float32>"))},
+      ir::LambdaNode{
+          "x", T("float32"),
+          MakeNode(
+              ir::StructNode{
+                  {{"", MakeNode(ir::ReferenceNode{"x"}, T("float32"))},
+                   {"", MakeNode(ir::ReferenceNode{"y"}, T("float32"))}}},
+              T("<float32,float32>"))},
       T("(float32 -> <float32,float32>)"));
   absl::StatusOr<OwnedValue> f = stack.executor->CreateValue(lambda);
   ASSERT_TRUE(f.ok());
@@ -427,10 +427,11 @@ TEST(ReferenceResolvingExecutorTest, FreeReferenceIsAnError) {
 
 TEST(ReferenceResolvingExecutorTest, LeafErrorsAreReportedWhenCompiling) {
   Stack stack;
-  absl::StatusOr<std::string> r = RunText(
-      *stack.executor,
-      "(x: float32) ->\n  native(\"no_such_function\", (float32 -> float32))(x)",
-      "1.0");
+  absl::StatusOr<std::string> r =
+      RunText(*stack.executor,
+              "(x: float32) ->\n  native(\"no_such_function\", (float32 -> "
+              "float32))(x)",
+              "1.0");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(r.status().message()), StartsWith("2:3: "));
   EXPECT_THAT(std::string(r.status().message()),
@@ -473,8 +474,8 @@ TEST(ReferenceResolvingExecutorTest, BadArgumentsFromOutsideDoNotCrash) {
 
 TEST(ReferenceResolvingExecutorTest, UntypedTreesAreCheckedFirst) {
   Stack stack;
-  absl::StatusOr<ir::NodePtr> node = ir::ParseComputation(
-      absl::StrCat("(x: float32) -> ", Add("x", "x")));
+  absl::StatusOr<ir::NodePtr> node =
+      ir::ParseComputation(absl::StrCat("(x: float32) -> ", Add("x", "x")));
   ASSERT_TRUE(node.ok());
   Executor& e = *stack.executor;
   absl::StatusOr<OwnedValue> f = e.CreateValue(*node);
@@ -482,8 +483,8 @@ TEST(ReferenceResolvingExecutorTest, UntypedTreesAreCheckedFirst) {
   ASSERT_TRUE(f.ok() && x.ok());
   EXPECT_EQ(ir::PrintValue(*e.Materialize(*e.CreateCall(*f, *x))), "8.0");
   // An ill-typed one is refused at once.
-  absl::StatusOr<ir::NodePtr> bad = ir::ParseComputation(
-      absl::StrCat("(x: int32) -> ", Add("x", "x")));
+  absl::StatusOr<ir::NodePtr> bad =
+      ir::ParseComputation(absl::StrCat("(x: int32) -> ", Add("x", "x")));
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(e.CreateValue(*bad).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -510,8 +511,8 @@ TEST(ReferenceResolvingExecutorTest, HandlesReleaseEverything) {
     Stack stack;
     Executor& e = *stack.executor;
     {
-      absl::StatusOr<OwnedValue> f = e.CreateValue(Parse(absl::StrCat(
-          "(x: float32) -> (y: float32) -> ", Add("x", "y"))));
+      absl::StatusOr<OwnedValue> f = e.CreateValue(Parse(
+          absl::StrCat("(x: float32) -> (y: float32) -> ", Add("x", "y"))));
       absl::StatusOr<OwnedValue> x = e.CreateValue(V("1.0"));
       absl::StatusOr<OwnedValue> g = e.CreateCall(*f, *x);
       absl::StatusOr<OwnedValue> r = e.CreateCall(*g, *x);
@@ -531,7 +532,9 @@ using ir::MakeNode;
 ir::NodePtr Ref(const std::string& name) {
   return MakeNode(ir::ReferenceNode{name});
 }
-ir::NodePtr Lit(float v) { return MakeNode(ir::LiteralNode{Tensor::Scalar(v)}); }
+ir::NodePtr Lit(float v) {
+  return MakeNode(ir::LiteralNode{Tensor::Scalar(v)});
+}
 ir::NodePtr AddNode(ir::NodePtr a, ir::NodePtr b) {
   return MakeNode(ir::CallNode{
       MakeNode(ir::NativeNode{"add"}, T("(<float32,float32> -> float32)")),
@@ -589,8 +592,7 @@ TEST(ReferenceResolvingExecutorDeepTest, NestedBlocksAtTheNestingLimit) {
   const int n = kMaxNestingDepth - 4;
   ir::NodePtr body = Ref("x");
   for (int i = 0; i < n; ++i) {
-    body = MakeNode(
-        ir::BlockNode{{{"a", body}}, AddNode(Ref("a"), Lit(1.0f))});
+    body = MakeNode(ir::BlockNode{{{"a", body}}, AddNode(Ref("a"), Lit(1.0f))});
   }
   absl::StatusOr<std::string> r = CallDeep(Lambda("x", body), 0.0f);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -603,8 +605,8 @@ TEST(ReferenceResolvingExecutorDeepTest, NestedLambdasCapturingAtTheLimit) {
   const int n = (kMaxNestingDepth - 4) / 2;
   ir::NodePtr body = AddNode(Ref("x"), Ref(absl::StrCat("a", n)));
   for (int i = n; i >= 1; --i) {
-    body = MakeNode(
-        ir::CallNode{Lambda(absl::StrCat("a", i), body), Lit(1.0f)});
+    body =
+        MakeNode(ir::CallNode{Lambda(absl::StrCat("a", i), body), Lit(1.0f)});
   }
   absl::StatusOr<std::string> r = CallDeep(Lambda("x", body), 2.0f);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -661,9 +663,8 @@ TEST(ReferenceResolvingExecutorConcurrencyTest, OneClosureManyThreads) {
     // Captures a block local and a parameter, builds structs, calls natives
     // and an inner closure.
     ir::NodePtr node = Parse(absl::StrCat(
-        "(c: float32) -> let k = ", Add("c", "c"),
-        ", inner = (z: float32) -> ", Add("z", "k"),
-        " in (x: float32) -> <inner(x), ", Add("x", "c"), ">"));
+        "(c: float32) -> let k = ", Add("c", "c"), ", inner = (z: float32) -> ",
+        Add("z", "k"), " in (x: float32) -> <inner(x), ", Add("x", "c"), ">"));
     absl::StatusOr<Value> make = stack.executor->Evaluate(node);
     ASSERT_TRUE(make.ok()) << make.status();
     const Value c(Tensor::Scalar(1.0f));
@@ -672,7 +673,8 @@ TEST(ReferenceResolvingExecutorConcurrencyTest, OneClosureManyThreads) {
     constexpr int64_t kCalls = 20000;
     std::vector<float> first(kCalls), second(kCalls);
     absl::Status status = ParallelForWithStatus(
-        stack.pool, kCalls, 16, [&](int64_t begin, int64_t end) -> absl::Status {
+        stack.pool, kCalls, 16,
+        [&](int64_t begin, int64_t end) -> absl::Status {
           for (int64_t i = begin; i < end; ++i) {
             const Value x(Tensor::Scalar(static_cast<float>(i)));
             absl::StatusOr<Value> r = CallFunction(*closure, &x);
@@ -691,13 +693,14 @@ TEST(ReferenceResolvingExecutorConcurrencyTest, OneClosureManyThreads) {
   });
 }
 
-TEST(ReferenceResolvingExecutorConcurrencyTest, ConcurrentCallsThroughTheInterface) {
+TEST(ReferenceResolvingExecutorConcurrencyTest,
+     ConcurrentCallsThroughTheInterface) {
   test_util::RunWithDeadline("concurrent CreateCall", [] {
     Stack stack(4);
     Executor& e = *stack.executor;
-    absl::StatusOr<OwnedValue> f = e.CreateValue(Parse(absl::StrCat(
-        "(x: float32) -> let g = (y: float32) -> ", Add("y", "x"),
-        " in g(g(x))")));
+    absl::StatusOr<OwnedValue> f = e.CreateValue(
+        Parse(absl::StrCat("(x: float32) -> let g = (y: float32) -> ",
+                           Add("y", "x"), " in g(g(x))")));
     ASSERT_TRUE(f.ok());
     std::vector<std::thread> threads;
     std::atomic<int> failures{0};
@@ -705,7 +708,8 @@ TEST(ReferenceResolvingExecutorConcurrencyTest, ConcurrentCallsThroughTheInterfa
       threads.emplace_back([&, t] {
         for (int i = 0; i < 50; ++i) {
           const float x = static_cast<float>(t * 100 + i);
-          absl::StatusOr<OwnedValue> arg = e.CreateValue(Value(Tensor::Scalar(x)));
+          absl::StatusOr<OwnedValue> arg =
+              e.CreateValue(Value(Tensor::Scalar(x)));
           absl::StatusOr<OwnedValue> r = e.CreateCall(*f, *arg);
           absl::StatusOr<Value> v = e.Materialize(*r);
           if (!v.ok() || v->tensor().data<float>()[0] != 3 * x) ++failures;
@@ -738,7 +742,8 @@ std::string CallWithTwo(ReferenceResolvingExecutor& executor,
 }
 
 TEST(ProgramCacheTest, ACallableComputationIsCompiledAndBoundOnce) {
-  auto counting = std::make_shared<CountingRuntime>(test_util::NativeRuntimes()[0]);
+  auto counting =
+      std::make_shared<CountingRuntime>(test_util::NativeRuntimes()[0]);
   Stack stack(2, {counting});
   const ir::NodePtr node =
       Parse(absl::StrCat("(x: float32) -> ", Add("x", "1.0")));

@@ -79,12 +79,9 @@ bool ContainsSecret(const fedexec::Value& v) {
 }
 
 const char* const kTypes[] = {
-    "float32[?]",
-    "float32[7]",
-    "<x=float32[?]>",
-    "<x=float32[?],y=int32[?]>",
-    "float32*",
-    "<x=float32,y=int32>*",
+    "float32[?]",     "float32[7]",
+    "<x=float32[?]>", "<x=float32[?],y=int32[?]>",
+    "float32*",       "<x=float32,y=int32>*",
 };
 
 // Made once; removed when the fuzzer exits.
@@ -116,8 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   std::string uri(input);
   if (const size_t nl = input.find('\n'); nl != std::string_view::npos) {
-    auto keyed = fedexec::exec::KeyedDataUri(input.substr(0, nl),
-                                             input.substr(nl + 1));
+    auto keyed =
+        fedexec::exec::KeyedDataUri(input.substr(0, nl), input.substr(nl + 1));
     if (!keyed.ok()) return 0;
     uri = *keyed;
   }

@@ -12,7 +12,6 @@
 // the caller's stack is never at risk.
 #include "ir/proto_codec.h"
 
-
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -25,8 +24,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "core/limits.h"
 #include "core/large_stack.h"
+#include "core/limits.h"
 #include "core/status.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"

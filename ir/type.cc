@@ -757,9 +757,9 @@ absl::StatusOr<Type> ParseType(absl::string_view text) {
   // Nesting is bounded by the number of tokens; deep input is parsed on a
   // stack of its own.
   const size_t bound = tokens.size();
-  return CallWithStackFor(bound, [&] { return ParseTokens(std::move(tokens)); });
+  return CallWithStackFor(bound,
+                          [&] { return ParseTokens(std::move(tokens)); });
 }
-
 
 // ---------------------------------------------------------------- proto
 

@@ -69,8 +69,7 @@ class Path {
           absl::StrAppend(&out, out.empty() ? "" : " ", "element ", s.index);
           break;
         case Kind::kFlatValue:
-          absl::StrAppend(&out, out.empty() ? "" : " ", "flat_value ",
-                          s.index);
+          absl::StrAppend(&out, out.empty() ? "" : " ", "flat_value ", s.index);
           break;
       }
     }
@@ -80,8 +79,8 @@ class Path {
   // `status` with "at PATH: " in front of its message (same code).
   absl::Status Wrap(const absl::Status& status) const {
     if (status.ok() || steps_.empty()) return status;
-    return absl::Status(status.code(), absl::StrCat("at ", ToString(), ": ",
-                                                    status.message()));
+    return absl::Status(
+        status.code(), absl::StrCat("at ", ToString(), ": ", status.message()));
   }
   absl::Status Error(absl::string_view message) const {
     return Wrap(absl::InvalidArgumentError(message));
@@ -180,8 +179,9 @@ class Decoder {
       case v0::Value::VALUE_NOT_SET:
         break;
     }
-    return path_.Error("Value has no kind set (array, struct, sequence, "
-                       "federated or computation)");
+    return path_.Error(
+        "Value has no kind set (array, struct, sequence, "
+        "federated or computation)");
   }
 
  private:
@@ -192,9 +192,9 @@ class Decoder {
     if (!IsValidWireDType(wire)) {
       const std::string& name =
           fl::DataType_Name(static_cast<fl::DataType>(wire));
-      return path_.Error(absl::StrCat(
-          "Array: dtype ", name.empty() ? absl::StrCat(wire) : name,
-          " is not a valid element type"));
+      return path_.Error(absl::StrCat("Array: dtype ",
+                                      name.empty() ? absl::StrCat(wire) : name,
+                                      " is not a valid element type"));
     }
     dtype = static_cast<DType>(wire);
     if (array.shape().unknown_rank()) {
@@ -204,9 +204,9 @@ class Decoder {
     const auto& dims = array.shape().dim();
     for (int i = 0; i < dims.size(); ++i) {
       if (dims.Get(i) == -1) {
-        return path_.Error(absl::StrCat(
-            "Array: shape ", ShapeString(dims), ": dim ", i,
-            " is unknown (-1); a value needs a known shape"));
+        return path_.Error(
+            absl::StrCat("Array: shape ", ShapeString(dims), ": dim ", i,
+                         " is unknown (-1); a value needs a known shape"));
       }
     }
     absl::StatusOr<int64_t> n = CheckedNumElements(dims);
@@ -224,9 +224,9 @@ class Decoder {
     FEDEXEC_RETURN_IF_ERROR(CheckArrayHeader(array, dtype, count));
     if (expected != nullptr &&
         !TensorFits(dtype, array.shape().dim(), *expected)) {
-      return path_.Error(absl::StrCat(
-          "expected ", expected->ToString(), ", found ",
-          ArrayTypeString(dtype, array.shape().dim())));
+      return path_.Error(
+          absl::StrCat("expected ", expected->ToString(), ", found ",
+                       ArrayTypeString(dtype, array.shape().dim())));
     }
     FEDEXEC_ASSIGN_OR_RETURN(Tensor t, array_fn_(array, dtype, count, path_));
     return Value(std::move(t));
@@ -240,11 +240,12 @@ class Decoder {
                                         ", found a struct of ",
                                         s.element_size(), " elements"));
       }
-      if (expected->elements().size() != static_cast<size_t>(s.element_size())) {
-        return path_.Error(absl::StrCat(
-            "expected ", expected->ToString(), " (",
-            expected->elements().size(), " elements), found a struct of ",
-            s.element_size(), " elements"));
+      if (expected->elements().size() !=
+          static_cast<size_t>(s.element_size())) {
+        return path_.Error(absl::StrCat("expected ", expected->ToString(), " (",
+                                        expected->elements().size(),
+                                        " elements), found a struct of ",
+                                        s.element_size(), " elements"));
       }
     }
     std::vector<std::pair<std::string, Value>> elements;
@@ -320,9 +321,9 @@ class Decoder {
     }
     const Type element_type = *std::move(decoded);
     if (!IsTensorTree(element_type)) {
-      return path_.Error(absl::StrCat(
-          "sequence element_type ", element_type.ToString(),
-          " is not a tensor or a struct of tensors"));
+      return path_.Error(
+          absl::StrCat("sequence element_type ", element_type.ToString(),
+                       " is not a tensor or a struct of tensors"));
     }
     if (depth + element_type.depth() > kMaxValueDepth) {
       return path_.Error(DepthMessage());
@@ -354,12 +355,12 @@ class Decoder {
         DType dtype;
         int64_t count;
         absl::Status st = CheckArrayHeader(flat.Get(j), dtype, count);
-        if (st.ok() && !TensorFits(dtype, flat.Get(j).shape().dim(),
-                                   *leaves[j])) {
-          st = path_.Error(absl::StrCat(
-              "element_type ", element_type.ToString(), " needs ",
-              leaves[j]->ToString(), " here, found ",
-              ArrayTypeString(dtype, flat.Get(j).shape().dim())));
+        if (st.ok() &&
+            !TensorFits(dtype, flat.Get(j).shape().dim(), *leaves[j])) {
+          st = path_.Error(
+              absl::StrCat("element_type ", element_type.ToString(), " needs ",
+                           leaves[j]->ToString(), " here, found ",
+                           ArrayTypeString(dtype, flat.Get(j).shape().dim())));
         }
         if (st.ok()) {
           absl::StatusOr<Tensor> t =
@@ -401,9 +402,9 @@ class Decoder {
     }
     const std::optional<Placement> placement = PlacementFromUri(uri);
     if (!placement.has_value()) {
-      return path_.Error(absl::StrCat(
-          "federated type has unknown placement '", uri,
-          "' (expected 'server' or 'clients')"));
+      return path_.Error(absl::StrCat("federated type has unknown placement '",
+                                      uri,
+                                      "' (expected 'server' or 'clients')"));
     }
     std::optional<Type> member_type;
     if (type.has_member()) {
@@ -411,8 +412,7 @@ class Decoder {
       *wrapper.mutable_federated() = type;
       absl::StatusOr<Type> t = TypeFromProto(wrapper);
       if (!t.ok()) {
-        return path_.Error(
-            absl::StrCat("federated ", t.status().message()));
+        return path_.Error(absl::StrCat("federated ", t.status().message()));
       }
       member_type = t->member();
       if (ContainsAbstract(*member_type)) {
@@ -426,9 +426,9 @@ class Decoder {
                                       f.value_size(), " members given"));
     }
     if (type.all_equal() && f.value_size() != 1) {
-      return path_.Error(absl::StrCat(
-          "an all-equal federated value has exactly 1 member, ",
-          f.value_size(), " given"));
+      return path_.Error(
+          absl::StrCat("an all-equal federated value has exactly 1 member, ",
+                       f.value_size(), " given"));
     }
     if (depth + 1 > kMaxValueDepth) return path_.Error(DepthMessage());
     std::vector<Value> members;
@@ -476,8 +476,8 @@ absl::StatusOr<Value> Concretize(const Value& value, int depth) {
     }
     case Value::Kind::kSequence: {
       std::vector<Value> elements;
-      FEDEXEC_RETURN_IF_ERROR(value.sequence().ForEach(
-          [&](const Value& e) -> absl::Status {
+      FEDEXEC_RETURN_IF_ERROR(
+          value.sequence().ForEach([&](const Value& e) -> absl::Status {
             FEDEXEC_ASSIGN_OR_RETURN(Value v, Concretize(e, depth + 1));
             elements.push_back(std::move(v));
             return absl::OkStatus();
@@ -546,9 +546,9 @@ class Encoder {
     }
     if (t.dtype() == DType::kString) {
       if (t.num_elements() > std::numeric_limits<int>::max()) {
-        return path_.Wrap(absl::ResourceExhaustedError(absl::StrCat(
-            "a string tensor of ", t.num_elements(),
-            " elements does not fit in one message")));
+        return path_.Wrap(absl::ResourceExhaustedError(
+            absl::StrCat("a string tensor of ", t.num_elements(),
+                         " elements does not fit in one message")));
       }
       TensorToArray(t, array);
       return absl::OkStatus();
@@ -591,8 +591,9 @@ class Encoder {
       }
       return absl::OkStatus();
     }
-    return path_.Error("a sequence element must be a tensor or a struct of "
-                       "tensors");
+    return path_.Error(
+        "a sequence element must be a tensor or a struct of "
+        "tensors");
   }
 
   absl::Status EncodeSequence(const Value& value, v0::Value::Sequence* out,
@@ -603,9 +604,9 @@ class Encoder {
     if (!type.ok()) return path_.Wrap(type.status());
     const Type& element_type = type->element();
     if (!IsTensorTree(element_type)) {
-      return path_.Error(absl::StrCat(
-          "sequence elements of type ", element_type.ToString(),
-          " have no wire form (a tensor or a struct of tensors)"));
+      return path_.Error(
+          absl::StrCat("sequence elements of type ", element_type.ToString(),
+                       " have no wire form (a tensor or a struct of tensors)"));
     }
     if (depth + element_type.depth() > kMaxValueDepth) {
       return path_.Error(DepthMessage());
@@ -647,9 +648,9 @@ class Encoder {
 
   absl::Status EncodeFunction(const Value& value, v0::Value* out) {
     if (!options_.encode_function) {
-      return path_.Error(absl::StrCat(
-          "a function value (", value.function()->Describe(),
-          ") cannot be encoded here"));
+      return path_.Error(absl::StrCat("a function value (",
+                                      value.function()->Describe(),
+                                      ") cannot be encoded here"));
     }
     absl::StatusOr<NodePtr> node = options_.encode_function(*value.function());
     if (!node.ok()) return path_.Wrap(node.status());
@@ -899,9 +900,9 @@ absl::Status ChunkAssembler::State::AddHeader(
                      ", must be >= 0"));
   }
   if (header.total_bytes() > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "value header announces ", header.total_bytes(),
-        " bytes, more than the limit of ", max_bytes));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("value header announces ", header.total_bytes(),
+                     " bytes, more than the limit of ", max_bytes));
   }
   if (!header.has_skeleton()) {
     return absl::InvalidArgumentError("value header has no skeleton");
@@ -919,10 +920,10 @@ absl::Status ChunkAssembler::State::AddHeader(
       return Tensor();
     }
     if (array.has_content() || array.kind_case() != fl::Array::KIND_NOT_SET) {
-      return path.Error(absl::StrCat(
-          "header array carries its elements (",
-          array.has_content() ? "content" : "a typed list",
-          "); they belong in the data chunks"));
+      return path.Error(
+          absl::StrCat("header array carries its elements (",
+                       array.has_content() ? "content" : "a typed list",
+                       "); they belong in the data chunks"));
     }
     slot.shape.assign(array.shape().dim().begin(), array.shape().dim().end());
     // count <= kMaxTensorElements (2^40) and sizes <= 16: no overflow.
@@ -955,10 +956,10 @@ absl::Status ChunkAssembler::State::AddData(const std::string& data) {
   }
   if (data.empty()) return absl::InvalidArgumentError("a data chunk is empty");
   if (static_cast<int64_t>(data.size()) > total_bytes - received) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data chunks hold more than the ", total_bytes,
-        " bytes the header announced (", received, " received, then ",
-        data.size(), " more)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("data chunks hold more than the ", total_bytes,
+                     " bytes the header announced (", received,
+                     " received, then ", data.size(), " more)"));
   }
   const char* src = data.data();
   size_t remaining = data.size();
@@ -1026,8 +1027,8 @@ absl::Status ChunkAssembler::Add(const fedexec::v1::ValueChunk& chunk) {
     case fedexec::v1::ValueChunk::PART_NOT_SET:
       break;
   }
-  return s.Fail(absl::InvalidArgumentError(
-      "a chunk has neither a header nor data"));
+  return s.Fail(
+      absl::InvalidArgumentError("a chunk has neither a header nor data"));
 }
 
 absl::StatusOr<Value> ChunkAssembler::Finish() {
@@ -1037,8 +1038,8 @@ absl::StatusOr<Value> ChunkAssembler::Finish() {
     return absl::FailedPreconditionError("the value was already finished");
   }
   if (!s.has_header) {
-    return s.Fail(absl::InvalidArgumentError(
-        "the chunks ended before the value header"));
+    return s.Fail(
+        absl::InvalidArgumentError("the chunks ended before the value header"));
   }
   if (s.received != s.total_bytes) {
     return s.Fail(absl::InvalidArgumentError(
@@ -1068,9 +1069,8 @@ absl::StatusOr<Value> ChunkAssembler::Finish() {
       }
     }
     const void* data = slot.buffer.get();
-    absl::StatusOr<Tensor> t =
-        Tensor::FromBuffer(dtype, std::move(slot.shape), std::move(slot.buffer),
-                           data, slot.bytes);
+    absl::StatusOr<Tensor> t = Tensor::FromBuffer(
+        dtype, std::move(slot.shape), std::move(slot.buffer), data, slot.bytes);
     if (!t.ok()) return path.Wrap(t.status());
     return t;
   };

@@ -76,8 +76,7 @@ inline constexpr char kArrayContentMetadataValue[] = "1";
 struct ValueToProtoOptions {
   // How to send a function value: its closed IR node (the remote executor
   // passes exec::Function::ToNode). Unset: a function is an error.
-  std::function<absl::StatusOr<NodePtr>(const FunctionValue&)>
-      encode_function;
+  std::function<absl::StatusOr<NodePtr>(const FunctionValue&)> encode_function;
   // How tensors are written.
   ArrayEncoding arrays = ArrayEncoding::kContent;
 };

@@ -109,18 +109,41 @@ Tensor FloatVector(int64_t n, float start) {
 
 TEST(ValueProtoTest, RoundTripsEveryKindOfValue) {
   for (const char* text : {
-           "1.5", "7", "true", "[1, 2, 3]", "float64([1.0, -2.5])",
-           "int8([-128, 127])", "uint8([0, 255])", "int16([-3, 4])",
-           "uint16([65535])", "uint32([4000000000])", "int64([-9, 9])",
-           "uint64([18446744073709551615])", "float16(0.5)",
-           "bfloat16([1.0, 2.0])", "complex64([1.0, -2.0])",
-           "complex128([3.0, 4.0])", "float32[2,0]([])", "float32[0]([])",
-           "\"hello\"", "[\"a\", \"\", \"ccc\"]", "<>", "<a=1, b=[2, 3]>",
-           "<1, x=2.5, \"s\">", "<<>, <<1>>>", "seq[]",
-           "seq[<x=1>, <x=2>]", "seq[[1, 2], [3]]",
-           "seq[<a=[1.0], b=<2, 3>>]", "1@SERVER", "{}@CLIENTS",
-           "{7}@SERVER", "[1.0, 2.0]@CLIENTS", "{1, 2, 3}@CLIENTS",
-           "{<a=1>, <a=2>}@CLIENTS", "seq[1, 2]@CLIENTS",
+           "1.5",
+           "7",
+           "true",
+           "[1, 2, 3]",
+           "float64([1.0, -2.5])",
+           "int8([-128, 127])",
+           "uint8([0, 255])",
+           "int16([-3, 4])",
+           "uint16([65535])",
+           "uint32([4000000000])",
+           "int64([-9, 9])",
+           "uint64([18446744073709551615])",
+           "float16(0.5)",
+           "bfloat16([1.0, 2.0])",
+           "complex64([1.0, -2.0])",
+           "complex128([3.0, 4.0])",
+           "float32[2,0]([])",
+           "float32[0]([])",
+           "\"hello\"",
+           "[\"a\", \"\", \"ccc\"]",
+           "<>",
+           "<a=1, b=[2, 3]>",
+           "<1, x=2.5, \"s\">",
+           "<<>, <<1>>>",
+           "seq[]",
+           "seq[<x=1>, <x=2>]",
+           "seq[[1, 2], [3]]",
+           "seq[<a=[1.0], b=<2, 3>>]",
+           "1@SERVER",
+           "{}@CLIENTS",
+           "{7}@SERVER",
+           "[1.0, 2.0]@CLIENTS",
+           "{1, 2, 3}@CLIENTS",
+           "{<a=1>, <a=2>}@CLIENTS",
+           "seq[1, 2]@CLIENTS",
            "{seq[1], seq[2, 3]}@CLIENTS",
            "<w=[1.0, 2.0]@SERVER, x={seq[1], seq[1]}@CLIENTS>",
        }) {
@@ -152,12 +175,23 @@ TEST(ValueProtoTest, FixedSizeTensorsTravelAsRawContentStringsAsLists) {
 TEST(ValueProtoTest, DecodesEveryTypedList) {
   // TensorToArray writes the typed list of each dtype.
   for (const char* text : {
-           "[true, false]", "int8([-128, 127])", "int16([-3, 4])",
-           "[1, 2]", "int64([-9, 9])", "uint8([0, 255])", "uint16([65535])",
-           "uint32([4000000000])", "uint64([18446744073709551615])",
-           "float16([0.5, 1.0])", "bfloat16([1.0, 2.0])", "[1.5, 2.5]",
-           "float64([1.0, -2.5])", "complex64([1.0, -2.0])",
-           "complex128([3.0, 4.0])", "[\"x\", \"yz\"]", "float32[2,0]([])",
+           "[true, false]",
+           "int8([-128, 127])",
+           "int16([-3, 4])",
+           "[1, 2]",
+           "int64([-9, 9])",
+           "uint8([0, 255])",
+           "uint16([65535])",
+           "uint32([4000000000])",
+           "uint64([18446744073709551615])",
+           "float16([0.5, 1.0])",
+           "bfloat16([1.0, 2.0])",
+           "[1.5, 2.5]",
+           "float64([1.0, -2.5])",
+           "complex64([1.0, -2.0])",
+           "complex128([3.0, 4.0])",
+           "[\"x\", \"yz\"]",
+           "float32[2,0]([])",
        }) {
     SCOPED_TRACE(text);
     const Value v = P(text);
@@ -236,8 +270,9 @@ TEST(ValueProtoTest, TypedListsFollowTheWireFormatsListRulesForEveryDtype) {
       {"[\"a\", \"\"]",
        "dtype: DT_STRING shape { dim: 2 } string_list { value: \"a\" value: "
        "\"\" }"},
-      {"float32[2,0]([])", "dtype: DT_FLOAT shape { dim: 2 dim: 0 } "
-                           "float32_list { }"},
+      {"float32[2,0]([])",
+       "dtype: DT_FLOAT shape { dim: 2 dim: 0 } "
+       "float32_list { }"},
   };
   for (const auto& [value, list] : cases) {
     SCOPED_TRACE(value);
@@ -247,14 +282,28 @@ TEST(ValueProtoTest, TypedListsFollowTheWireFormatsListRulesForEveryDtype) {
 
 TEST(ValueProtoTest, TypedListsRoundTripEveryDtypeAndEveryKindOfValue) {
   for (const char* text : {
-           "[true, false]", "int8([-128, 127])", "int16([-3, 4])", "[1, 2]",
-           "int64([-9, 9])", "uint8([0, 255])", "uint16([65535])",
-           "uint32([4000000000])", "uint64([18446744073709551615])",
-           "float16([0.5, 1.0])", "bfloat16([1.0, 2.0])", "[1.5, 2.5]",
-           "float64([1.0, -2.5])", "complex64([1.0, -2.0])",
-           "complex128([3.0, 4.0])", "[\"x\", \"yz\"]", "float32[2,0]([])",
-           "<a=1, b=[2, 3]>", "seq[<a=[1.0], b=<2, 3>>]", "{1, 2, 3}@CLIENTS",
-           "[1.0, 2.0]@CLIENTS", "{seq[1], seq[2, 3]}@CLIENTS",
+           "[true, false]",
+           "int8([-128, 127])",
+           "int16([-3, 4])",
+           "[1, 2]",
+           "int64([-9, 9])",
+           "uint8([0, 255])",
+           "uint16([65535])",
+           "uint32([4000000000])",
+           "uint64([18446744073709551615])",
+           "float16([0.5, 1.0])",
+           "bfloat16([1.0, 2.0])",
+           "[1.5, 2.5]",
+           "float64([1.0, -2.5])",
+           "complex64([1.0, -2.0])",
+           "complex128([3.0, 4.0])",
+           "[\"x\", \"yz\"]",
+           "float32[2,0]([])",
+           "<a=1, b=[2, 3]>",
+           "seq[<a=[1.0], b=<2, 3>>]",
+           "{1, 2, 3}@CLIENTS",
+           "[1.0, 2.0]@CLIENTS",
+           "{seq[1], seq[2, 3]}@CLIENTS",
            "<w=[1.0, 2.0]@SERVER, x={<a=int8(1)>, <a=int8(-1)>}@CLIENTS>",
        }) {
     SCOPED_TRACE(text);
@@ -268,8 +317,9 @@ TEST(ValueProtoTest, TypedListsRoundTripEveryDtypeAndEveryKindOfValue) {
 }
 
 TEST(ValueProtoTest, TypedListsReachEveryArrayOfAValue) {
-  const v0::Value proto = EncodeAsLists(P(
-      "<w=[1.0, 2.0]@SERVER, x={seq[[1, 2]], seq[[3, 4]]}@CLIENTS, y=int8(3)>"));
+  const v0::Value proto =
+      EncodeAsLists(P("<w=[1.0, 2.0]@SERVER, x={seq[[1, 2]], seq[[3, "
+                      "4]]}@CLIENTS, y=int8(3)>"));
   std::string text;
   google::protobuf::TextFormat::PrintToString(proto, &text);
   EXPECT_THAT(text, Not(HasSubstr("content")));
@@ -284,8 +334,7 @@ TEST(ValueProtoTest, TypedListsReachEveryArrayOfAValue) {
                 .int32_list()
                 .value_size(),
             2);
-  EXPECT_EQ(proto.struct_().element(2).value().array().int8_list().value(0),
-            3);
+  EXPECT_EQ(proto.struct_().element(2).value().array().int8_list().value(0), 3);
 }
 
 TEST(ValueProtoTest, RefusesBadTypedListsNamingThePath) {
@@ -444,8 +493,8 @@ class LazyClients : public LazyMembers {
 };
 
 TEST(ValueProtoTest, LazyPartsAreProducedWhileEncoding) {
-  const Value lazy =
-      Value::LazyFederated(Placement::kClients, std::make_shared<LazyClients>());
+  const Value lazy = Value::LazyFederated(Placement::kClients,
+                                          std::make_shared<LazyClients>());
   EXPECT_EQ(RoundTrip(lazy),
             P("{<i=int64(0), s=seq[0, 1, 2]>, <i=int64(1), s=seq[0, 1, 2]>, "
               "<i=int64(2), s=seq[0, 1, 2]>, <i=int64(3), s=seq[0, 1, 2]>}"
@@ -467,8 +516,9 @@ TEST(ValueProtoTest, FunctionsOnlyThroughEncodeFunction) {
   v0::Value proto;
   absl::Status st = ValueToProto(s, &proto);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(st.message()), HasSubstr("at f: a function value ((int32 -> "
-                                      "int32) fake) cannot be encoded"));
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("at f: a function value ((int32 -> "
+                        "int32) fake) cannot be encoded"));
 
   ValueToProtoOptions options;
   options.encode_function =
@@ -495,17 +545,18 @@ TEST(ValueProtoTest, ContainsComputation) {
   EXPECT_FALSE(ContainsComputation(Encode(P("<a=1, b={1, 2}@CLIENTS>"))));
   EXPECT_TRUE(ContainsComputation(
       TextProto("computation { intrinsic { uri: 'federated_sum' } }")));
-  EXPECT_TRUE(ContainsComputation(TextProto(
-      "struct { element { value { array { dtype: DT_INT32 } } } "
-      "element { value { struct { element { value { computation { "
-      "intrinsic { uri: 'x' } } } } } } } }")));
+  EXPECT_TRUE(ContainsComputation(
+      TextProto("struct { element { value { array { dtype: DT_INT32 } } } "
+                "element { value { struct { element { value { computation { "
+                "intrinsic { uri: 'x' } } } } } } } }")));
   EXPECT_TRUE(ContainsComputation(TextProto(
       "federated { value { computation { intrinsic { uri: 'x' } } } }")));
   EXPECT_FALSE(ContainsComputation(v0::Value()));
   // Deeper than any decoder limit: iterative.
   v0::Value deep;
   v0::Value* v = &deep;
-  for (int i = 0; i < 5000; ++i) v = v->mutable_struct_()->add_element()->mutable_value();
+  for (int i = 0; i < 5000; ++i)
+    v = v->mutable_struct_()->add_element()->mutable_value();
   v->mutable_computation();
   EXPECT_TRUE(ContainsComputation(deep));
 }
@@ -523,7 +574,8 @@ TEST(ValueProtoTest, EncodingErrorsNameThePath) {
   absl::Status s = ValueToProto(Value::Struct({{"a", Value()}}), &proto);
   EXPECT_EQ(s.message(), "at a: a default (invalid) tensor has no wire form");
   s = ValueToProto(Value::Federated(Placement::kServer, true, {}), &proto);
-  EXPECT_THAT(std::string(s.message()), HasSubstr("all-equal federated value has 0"));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("all-equal federated value has 0"));
   // Members of differing structures have no member type.
   s = ValueToProto(P("{<a=1>, <b=1>}@CLIENTS"), &proto);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -739,10 +791,10 @@ TEST(ValueChunksTest, ABigValueSpansManyChunks) {
 }
 
 TEST(ValueChunksTest, EveryChunkSizeGivesTheSameValue) {
-  const Value v = P(
-      "<a=[1.0, 2.0, 3.0], b=int8([1, -2, 3]), c=seq[<x=1, y=true>, <x=2, "
-      "y=false>], d={float64(1.0), float64(2.0)}@CLIENTS, e=\"str\", "
-      "f=complex128([1.0, 2.0]), g=float32[0,3]([]), h=<>>");
+  const Value v =
+      P("<a=[1.0, 2.0, 3.0], b=int8([1, -2, 3]), c=seq[<x=1, y=true>, <x=2, "
+        "y=false>], d={float64(1.0), float64(2.0)}@CLIENTS, e=\"str\", "
+        "f=complex128([1.0, 2.0]), g=float32[0,3]([]), h=<>>");
   const int64_t total = ArrayBytes(v) - 3;  // strings are not data
   for (int64_t chunk_bytes : {1, 2, 3, 7, 16, 64, 1 << 20}) {
     SCOPED_TRACE(chunk_bytes);
@@ -787,9 +839,8 @@ TEST(ValueChunksTest, ChunkerPullsOneChunkAtATime) {
 
   EXPECT_EQ(ValueChunker::Create(P("1"), 0).status().code(),
             absl::StatusCode::kInvalidArgument);
-  absl::Status s = ValueToChunks(P("1"), -1, [](v1::ValueChunk&&) {
-    return absl::OkStatus();
-  });
+  absl::Status s = ValueToChunks(
+      P("1"), -1, [](v1::ValueChunk&&) { return absl::OkStatus(); });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -827,31 +878,50 @@ TEST(ValueChunksTest, RefusesEveryMalformedSequence) {
   const std::string f2 = "array { dtype: DT_FLOAT shape { dim: 2 } }";
   const std::string eight(8, '\0');
   const BadSequence cases[] = {
-      {"nothing", {}, absl::StatusCode::kInvalidArgument,
+      {"nothing",
+       {},
+       absl::StatusCode::kInvalidArgument,
        "the chunks ended before the value header"},
-      {"data first", {Data("abcd")}, absl::StatusCode::kInvalidArgument,
+      {"data first",
+       {Data("abcd")},
+       absl::StatusCode::kInvalidArgument,
        "a data chunk arrived before the value header"},
-      {"two headers", {Header(f2, 8), Header(f2, 8)},
-       absl::StatusCode::kInvalidArgument, "a second value header arrived"},
-      {"too many bytes", {Header(f2, 8), Data(eight), Data("x")},
+      {"two headers",
+       {Header(f2, 8), Header(f2, 8)},
+       absl::StatusCode::kInvalidArgument,
+       "a second value header arrived"},
+      {"too many bytes",
+       {Header(f2, 8), Data(eight), Data("x")},
        absl::StatusCode::kInvalidArgument,
        "data chunks hold more than the 8 bytes the header announced"},
-      {"too many in one chunk", {Header(f2, 8), Data(eight + "x")},
-       absl::StatusCode::kInvalidArgument, "data chunks hold more than"},
-      {"too few bytes", {Header(f2, 8), Data("1234")},
+      {"too many in one chunk",
+       {Header(f2, 8), Data(eight + "x")},
+       absl::StatusCode::kInvalidArgument,
+       "data chunks hold more than"},
+      {"too few bytes",
+       {Header(f2, 8), Data("1234")},
        absl::StatusCode::kInvalidArgument,
        "the chunks ended after 4 of the 8 bytes the header announced"},
-      {"empty data", {Header(f2, 8), Data("")},
-       absl::StatusCode::kInvalidArgument, "a data chunk is empty"},
-      {"no part", {Header(f2, 8), v1::ValueChunk()},
+      {"empty data",
+       {Header(f2, 8), Data("")},
+       absl::StatusCode::kInvalidArgument,
+       "a data chunk is empty"},
+      {"no part",
+       {Header(f2, 8), v1::ValueChunk()},
        absl::StatusCode::kInvalidArgument,
        "a chunk has neither a header nor data"},
-      {"total mismatch", {Header(f2, 9)}, absl::StatusCode::kInvalidArgument,
+      {"total mismatch",
+       {Header(f2, 9)},
+       absl::StatusCode::kInvalidArgument,
        "value header announces 9 bytes, but its arrays hold 8"},
-      {"negative total", {Header(f2, -1)}, absl::StatusCode::kInvalidArgument,
+      {"negative total",
+       {Header(f2, -1)},
+       absl::StatusCode::kInvalidArgument,
        "value header: total_bytes is -1"},
-      {"over the limit", {Header("array { dtype: DT_FLOAT shape { dim: 300 } "
-                                 "}", 1200)},
+      {"over the limit",
+       {Header("array { dtype: DT_FLOAT shape { dim: 300 } "
+               "}",
+               1200)},
        absl::StatusCode::kResourceExhausted,
        "value header announces 1200 bytes, more than the limit of 1000"},
       {"no skeleton",
@@ -860,10 +930,12 @@ TEST(ValueChunksTest, RefusesEveryMalformedSequence) {
          c.mutable_header()->set_total_bytes(0);
          return c;
        }()},
-       absl::StatusCode::kInvalidArgument, "value header has no skeleton"},
+       absl::StatusCode::kInvalidArgument,
+       "value header has no skeleton"},
       {"content in header",
        {Header("struct { element { name: 'w' value { array { dtype: DT_FLOAT "
-               "shape { dim: 2 } content: '12345678' } } } }", 8)},
+               "shape { dim: 2 } content: '12345678' } } } }",
+               8)},
        absl::StatusCode::kInvalidArgument,
        "at w: header array carries its elements (content)"},
       {"list in header",
@@ -874,16 +946,20 @@ TEST(ValueChunksTest, RefusesEveryMalformedSequence) {
       {"malformed skeleton",
        {Header("struct { element { value { array { dtype: DT_INVALID } } } }",
                0)},
-       absl::StatusCode::kInvalidArgument, "at [0]: Array: dtype DT_INVALID"},
-      {"unknown dim", {Header("array { dtype: DT_FLOAT shape { dim: -1 } }", 0)},
-       absl::StatusCode::kInvalidArgument, "Array: shape [-1]: dim 0 is unknown"},
+       absl::StatusCode::kInvalidArgument,
+       "at [0]: Array: dtype DT_INVALID"},
+      {"unknown dim",
+       {Header("array { dtype: DT_FLOAT shape { dim: -1 } }", 0)},
+       absl::StatusCode::kInvalidArgument,
+       "Array: shape [-1]: dim 0 is unknown"},
       {"computation in skeleton",
        {Header("computation { intrinsic { uri: 'federated_sum' } }", 0)},
        absl::StatusCode::kInvalidArgument,
        "a computation where a value was expected"},
       {"bad string list",
        {Header("array { dtype: DT_STRING shape { dim: 2 } string_list { "
-               "value: 'a' } }", 0)},
+               "value: 'a' } }",
+               0)},
        absl::StatusCode::kInvalidArgument,
        "Array: shape [2] needs 2 elements, string_list has 1"},
       {"not a bool",
@@ -893,7 +969,8 @@ TEST(ValueChunksTest, RefusesEveryMalformedSequence) {
       {"member mismatch",
        {Header("federated { type { placement { value { uri: 'clients' } } "
                "member { tensor { dtype: DT_INT32 } } } value { array { "
-               "dtype: DT_FLOAT shape { } } } }", 4)},
+               "dtype: DT_FLOAT shape { } } } }",
+               4)},
        absl::StatusCode::kInvalidArgument,
        "at member 0: expected int32, found float32"},
   };

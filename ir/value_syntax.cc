@@ -501,11 +501,10 @@ class ValueParser {
           if (name.empty()) {
             name = want_name;
           } else if (!want_name.empty() && want_name != name) {
-            return ErrorAt(
-                name_token,
-                absl::StrCat("expected element ", index, " of ",
-                             expected->ToString(), " to be named '", want_name,
-                             "', found '", name, "'"));
+            return ErrorAt(name_token,
+                           absl::StrCat("expected element ", index, " of ",
+                                        expected->ToString(), " to be named '",
+                                        want_name, "', found '", name, "'"));
           }
           element_type = &(*want)[index].type;
         }

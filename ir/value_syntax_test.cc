@@ -18,8 +18,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/text_syntax.h"
-#include "testing/types.h"
 #include "testing/test_files.h"
+#include "testing/types.h"
 
 namespace fedexec::ir {
 namespace {
@@ -630,7 +630,8 @@ std::string Expand(absl::string_view value, absl::string_view type,
   return PrintValue(ExpandAllEqual(*v, T(type), clients));
 }
 
-TEST(ExpandAllEqualTest, AnAllEqualValueOfAPerClientTypeGetsOneMemberPerClient) {
+TEST(ExpandAllEqualTest,
+     AnAllEqualValueOfAPerClientTypeGetsOneMemberPerClient) {
   EXPECT_EQ(Expand("<1, 2>@CLIENTS", "{<int32,int32>}@CLIENTS", 3),
             "{<1, 2>, <1, 2>, <1, 2>}@CLIENTS");
   EXPECT_EQ(Expand("1@CLIENTS", "{int32}@CLIENTS", 0), "{}@CLIENTS");
@@ -639,10 +640,10 @@ TEST(ExpandAllEqualTest, AnAllEqualValueOfAPerClientTypeGetsOneMemberPerClient) 
 }
 
 TEST(ExpandAllEqualTest, StructsAreWalkedAndOtherPartsKept) {
-  EXPECT_EQ(Expand("<a=1@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>",
-                   "<a={int32}@CLIENTS,b=int32@CLIENTS,c=int32@SERVER,d=int32>",
-                   2),
-            "<a={1, 1}@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>");
+  EXPECT_EQ(
+      Expand("<a=1@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>",
+             "<a={int32}@CLIENTS,b=int32@CLIENTS,c=int32@SERVER,d=int32>", 2),
+      "<a={1, 1}@CLIENTS, b=2@CLIENTS, c=3@SERVER, d=4>");
   EXPECT_EQ(Expand("<<1@CLIENTS>>", "<<{int32}@CLIENTS>>", 2),
             "<<{1, 1}@CLIENTS>>");
   // Already per-client, an abstract type, a type of another shape: kept.
@@ -661,7 +662,6 @@ TEST(ExpandAllEqualTest, MembersAreSharedNotCopied) {
     EXPECT_TRUE(m.tensor().SharesBufferWith(v.federated().members[0].tensor()));
   }
 }
-
 
 }  // namespace
 }  // namespace fedexec::ir

@@ -4,8 +4,8 @@
 // sent as they are (only the ids are the ones this worker handed out),
 // without token or request ids, and the answers are read with the
 // protocol's own messages (typed lists, which is all such a client reads;
-// raw content only for a client that asks for it). Then malformed and out-of-order requests, each
-// followed by a good one that must succeed.
+// raw content only for a client that asks for it). Then malformed and
+// out-of-order requests, each followed by a good one that must succeed.
 #include <filesystem>
 #include <string>
 
@@ -231,11 +231,13 @@ TEST_F(ConformanceTest, BadRequestsAreRefusedAndTheWorkerServesOn) {
   ExpectSumOfTheVectors();
 
   // Garbage bytes where a message should be.
-  for (const char* method : {"/tensorflow_federated.v0.ExecutorGroup/CreateValue",
-                             "/tensorflow_federated.v0.ExecutorGroup/Compute",
-                             "/fedexec.v1.ExecutorStream/PartialAggregate"}) {
+  for (const char* method :
+       {"/tensorflow_federated.v0.ExecutorGroup/CreateValue",
+        "/tensorflow_federated.v0.ExecutorGroup/Compute",
+        "/fedexec.v1.ExecutorStream/PartialAggregate"}) {
     SCOPED_TRACE(method);
-    absl::Status s = RawCall(channel_, method, std::string("\xff\xff\xff\x0f\x01", 5));
+    absl::Status s =
+        RawCall(channel_, method, std::string("\xff\xff\xff\x0f\x01", 5));
     EXPECT_FALSE(s.ok());
     ExpectSumOfTheVectors();
   }
@@ -270,9 +272,10 @@ TEST_F(ConformanceTest, BadRequestsAreRefusedAndTheWorkerServesOn) {
     request.mutable_value()->mutable_array()->mutable_content()->pop_back();
     absl::Status s = CreateValue(request, e).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(s.message()),
-                HasSubstr("CreateValueRequest.value: Array: shape [3] of "
-                          "DT_FLOAT needs 12 bytes of content, content has 11"));
+    EXPECT_THAT(
+        std::string(s.message()),
+        HasSubstr("CreateValueRequest.value: Array: shape [3] of "
+                  "DT_FLOAT needs 12 bytes of content, content has 11"));
   }
   ExpectSumOfTheVectors();
 

@@ -17,9 +17,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "executors/federating_executor.h"
+#include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
-#include "glog/logging.h"
 #include "gtest/gtest.h"
 #include "service/service_test_util.h"
 #include "service/worker.h"
@@ -295,9 +295,10 @@ TEST_F(ServiceTest, UnknownRefsAndIdsNameThem) {
   ExpectError(client_->CreateCall(e, "").status(),
               absl::StatusCode::kInvalidArgument,
               "CreateCallRequest.function_ref: no value ref given");
-  ExpectError(client_->CreateStruct(e, {{"a", one}, {"b", "x"}}).status(),
-              absl::StatusCode::kInvalidArgument,
-              "CreateStructRequest.element[1].value_ref: unknown value ref 'x'");
+  ExpectError(
+      client_->CreateStruct(e, {{"a", one}, {"b", "x"}}).status(),
+      absl::StatusCode::kInvalidArgument,
+      "CreateStructRequest.element[1].value_ref: unknown value ref 'x'");
   ExpectError(client_->CreateStruct(e, {{"a", one}, {"a", one}}).status(),
               absl::StatusCode::kInvalidArgument,
               "CreateStructRequest.element[1]: the name 'a'");
@@ -328,9 +329,8 @@ TEST_F(ServiceTest, UnknownRefsAndIdsNameThem) {
 
 // The status a local stack gives for the call of `function` (the tree the
 // service decodes from its proto) with `argument`, run directly.
-absl::Status DirectStatus(stacks::LocalExecutorFactory& factory,
-                          int clients, std::string_view function,
-                          const Value& argument) {
+absl::Status DirectStatus(stacks::LocalExecutorFactory& factory, int clients,
+                          std::string_view function, const Value& argument) {
   std::shared_ptr<Executor> ex = Must(factory.ExecutorFor(clients));
   absl::StatusOr<ir::NodePtr> node =
       ir::ComputationFromProto(ComputationProto(function));
@@ -370,13 +370,14 @@ TEST_F(ServiceTest, ACancelledExecutorIsUnusable) {
   auto mu = std::make_shared<std::mutex>();
   auto factory = LocalFactory();
   auto* f = factory.get();
-  Start({}, [f, made, mu](int64_t n)
-                -> absl::StatusOr<std::shared_ptr<Executor>> {
-    FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<Executor> ex, f->ExecutorFor(n));
-    std::lock_guard<std::mutex> lock(*mu);
-    made->push_back(ex);
-    return ex;
-  });
+  Start({},
+        [f, made, mu](int64_t n) -> absl::StatusOr<std::shared_ptr<Executor>> {
+          FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<Executor> ex,
+                                   f->ExecutorFor(n));
+          std::lock_guard<std::mutex> lock(*mu);
+          made->push_back(ex);
+          return ex;
+        });
   const std::string e = Must(client_->GetExecutor(1));
   const std::string other = Must(client_->GetExecutor(1));
   const std::string fn =
@@ -533,8 +534,7 @@ TEST_F(ServiceTest, TheTokenIsRequiredWhenSet) {
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_THAT(lines[0], HasSubstr("refused GetExecutor from "));
   EXPECT_THAT(lines[0], HasSubstr("127.0.0.1"));
-  EXPECT_THAT(lines[0],
-              HasSubstr("UNAUTHENTICATED: missing or invalid token"));
+  EXPECT_THAT(lines[0], HasSubstr("UNAUTHENTICATED: missing or invalid token"));
   EXPECT_THAT(lines[1], HasSubstr("refused GetExecutor from "));
   EXPECT_THAT(lines[2], HasSubstr("refused Compute from "));
   EXPECT_THAT(lines[3], HasSubstr("refused CreateValueStream from "));
@@ -593,11 +593,12 @@ TEST_F(ServiceTest, MaxConcurrentComputations) {
   auto* f = factory.get();
   ServiceOptions options;
   options.max_concurrent_computations = 2;
-  Start(options, [f, gate](int64_t n)
-                     -> absl::StatusOr<std::shared_ptr<Executor>> {
-    FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<Executor> ex, f->ExecutorFor(n));
-    return std::make_shared<GatedExecutor>(ex, gate);
-  });
+  Start(options,
+        [f, gate](int64_t n) -> absl::StatusOr<std::shared_ptr<Executor>> {
+          FEDEXEC_ASSIGN_OR_RETURN(std::shared_ptr<Executor> ex,
+                                   f->ExecutorFor(n));
+          return std::make_shared<GatedExecutor>(ex, gate);
+        });
   const std::string e = Must(client_->GetExecutor(1));
   const std::string x = Must(client_->CreateValue(e, P("[1, 2]")));
   std::vector<std::thread> running;
@@ -655,19 +656,19 @@ TEST_F(ServiceTest, MaxStreamBytes) {
   options.max_stream_bytes = 1000;
   Start(options);
   const std::string e = Must(client_->GetExecutor(1));
-  ExpectError(client_->CreateValueStream(
-                          e, Value(Tensor::Vector<float>(
-                                 std::vector<float>(251, 1))),
-                          64)
-                  .status(),
-              absl::StatusCode::kResourceExhausted,
-              "CreateValueStreamRequest.chunk: value header announces 1004 "
-              "bytes, more than the limit of 1000");
-  EXPECT_TRUE(client_
-                  ->CreateValueStream(
-                      e, Value(Tensor::Vector<float>(std::vector<float>(250, 1))),
-                      64)
-                  .ok());
+  ExpectError(
+      client_
+          ->CreateValueStream(
+              e, Value(Tensor::Vector<float>(std::vector<float>(251, 1))), 64)
+          .status(),
+      absl::StatusCode::kResourceExhausted,
+      "CreateValueStreamRequest.chunk: value header announces 1004 "
+      "bytes, more than the limit of 1000");
+  EXPECT_TRUE(
+      client_
+          ->CreateValueStream(
+              e, Value(Tensor::Vector<float>(std::vector<float>(250, 1))), 64)
+          .ok());
   ExpectServing();
 }
 
@@ -699,11 +700,11 @@ TEST_F(ServiceTest, StreamsAValueOfFortyMegabytesBothWays) {
   Start();
   const std::string e = Must(client_->GetExecutor(2));
   std::vector<float> data(10 << 20);
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i % 977);
-  const Value big = Value::Struct(
-      {{"w", Value(Tensor::Vector<float>(data))},
-       {"c", P("{[1.0, 2.0], [3.0, 4.0]}@CLIENTS")},
-       {"s", P("[\"a\", \"bc\"]")}});
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<float>(i % 977);
+  const Value big = Value::Struct({{"w", Value(Tensor::Vector<float>(data))},
+                                   {"c", P("{[1.0, 2.0], [3.0, 4.0]}@CLIENTS")},
+                                   {"s", P("[\"a\", \"bc\"]")}});
   const std::string ref = Must(client_->CreateValueStream(e, big, 1 << 20));
   int64_t chunks = 0;
   int64_t largest = 0;
@@ -713,8 +714,9 @@ TEST_F(ServiceTest, StreamsAValueOfFortyMegabytesBothWays) {
   EXPECT_EQ(chunks, 1 + 40 + 1);  // header, 40 MiB + 16 bytes
   // Computations use streamed values like any other.
   const std::string fn = Must(client_->CreateComputation(
-      e, "(x: <w=float32[?], c={float32[2]}@CLIENTS, s=string[2]>) -> "
-         "federated_sum(x.c)"));
+      e,
+      "(x: <w=float32[?], c={float32[2]}@CLIENTS, s=string[2]>) -> "
+      "federated_sum(x.c)"));
   EXPECT_EQ(Must(client_->Compute(e, Must(client_->CreateCall(e, fn, ref)))),
             P("[4.0, 6.0]@SERVER"));
   // Small chunks, a small value.
@@ -728,7 +730,8 @@ TEST_F(ServiceTest, StreamsAValueOfFortyMegabytesBothWays) {
 TEST_F(ServiceTest, StreamRetriesAndErrors) {
   Start();
   const std::string e = Must(client_->GetExecutor(1));
-  const std::string a = Must(client_->CreateValueStream(e, P("[1, 2]"), 3, "s"));
+  const std::string a =
+      Must(client_->CreateValueStream(e, P("[1, 2]"), 3, "s"));
   EXPECT_EQ(Must(client_->CreateValueStream(e, P("[1, 2]"), 3, "s")), a);
   EXPECT_EQ(service().num_values(), 1);
 
@@ -858,7 +861,8 @@ TEST_F(ServiceTest, ABatchCreatesInOrderAndAggregates) {
   aggregate->mutable_value_ref()->set_id("#2");
   aggregate->set_total_clients(3);
   aggregate->set_block_size(exec::AggregationBlockSize(3));
-  const v1::ExecuteBatchResponse response = Must(Batch(*client_, request, "b1"));
+  const v1::ExecuteBatchResponse response =
+      Must(Batch(*client_, request, "b1"));
   ASSERT_EQ(response.result_size(), 3);
   for (const v1::BatchResult& r : response.result()) {
     EXPECT_EQ(r.code(), 0) << r.message();
@@ -907,13 +911,14 @@ TEST_F(ServiceTest, ErrorsInABatchAreTheOperationsOwn) {
   *request.add_operation() = CallOp("#7", "#0");  // not before this one
   *request.add_operation() = CallOp("#x", "#0");  // not a batch ref
   *request.add_operation() = CallOp("unknown", "#0");
-  request.add_operation();  // no operation
+  request.add_operation();                       // no operation
   *request.add_operation() = ValueOp(P("2.0"));  // still created
   const v1::ExecuteBatchResponse response = Must(Batch(*client_, request));
   ASSERT_EQ(response.result_size(), 8);
   auto error = [&](int k) {
-    return absl::Status(static_cast<absl::StatusCode>(response.result(k).code()),
-                        response.result(k).message());
+    return absl::Status(
+        static_cast<absl::StatusCode>(response.result(k).code()),
+        response.result(k).message());
   };
   EXPECT_EQ(response.result(0).code(), 0);
   ExpectError(error(1), absl::StatusCode::kInvalidArgument,
@@ -1031,16 +1036,16 @@ TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {
   request.set_op("");
   {
     auto ctx = client_->Context();
-    ExpectError(FromGrpc(client_->stream().PartialAggregate(
-                    ctx.get(), request, &response)),
+    ExpectError(FromGrpc(client_->stream().PartialAggregate(ctx.get(), request,
+                                                            &response)),
                 absl::StatusCode::kInvalidArgument,
                 "PartialAggregateRequest.op: no operation given");
   }
   request.set_op("mean");
   {
     auto ctx = client_->Context();
-    ExpectError(FromGrpc(client_->stream().PartialAggregate(
-                    ctx.get(), request, &response)),
+    ExpectError(FromGrpc(client_->stream().PartialAggregate(ctx.get(), request,
+                                                            &response)),
                 absl::StatusCode::kInvalidArgument,
                 "PartialAggregateRequest.op: unknown operation 'mean'");
   }
@@ -1048,8 +1053,8 @@ TEST_F(ServiceTest, PartialAggregateAnswersTheExecutorsNodes) {
   request.mutable_operand_ref()->set_id("zz");
   {
     auto ctx = client_->Context();
-    ExpectError(FromGrpc(client_->stream().PartialAggregate(
-                    ctx.get(), request, &response)),
+    ExpectError(FromGrpc(client_->stream().PartialAggregate(ctx.get(), request,
+                                                            &response)),
                 absl::StatusCode::kInvalidArgument,
                 "PartialAggregateRequest.operand_ref: unknown value ref 'zz'");
   }
@@ -1079,12 +1084,12 @@ absl::StatusOr<v0::Value> ComputeWithMetadata(TestClient& client,
 TEST_F(ServiceTest, ComputeAnswersTypedListsUnlessTheClientReadsContent) {
   Start();
   const std::string e = Must(client_->GetExecutor(2));
-  const Value value = P("<a=[1.5, 2.5], b={int8(-3), int8(4)}@CLIENTS, "
-                        "c=\"s\", d=float16(0.5)>");
+  const Value value =
+      P("<a=[1.5, 2.5], b={int8(-3), int8(4)}@CLIENTS, "
+        "c=\"s\", d=float16(0.5)>");
   const std::string ref = Must(client_->CreateValue(e, value));
 
-  const v0::Value lists =
-      Must(ComputeWithMetadata(*client_, e, ref, "", ""));
+  const v0::Value lists = Must(ComputeWithMetadata(*client_, e, ref, "", ""));
   EXPECT_EQ(Must(ir::ValueFromProto(lists)), value);
   const auto& a = lists.struct_().element(0).value().array();
   EXPECT_FALSE(a.has_content());
@@ -1109,16 +1114,15 @@ TEST_F(ServiceTest, ComputeAnswersTypedListsUnlessTheClientReadsContent) {
                   .array()
                   .has_float32_list());
 
-  const v0::Value content = Must(ComputeWithMetadata(
-      *client_, e, ref, ir::kArrayContentMetadataKey,
-      ir::kArrayContentMetadataValue));
+  const v0::Value content =
+      Must(ComputeWithMetadata(*client_, e, ref, ir::kArrayContentMetadataKey,
+                               ir::kArrayContentMetadataValue));
   EXPECT_EQ(Must(ir::ValueFromProto(content)), value);
   const auto& ac = content.struct_().element(0).value().array();
   EXPECT_TRUE(ac.has_content());
   EXPECT_EQ(ac.kind_case(), federated_language::Array::KIND_NOT_SET);
   // Strings have no raw form.
-  EXPECT_TRUE(
-      content.struct_().element(2).value().array().has_string_list());
+  EXPECT_TRUE(content.struct_().element(2).value().array().has_string_list());
 
   // A client may send either form.
   v0::Value sent = lists;
@@ -1221,8 +1225,8 @@ TEST_F(ServiceTest, RefusedCallsAreLoggedAtWarningAndEveryCallAtDebug) {
   const std::string e = Must(client_->GetExecutor(2));
   ExpectError(client_->Compute(e, "no-such-ref").status(),
               absl::StatusCode::kInvalidArgument, "unknown value ref");
-  const std::string f = Must(
-      client_->CreateComputation(e, "(x: {int32}@CLIENTS) -> federated_sum(x)"));
+  const std::string f = Must(client_->CreateComputation(
+      e, "(x: {int32}@CLIENTS) -> federated_sum(x)"));
   // A function cannot be materialized: refused at Compute.
   ExpectError(client_->Compute(e, f).status(),
               absl::StatusCode::kInvalidArgument, "");

@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "net/grpc_channel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "net/grpc_channel.h"
 #include "service/service_test_util.h"
 #include "testing/test_files.h"
 
@@ -144,9 +144,9 @@ TEST_F(WorkerTest, ATakenPortIsRefused) {
   absl::StatusOr<std::unique_ptr<Worker>> second = StartWorker(options);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(second.status().message()),
-              HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:",
-                                     (*first)->port())));
+  EXPECT_THAT(
+      std::string(second.status().message()),
+      HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", (*first)->port())));
   // The first one still serves.
   TestClient client(Channel((*first)->target()));
   EXPECT_TRUE(Exchange(client).ok());
@@ -265,9 +265,7 @@ class TlsTest : public WorkerTest {
         "' >/dev/null 2>&1");
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
-  std::string Cert(const std::string& name) {
-    return dir_.File(name + ".crt");
-  }
+  std::string Cert(const std::string& name) { return dir_.File(name + ".crt"); }
   std::string Key(const std::string& name) { return dir_.File(name + ".key"); }
 
   absl::Status ExchangeOver(const std::string& target, ChannelOptions options) {
@@ -371,7 +369,8 @@ TEST(MakeChannelTest, RaisesTheReceiveLimitAboveGrpcsDefault) {
       Worker::Start({}, SourceOf(factory.get()));
   ASSERT_TRUE(worker.ok()) << worker.status();
   // 8 MB answers: more than gRPC's default 4 MB receive limit.
-  const Value big = Value(Tensor::Vector<float>(std::vector<float>(2 << 20, 1)));
+  const Value big =
+      Value(Tensor::Vector<float>(std::vector<float>(2 << 20, 1)));
   TestClient client(Channel((*worker)->target()));
   const std::string e = *client.GetExecutor(0);
   const std::string ref = *client.CreateValue(e, big);

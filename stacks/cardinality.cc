@@ -53,8 +53,8 @@ absl::StatusOr<std::optional<int64_t>> InferClientCount(const Value& argument) {
       count_path = std::move(path);
     } else if (*count != size) {
       return absl::InvalidArgumentError(
-          absl::StrCat(Describe(count_path), " has ", *count,
-                       " clients but ", path, " has ", size));
+          absl::StrCat(Describe(count_path), " has ", *count, " clients but ",
+                       path, " has ", size));
     }
   }
   return count;

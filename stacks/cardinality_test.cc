@@ -63,8 +63,8 @@ TEST(InferClientCountTest, NestedStructs) {
 }
 
 TEST(InferClientCountTest, ConflictNamesBothPathsAndCounts) {
-  absl::StatusOr<std::optional<int64_t>> count =
-      InferClientCount(Parse("<<x={1, 2, 3}@CLIENTS>, {1, 2, 3, 4, 5}@CLIENTS>"));
+  absl::StatusOr<std::optional<int64_t>> count = InferClientCount(
+      Parse("<<x={1, 2, 3}@CLIENTS>, {1, 2, 3, 4, 5}@CLIENTS>"));
   ASSERT_FALSE(count.ok());
   EXPECT_EQ(count.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(count.status().message(),
@@ -77,8 +77,8 @@ TEST(InferClientCountTest, ConflictNamesBothPathsAndCounts) {
 }
 
 TEST(InferClientCountTest, AgreeingValuesAreFine) {
-  EXPECT_EQ(Infer("<a={1, 2}@CLIENTS, b=<{3, 4}@CLIENTS>, c={5.0, 6.0}@CLIENTS>"),
-            2);
+  EXPECT_EQ(
+      Infer("<a={1, 2}@CLIENTS, b=<{3, 4}@CLIENTS>, c={5.0, 6.0}@CLIENTS>"), 2);
 }
 
 TEST(InferClientCountTest, DeepNestingDoesNotRecurse) {

@@ -64,8 +64,8 @@ struct Children {
                                  children[i].name};
       }
       lost[i].store(true);
-      absl::StrAppend(&tried, tried.empty() ? "" : "; ", children[i].name,
-                      ": ", executor.status().message());
+      absl::StrAppend(&tried, tried.empty() ? "" : "; ", children[i].name, ": ",
+                      executor.status().message());
     }
     return absl::UnavailableError(
         tried.empty() ? std::string("no live child left")
@@ -102,9 +102,9 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateComposingFactory(
     }
   }
   auto shared = std::make_shared<Children>(std::move(children));
-  StackBuilder builder =
-      [shared, max_replacements, shard_alignment](
-          std::shared_ptr<exec::ExecutionContext> context, int64_t num_clients)
+  StackBuilder builder = [shared, max_replacements, shard_alignment](
+                             std::shared_ptr<exec::ExecutionContext> context,
+                             int64_t num_clients)
       -> absl::StatusOr<std::shared_ptr<exec::LocalExecutor>> {
     const std::vector<size_t> live = shared->Live();
     std::vector<double> weights;
@@ -131,8 +131,8 @@ absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateComposingFactory(
         if (!other.ok()) {
           return absl::Status(
               executor.status().code(),
-              absl::StrCat(child.name, ": ", executor.status().message(),
-                           "; ", other.status().message()));
+              absl::StrCat(child.name, ": ", executor.status().message(), "; ",
+                           other.status().message()));
         }
         shard = *std::move(other);
       }

@@ -53,8 +53,9 @@ struct ChildFactory {
 // the result is the same, but the outer stack reads the members of such a
 // shard to aggregate it.)
 absl::StatusOr<std::unique_ptr<ExecutorFactory>> CreateComposingFactory(
-    std::vector<ChildFactory> children, LocalExecutorFactoryOptions options = {},
-    int max_replacements = 3, int64_t shard_alignment = 1);
+    std::vector<ChildFactory> children,
+    LocalExecutorFactoryOptions options = {}, int max_replacements = 3,
+    int64_t shard_alignment = 1);
 
 }  // namespace fedexec::stacks
 

@@ -33,7 +33,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace ::fedexec::test_util;  // NOLINT: the cases and values
 
-
 // An executor that receives function values as their IR, the way a remote
 // worker does: every other call passes through.
 //
@@ -188,12 +187,12 @@ std::unique_ptr<Runtime> MakeComposing(const Layout& layout) {
       // Aligned to every block size of the outer stack, or (as_remote)
       // not, so that the outer stack reads the inner members.
       auto inner = CreateComposingFactory(
-          {ChildFactory{LocalChild(1, layout.as_remote,
-                                   NoPartials(layout.no_partials)),
-                        1, "inner 0"},
-           ChildFactory{LocalChild(1, layout.as_remote,
-                                   NoPartials(layout.no_partials)),
-                        2, "inner 1"}},
+          {ChildFactory{
+               LocalChild(1, layout.as_remote, NoPartials(layout.no_partials)),
+               1, "inner 0"},
+           ChildFactory{
+               LocalChild(1, layout.as_remote, NoPartials(layout.no_partials)),
+               2, "inner 1"}},
           {.threads = 2}, 3,
           layout.as_remote ? 1 : exec::kMaxAggregationBlockSize);
       EXPECT_TRUE(inner.ok()) << inner.status();
@@ -250,8 +249,8 @@ TEST(ComposingStackTest, BitIdenticalToOneLocalStack) {
         ASSERT_TRUE(expected.ok()) << expected.status();
         auto got = composing->Call(computation, argument, options);
         ASSERT_TRUE(got.ok()) << got.status();
-        EXPECT_TRUE(*got == *expected)
-            << ir::PrintValue(*got) << "\nvs\n" << ir::PrintValue(*expected);
+        EXPECT_TRUE(*got == *expected) << ir::PrintValue(*got) << "\nvs\n"
+                                       << ir::PrintValue(*expected);
       }
     }
     if (layout.no_partials) {
@@ -266,7 +265,8 @@ TEST(ComposingStackTest, FunctionsReachRemoteChildrenAsIR) {
   auto composing = MakeComposing({"remote", {1, 1}, false, true});
   ir::NodePtr computation = Compile(
       "(x: {float32}@CLIENTS) -> let k = 3.0 in "
-      "federated_sum(federated_map((v: float32) -> generic_multiply(v, k), x))");
+      "federated_sum(federated_map((v: float32) -> generic_multiply(v, k), "
+      "x))");
   auto got = composing->Call(computation, ScalarClients(64, 1, 0, 1));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_GT(AsIfRemote::functions_sent_.load(), before);
@@ -309,7 +309,8 @@ TEST(ComposingStackTest, ChildErrorsNameTheShardAndGlobalClient) {
   // 64 clients: blocks of one; client 40 disagrees with its neighbour.
   EXPECT_THAT(error.status().message(),
               HasSubstr("clients [40, 41) and [41, 42)"));
-  EXPECT_THAT(error.status().message(), HasSubstr("clients [32, 64) on child 1"));
+  EXPECT_THAT(error.status().message(),
+              HasSubstr("clients [32, 64) on child 1"));
 }
 
 // Three children whose faults the test controls.

@@ -22,8 +22,8 @@ class CountingBuilder {
   StackBuilder builder() {
     return [this](std::shared_ptr<exec::ExecutionContext> context,
                   int64_t num_clients) {
-      auto top = std::make_shared<exec::LocalExecutor>(std::move(context),
-                                                       nullptr);
+      auto top =
+          std::make_shared<exec::LocalExecutor>(std::move(context), nullptr);
       std::lock_guard<std::mutex> lock(mu_);
       built_.push_back({num_clients, top});
       return top;

@@ -16,11 +16,11 @@
 #include "executors/local_executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "testing/sanitizers.h"
 #include "ir/computation_file.h"
 #include "ir/text_syntax.h"
 #include "ir/type_checker.h"
 #include "ir/value_syntax.h"
+#include "testing/sanitizers.h"
 #include "testing/test_files.h"
 
 namespace fedexec::stacks {
@@ -177,8 +177,8 @@ TEST(RuntimeTest, PerClientResultsHaveOneMemberPerClient) {
       "b=federated_broadcast(x)>");
   Runtime::CallOptions three;
   three.num_clients = 3;
-  absl::StatusOr<Value> result = runtime->Call(
-      zip, ir::ParseValue("7@SERVER").value(), three);
+  absl::StatusOr<Value> result =
+      runtime->Call(zip, ir::ParseValue("7@SERVER").value(), three);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(ir::PrintValue(*result),
             "<z={<7, 7>, <7, 7>, <7, 7>}@CLIENTS, b=7@CLIENTS>");

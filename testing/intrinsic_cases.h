@@ -52,7 +52,8 @@ inline Value ScalarClients(int64_t n, uint32_t seed, float lo, float hi) {
   std::uniform_real_distribution<float> u(lo, hi);
   std::vector<Value> members;
   for (int64_t c = 0; c < n; ++c) {
-    members.emplace_back(Tensor::Scalar<float>(std::ldexp(u(rng), static_cast<int>(c % 17) - 8)));
+    members.emplace_back(Tensor::Scalar<float>(
+        std::ldexp(u(rng), static_cast<int>(c % 17) - 8)));
   }
   return Value::Federated(Placement::kClients, false, std::move(members));
 }
@@ -92,14 +93,13 @@ inline std::vector<Case> Cases() {
                    [](int64_t n) { return FloatClients(n, 1); }});
   cases.push_back({"mean", "(x: {float32[8]}@CLIENTS) -> federated_mean(x)",
                    [](int64_t n) { return FloatClients(n, 2); }});
-  cases.push_back(
-      {"weighted_mean",
-       "(p: <x={float32[8]}@CLIENTS,w={float32}@CLIENTS>) -> "
-       "federated_weighted_mean(p.x, p.w)",
-       [](int64_t n) {
-         return Struct({{"x", FloatClients(n, 3)},
-                        {"w", ScalarClients(n, 4, 0.5f, 2.0f)}});
-       }});
+  cases.push_back({"weighted_mean",
+                   "(p: <x={float32[8]}@CLIENTS,w={float32}@CLIENTS>) -> "
+                   "federated_weighted_mean(p.x, p.w)",
+                   [](int64_t n) {
+                     return Struct({{"x", FloatClients(n, 3)},
+                                    {"w", ScalarClients(n, 4, 0.5f, 2.0f)}});
+                   }});
   cases.push_back({"min_max",
                    "(x: {float32[8]}@CLIENTS) -> "
                    "<lo=federated_min(x), hi=federated_max(x)>",
@@ -130,10 +130,10 @@ inline std::vector<Case> Cases() {
        "(q: <float32[8],float32[8]>) -> generic_multiply(q[0], q[1]), "
        "federated_zip_at_clients(federated_broadcast(p.m), p.x)))",
        [](int64_t n) {
-         return Struct({{"m", Server(Value(Tensor::Vector<float>(
-                                   {1.5f, -2.f, 3.f, 0.25f, 1e3f, 1e-3f, 7.f,
-                                    -1.f})))},
-                        {"x", FloatClients(n, 9)}});
+         return Struct(
+             {{"m", Server(Value(Tensor::Vector<float>(
+                        {1.5f, -2.f, 3.f, 0.25f, 1e3f, 1e-3f, 7.f, -1.f})))},
+              {"x", FloatClients(n, 9)}});
        }});
   cases.push_back({"per_client_result",
                    "(x: {float32[8]}@CLIENTS) -> "
@@ -145,31 +145,32 @@ inline std::vector<Case> Cases() {
        "federated_sum(federated_map((v: float32) -> "
        "generic_multiply(generic_multiply(v, k), two.b), x))",
        [](int64_t n) { return ScalarClients(n, 11, -1.0f, 1.0f); }});
-  cases.push_back(
-      {"generic_plus_clients",
-       "(p: <a={float32}@CLIENTS,b={float32}@CLIENTS>) -> "
-       "federated_sum(generic_plus(p.a, p.b))",
-       [](int64_t n) {
-         return Struct({{"a", ScalarClients(n, 12, -1.f, 1.f)},
-                        {"b", ScalarClients(n, 13, -1.f, 1.f)}});
-       }});
+  cases.push_back({"generic_plus_clients",
+                   "(p: <a={float32}@CLIENTS,b={float32}@CLIENTS>) -> "
+                   "federated_sum(generic_plus(p.a, p.b))",
+                   [](int64_t n) {
+                     return Struct({{"a", ScalarClients(n, 12, -1.f, 1.f)},
+                                    {"b", ScalarClients(n, 13, -1.f, 1.f)}});
+                   }});
   cases.push_back(
       {"select",
        "(p: <keys={int32[3]}@CLIENTS,table=float32[4]@SERVER>) -> "
        "federated_select(p.keys, federated_value_at_server(100), p.table, "
        "(q: <float32[4],int32>) -> q[0])",
        [](int64_t n) {
-         return Struct({{"keys", IntClients(n, 14, 99, 3)},
-                        {"table", Server(Value(Tensor::Vector<float>(
-                                      {1.f, 2.f, 3.f, 4.f})))}});
+         return Struct(
+             {{"keys", IntClients(n, 14, 99, 3)},
+              {"table",
+               Server(Value(Tensor::Vector<float>({1.f, 2.f, 3.f, 4.f})))}});
        }});
   cases.push_back({"eval_at_clients",
                    "() -> federated_sum(federated_eval_at_clients("
                    "() -> 0.1))",
                    [](int64_t) { return std::nullopt; }});
-  cases.push_back({"value_at_clients_sum",
-                   "(x: float32@SERVER) -> federated_sum(federated_broadcast(x))",
-                   [](int64_t) { return Server(Value(Tensor::Scalar<float>(0.1f))); }});
+  cases.push_back(
+      {"value_at_clients_sum",
+       "(x: float32@SERVER) -> federated_sum(federated_broadcast(x))",
+       [](int64_t) { return Server(Value(Tensor::Scalar<float>(0.1f))); }});
   return cases;
 }
 

@@ -65,7 +65,8 @@ inline pid_t SpawnRedirected(const std::vector<std::string>& argv,
                              const std::string& stdout_path,
                              const std::string& stderr_path) {
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid != 0) return pid;
@@ -85,8 +86,7 @@ enum class WaitOutcome { kExited, kReady, kTimedOut };
 // Polls every millisecond until child `pid` exits (kExited, *status set),
 // `ready` (if set) returns true (kReady), or `timeout_ms` pass (kTimedOut).
 inline WaitOutcome PollChild(pid_t pid, int timeout_ms,
-                             const std::function<bool()>& ready,
-                             int* status) {
+                             const std::function<bool()>& ready, int* status) {
   for (int i = 0; i < timeout_ms; ++i) {
     if (ready && ready()) return WaitOutcome::kReady;
     if (waitpid(pid, status, WNOHANG) == pid) return WaitOutcome::kExited;

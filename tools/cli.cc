@@ -118,7 +118,6 @@ int RunFmt(const std::string& file, const std::string& to, bool write) {
   return kExitOk;
 }
 
-
 // ------------------------------------------------------------------- run
 
 struct RunOptions {
@@ -144,32 +143,31 @@ std::string ElementName(const std::string& parameter,
 absl::StatusOr<std::optional<Value>> ParseArguments(
     const RunOptions& options, const ir::NodePtr& computation) {
   const ir::Type& type = *computation->type();
-  const ir::Type* parameter = type.kind() == ir::TypeKind::kFunction
-                                  ? type.parameter()
-                                  : nullptr;
+  const ir::Type* parameter =
+      type.kind() == ir::TypeKind::kFunction ? type.parameter() : nullptr;
   const size_t count = options.args.size();
   if (parameter == nullptr) {
     if (count == 0) return std::nullopt;
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.file, " takes no argument (its type is ", type.ToString(),
-        "), given ", count, " --arg"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.file, " takes no argument (its type is ",
+                     type.ToString(), "), given ", count, " --arg"));
   }
   std::string name = "the parameter";
   if (computation->Is<ir::LambdaNode>()) {
     name = computation->As<ir::LambdaNode>().parameter_name;
   }
   if (count == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "missing --arg: ", options.file, " takes an argument ", name, ": ",
-        parameter->ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing --arg: ", options.file, " takes an argument ",
+                     name, ": ", parameter->ToString()));
   }
   if (count == 1) {
     absl::StatusOr<Value> value = ir::ParseValueAs(options.args[0], *parameter);
     if (!value.ok()) {
-      return absl::Status(value.status().code(),
-                          absl::StrCat("--arg (", name, ": ",
-                                       parameter->ToString(),
-                                       "): ", value.status().message()));
+      return absl::Status(
+          value.status().code(),
+          absl::StrCat("--arg (", name, ": ", parameter->ToString(),
+                       "): ", value.status().message()));
     }
     return std::optional<Value>(*std::move(value));
   }
@@ -202,9 +200,7 @@ absl::StatusOr<std::optional<Value>> ParseArguments(
   return std::optional<Value>(Value::Struct(std::move(values)));
 }
 
-bool IsNpyPath(const std::string& path) {
-  return absl::EndsWith(path, ".npy");
-}
+bool IsNpyPath(const std::string& path) { return absl::EndsWith(path, ".npy"); }
 
 // The tensor an --out .npy file holds: the result itself, or the member of
 // a SERVER-placed tensor.

@@ -307,8 +307,10 @@ TEST_F(CliTest, RunPrintsPerClientResultsWithOneMemberPerClient) {
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, expected + "\n");
   const fs::path out = tmp_ / "zip.txt";
-  run = Fedexec("run '" + file.string() + "' --arg 7@SERVER --clients 3 "
-                "--out '" + out.string() + "'");
+  run = Fedexec("run '" + file.string() +
+                "' --arg 7@SERVER --clients 3 "
+                "--out '" +
+                out.string() + "'");
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(ReadFile(out), expected + "\n");
 }
@@ -319,10 +321,10 @@ TEST_F(CliTest, TheWorkerLogsCallsAtDebugAndRefusalsAtWarning) {
   const fs::path token = Write("token", "s3cret\n");
   const std::string out = (tmp_ / "worker.out").string();
   const std::string err = (tmp_ / "worker.err").string();
-  const pid_t pid = SpawnRedirected(
-      {binary_, "--log-level", "debug", "worker", "--port", "0",
-       "--token-file", token.string()},
-      out, err);
+  const pid_t pid =
+      SpawnRedirected({binary_, "--log-level", "debug", "worker", "--port", "0",
+                       "--token-file", token.string()},
+                      out, err);
   ASSERT_GT(pid, 0);
   int status = 0;
   const std::string marker = "listening on ";
@@ -406,9 +408,11 @@ TEST_F(CliTest, RunResolvesDataInTheDataRoot) {
                                     fedexec::Tensor::Vector<float>(w))
                   .ok());
   fs::path file = Write(
-      "data.fed", "(x: float32[3]) -> generic_plus(x, data(\"w.npy\", float32[3]))\n");
+      "data.fed",
+      "(x: float32[3]) -> generic_plus(x, data(\"w.npy\", float32[3]))\n");
   const std::string run = "run '" + file.string() + "' --arg '[1, 1, 1]'";
-  RunResult good = Fedexec(run + " --data-root '" + (tmp_ / "root").string() + "'");
+  RunResult good =
+      Fedexec(run + " --data-root '" + (tmp_ / "root").string() + "'");
   EXPECT_EQ(good.exit_code, 0) << good.err;
   EXPECT_EQ(good.out, "[2.5, 3.5, 4.5]\n");
   struct Bad {
@@ -507,18 +511,18 @@ TEST_F(CliTest, RunInterruptedExitsWith130) {
   for (int signal : {SIGINT, SIGTERM}) {
     SCOPED_TRACE(strsignal(signal));
     fs::path err = tmp_ / "stderr";
-    const pid_t pid = SpawnRedirected(
-        {binary_, "run", file.string(), "--arg", arg, "--clients", "100000000",
-         "--threads", "2"},
-        "", err.string());
+    const pid_t pid =
+        SpawnRedirected({binary_, "run", file.string(), "--arg", arg,
+                         "--clients", "100000000", "--threads", "2"},
+                        "", err.string());
     ASSERT_GE(pid, 0);
     // Signals are blocked (and left to the watcher) once the computation is
     // about to start; before that a signal would just kill the program.
     int status = 0;
     WaitOutcome outcome = PollChild(
         pid, 60000, [&] { return BlocksSignal(pid, signal); }, &status);
-    ASSERT_NE(outcome, WaitOutcome::kExited) << "exited early: "
-                                             << ReadFile(err);
+    ASSERT_NE(outcome, WaitOutcome::kExited)
+        << "exited early: " << ReadFile(err);
     usleep(200 * 1000);  // let the computation get going
     kill(pid, signal);
     // Cancellation is prompt.

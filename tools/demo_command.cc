@@ -32,8 +32,9 @@ int Fail(const absl::Status& status) {
 
 DemoCommand::DemoCommand(CLI::App& app) {
   demo_ = app.add_subcommand(
-      "demo", "Run a demo in-process: federated learning (fedavg) or "
-              "federated analytics (analytics)");
+      "demo",
+      "Run a demo in-process: federated learning (fedavg) or "
+      "federated analytics (analytics)");
   demo_->require_subcommand(1);
 
   fedavg_ = demo_->add_subcommand(
@@ -42,57 +43,66 @@ DemoCommand::DemoCommand(CLI::App& app) {
       "simulated clients, trains on their data and averages the updates "
       "(needs Debian's dataset-fashion-mnist)");
   demo::FedAvgOptions& o = fedavg_options_;
-  fedavg_->add_option("--population", o.population,
-                      "Simulated clients the 60,000 training images are "
-                      "split over")
+  fedavg_
+      ->add_option("--population", o.population,
+                   "Simulated clients the 60,000 training images are "
+                   "split over")
       ->capture_default_str();
-  fedavg_->add_option("--partition", partition_,
-                      "How the images are split: dirichlet (label skew, see "
-                      "--alpha), iid, or shards (see --shards-per-client)")
+  fedavg_
+      ->add_option("--partition", partition_,
+                   "How the images are split: dirichlet (label skew, see "
+                   "--alpha), iid, or shards (see --shards-per-client)")
       ->check(CLI::IsMember({"dirichlet", "iid", "shards"}))
       ->capture_default_str();
-  fedavg_->add_option("--alpha", o.alpha,
-                      "Dirichlet concentration: small values give each client "
-                      "few labels")
+  fedavg_
+      ->add_option("--alpha", o.alpha,
+                   "Dirichlet concentration: small values give each client "
+                   "few labels")
       ->capture_default_str();
-  fedavg_->add_option("--shards-per-client", o.shards_per_client,
-                      "Label shards per client (--partition shards)")
+  fedavg_
+      ->add_option("--shards-per-client", o.shards_per_client,
+                   "Label shards per client (--partition shards)")
       ->capture_default_str();
   fedavg_->add_option("--cohort", o.cohort, "Clients sampled per round")
       ->capture_default_str();
   fedavg_->add_option("--rounds", o.rounds, "Training rounds")
       ->capture_default_str();
-  fedavg_->add_option("--epochs", o.epochs,
-                      "Local epochs per client and round")
+  fedavg_->add_option("--epochs", o.epochs, "Local epochs per client and round")
       ->capture_default_str();
-  fedavg_->add_option("--batch-size", o.batch_size,
-                      "Examples per minibatch on the clients")
+  fedavg_
+      ->add_option("--batch-size", o.batch_size,
+                   "Examples per minibatch on the clients")
       ->capture_default_str();
-  fedavg_->add_option("--client-lr", o.client_lr,
-                      "Client learning rate (SGD)")
+  fedavg_->add_option("--client-lr", o.client_lr, "Client learning rate (SGD)")
       ->capture_default_str();
-  fedavg_->add_option("--server-lr", o.server_lr,
-                      "Server learning rate: the model moves by this times "
-                      "the mean client delta")
+  fedavg_
+      ->add_option("--server-lr", o.server_lr,
+                   "Server learning rate: the model moves by this times "
+                   "the mean client delta")
       ->capture_default_str();
-  fedavg_->add_option("--model", model_,
-                      "logreg (multinomial logistic regression) or mlp "
-                      "(784-200-10, ReLU)")
+  fedavg_
+      ->add_option("--model", model_,
+                   "logreg (multinomial logistic regression) or mlp "
+                   "(784-200-10, ReLU)")
       ->check(CLI::IsMember({"logreg", "mlp"}))
       ->capture_default_str();
-  fedavg_->add_option("--seed", o.seed,
-                      "Seed of the split, the cohorts and the initial model")
+  fedavg_
+      ->add_option("--seed", o.seed,
+                   "Seed of the split, the cohorts and the initial model")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  fedavg_->add_option("--threads", o.threads,
-                      "Worker threads (0: one per hardware thread)")
+  fedavg_
+      ->add_option("--threads", o.threads,
+                   "Worker threads (0: one per hardware thread)")
       ->capture_default_str();
-  fedavg_->add_option("--eval-every", o.eval_every,
-                      "Evaluate on the test set every this many rounds (and "
-                      "after the last)")
+  fedavg_
+      ->add_option("--eval-every", o.eval_every,
+                   "Evaluate on the test set every this many rounds (and "
+                   "after the last)")
       ->capture_default_str();
-  fedavg_->add_option("--data-dir", o.data_dir,
-                      "Directory of the Fashion-MNIST IDX files")
+  fedavg_
+      ->add_option("--data-dir", o.data_dir,
+                   "Directory of the Fashion-MNIST IDX files")
       ->capture_default_str();
   fedavg_->add_option("--out", out_,
                       "Directory to write metrics.csv and plot.svg to");
@@ -116,15 +126,17 @@ DemoCommand::DemoCommand(CLI::App& app) {
       "Federated analytics over simulated clients: mean, min, max and a "
       "histogram of each client's mean session length, as one federated "
       "computation");
-  analytics_->add_option("--clients", analytics_options_.clients,
-                         "Simulated clients")
+  analytics_
+      ->add_option("--clients", analytics_options_.clients, "Simulated clients")
       ->capture_default_str();
-  analytics_->add_option("--seed", analytics_options_.seed,
-                         "Seed of the data generator")
+  analytics_
+      ->add_option("--seed", analytics_options_.seed,
+                   "Seed of the data generator")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  analytics_->add_option("--threads", analytics_options_.threads,
-                         "Worker threads (0: one per hardware thread)")
+  analytics_
+      ->add_option("--threads", analytics_options_.threads,
+                   "Worker threads (0: one per hardware thread)")
       ->capture_default_str();
 }
 
@@ -157,8 +169,7 @@ int DemoCommand::ExportClients(demo::FedAvgOptions options) {
   absl::StatusOr<std::unique_ptr<demo::FedAvg>> created =
       demo::FedAvg::Create(options);
   if (!created.ok()) return Fail(created.status());
-  if (absl::Status s = (*created)->ExportClientData(export_clients_);
-      !s.ok()) {
+  if (absl::Status s = (*created)->ExportClientData(export_clients_); !s.ok()) {
     return Fail(s);
   }
   const std::string name = demo::ClientDataName(options);
@@ -175,9 +186,10 @@ int DemoCommand::RunFedAvg() {
   demo::FedAvgOptions options = fedavg_options_;
   options.model =
       model_ == "mlp" ? demo::ModelKind::kMlp : demo::ModelKind::kLogReg;
-  options.partition = partition_ == "iid"      ? demo::PartitionKind::kIid
-                      : partition_ == "shards" ? demo::PartitionKind::kShards
-                                               : demo::PartitionKind::kDirichlet;
+  options.partition = partition_ == "iid" ? demo::PartitionKind::kIid
+                      : partition_ == "shards"
+                          ? demo::PartitionKind::kShards
+                          : demo::PartitionKind::kDirichlet;
   if (options.data_on_workers && !remote_.enabled()) {
     return Fail(absl::InvalidArgumentError(
         "--data-on-workers needs --workers (or --workers-file): the data "
@@ -272,7 +284,8 @@ int DemoCommand::RunFedAvg() {
     if (options.data_on_workers &&
         result.status().code() == absl::StatusCode::kNotFound) {
       return Fail(absl::NotFoundError(absl::StrCat(
-          result.status().message(), " (write this split into the workers' "
+          result.status().message(),
+          " (write this split into the workers' "
           "data roots with: fedexec demo fedavg --export-clients ROOT and the "
           "same split flags)")));
     }
@@ -287,8 +300,8 @@ int DemoCommand::RunFedAvg() {
     }
   }
   if (!direct_status.ok()) {
-    PrintError(absl::StrCat("the direct loop failed: ",
-                            direct_status.message()));
+    PrintError(
+        absl::StrCat("the direct loop failed: ", direct_status.message()));
     exit_code = kExitRuntimeError;
   }
   std::cout << demo::FormatFedAvgSummary(fedavg, *result, direct);

@@ -403,18 +403,17 @@ bool HasRoundLine(const std::string& text) {
 TEST_F(DemoCommandTest, InterruptWritesTheCompletedRoundsAndExitsWith130) {
   const fs::path out_dir = tmp_ / "out";
   const fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-  const pid_t pid = SpawnRedirected(
-      {binary_, "demo", "fedavg", "--rounds", "100000", "--threads", "2",
-       "--out", out_dir.string()},
-      out.string(), err.string());
+  const pid_t pid =
+      SpawnRedirected({binary_, "demo", "fedavg", "--rounds", "100000",
+                       "--threads", "2", "--out", out_dir.string()},
+                      out.string(), err.string());
   ASSERT_GE(pid, 0);
   // Wait for a progress line: by then the program blocks the signal and
   // leaves it to its watcher.
   int status = 0;
   WaitOutcome outcome = PollChild(
       pid, 60000, [&] { return HasRoundLine(ReadFile(out)); }, &status);
-  ASSERT_NE(outcome, WaitOutcome::kExited) << "exited early: "
-                                           << ReadFile(err);
+  ASSERT_NE(outcome, WaitOutcome::kExited) << "exited early: " << ReadFile(err);
   if (outcome == WaitOutcome::kTimedOut) {
     KillChild(pid);
     FAIL() << "no progress line within a minute: " << ReadFile(out);

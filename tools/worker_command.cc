@@ -68,8 +68,7 @@ int WorkerCommand::Run() {
   if (!data_root_.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(data_root_, ec)) {
-      PrintError(absl::StrCat("--data-root ", data_root_,
-                              ": not a directory"));
+      PrintError(absl::StrCat("--data-root ", data_root_, ": not a directory"));
       return kExitBadInput;
     }
   }
@@ -117,10 +116,9 @@ int WorkerCommand::Run() {
   options.token_file = token_file_;
   options.service.capacity = capacity_;
   options.service.has_data_root = backend != nullptr;
-  auto worker = service::Worker::Start(
-      options, [shared](int64_t num_clients) {
-        return shared->ExecutorFor(num_clients);
-      });
+  auto worker = service::Worker::Start(options, [shared](int64_t num_clients) {
+    return shared->ExecutorFor(num_clients);
+  });
   if (!worker.ok()) {
     PrintError(worker.status().message());
     return worker.status().code() == absl::StatusCode::kUnavailable
@@ -135,8 +133,8 @@ int WorkerCommand::Run() {
   int signal = 0;
   while (sigwait(&signals, &signal) != 0) {
   }
-  LOG(INFO) << "signal " << signal << ": draining for up to "
-            << drain_seconds_ << " s";
+  LOG(INFO) << "signal " << signal << ": draining for up to " << drain_seconds_
+            << " s";
   (*worker)->Shutdown(absl::Seconds(drain_seconds_));
   (*worker)->Wait();
   return kExitOk;

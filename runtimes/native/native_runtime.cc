@@ -11,8 +11,7 @@ namespace {
 
 class NativeLeafFunction : public LeafFunction {
  public:
-  explicit NativeLeafFunction(BoundFunction bound)
-      : bound_(std::move(bound)) {}
+  explicit NativeLeafFunction(BoundFunction bound) : bound_(std::move(bound)) {}
   const ir::Type& type() const override { return bound_.declared_type(); }
   absl::StatusOr<Value> Call(const Value& argument) const override {
     return bound_.Call(argument);
